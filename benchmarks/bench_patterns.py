@@ -1,0 +1,76 @@
+"""How fast sparsity patterns are generated and summarized.
+
+For uniform and row-skewed patterns at 4096² and 16384², densities 1% and 10%, it times
+``generate`` and the statistics a kernel model needs (``pattern_stats`` + ``tile_work(128)``
++ ``group_union(8)``) and prints medians of 5 repeats with their spread. DESIGN.md's
+budget: pattern statistics should run at >= 50 M nonzeros/s on a 2-core machine.
+
+    python benchmarks/bench_patterns.py [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from sparsim.models.patterns import generate  # noqa: E402
+from sparsim.models.stats import pattern_stats  # noqa: E402
+
+CASES = [(pattern, size, density)
+         for pattern in ("uniform", "row-skewed")
+         for size in (4096, 16384)
+         for density in (0.01, 0.1)]
+
+
+def timed(fn, repeats: int):
+    """(median seconds, min, max, last result) of ``repeats`` calls after one warm-up."""
+    result = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), min(times), max(times), result
+
+
+def all_stats(pattern):
+    stats = pattern_stats(pattern)  # a fresh object each time: nothing cached between repeats
+    stats.tile_work(128)
+    stats.group_union(8)
+    return stats
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    print(f"sparsim pattern benchmark: {os.cpu_count()} CPUs, numpy {np.__version__}, "
+          f"median of {args.repeats} repeats (min-max)")
+    header = (f"{'pattern':<11} {'M=K':>6} {'density':>7} {'nnz':>11} "
+              f"{'generate ms':>20} {'stats ms':>20} {'stats M nnz/s':>13}")
+    print(header)
+    print("-" * len(header))
+    started = time.perf_counter()
+    for name, size, density in CASES:
+        gen_med, gen_lo, gen_hi, pattern = timed(
+            lambda: generate(name, size, size, density, seed=0), args.repeats)
+        st_med, st_lo, st_hi, _ = timed(lambda: all_stats(pattern), args.repeats)
+        rate = pattern.nnz / st_med / 1e6
+        print(f"{name:<11} {size:>6} {density:>7.2f} {pattern.nnz:>11,} "
+              f"{gen_med * 1e3:>7.1f} ({gen_lo * 1e3:5.1f}-{gen_hi * 1e3:5.1f}) "
+              f"{st_med * 1e3:>7.1f} ({st_lo * 1e3:5.1f}-{st_hi * 1e3:5.1f}) {rate:>13.0f}",
+              flush=True)
+        del pattern
+    print(f"total {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""sparsim: will this pruned model actually run faster on that GPU, and why?
+
+sparsim predicts what a matrix-multiply kernel costs on a GPU before anyone runs it:
+bytes moved at each memory level, dependent (pointer-chasing) accesses, useful and
+wasted FLOPs, and time, for dense GEMM, COO/CSR/BSR SpMM, 2:4 structured sparsity and
+channel pruning. Data flows one way: spec -> work -> time -> table -> report.
+
+>>> import sparsim
+>>> p = sparsim.predict("2:4", m=4096, k=4096, n=4096, hw="a100-sxm4-80gb", dtype="fp16")
+>>> p.bytes_index == 4096 * 4096 // 8   # 2 bits of metadata per kept value
+True
+"""
+
+from .api import MODELS, predict
+from .calibration import Calibration, load_calibration
+from .errors import SparsimError
+from .hwprofiles import HardwareProfile, list_profiles, load_profile
+from .models.work import KERNELS, KernelWork, build_work
+from .prediction import Prediction
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "predict", "MODELS", "Prediction", "KERNELS", "KernelWork", "build_work",
+    "HardwareProfile", "list_profiles", "load_profile", "Calibration", "load_calibration",
+    "SparsimError", "__version__",
+]

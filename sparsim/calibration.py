@@ -1,0 +1,124 @@
+"""Calibration: fitted model parameters for one hardware profile, with provenance.
+
+A calibration is plain data in a versioned TOML file, written by ``sparsim calibrate``
+(:mod:`sparsim.validate`) and read by every time model. It names the profile it was
+fitted for, the parameter values (see :mod:`sparsim.simulator.params`), and where they
+came from: device, driver and library versions, clocks seen, date, sample count, fit error.
+
+>>> cal = Calibration(hw="a100-sxm4-80gb", params={"hbm_efficiency": 0.85})
+>>> cal.param("hbm_efficiency"), cal.param("l2_efficiency")
+(0.85, 0.8)
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import SparsimError
+from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
+
+__all__ = ["Calibration", "load_calibration", "CALIBRATION_VERSION"]
+
+CALIBRATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted parameters for the profile named ``hw``; unnamed ones keep their defaults."""
+
+    hw: str
+    params: Mapping[str, float] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    name: str = "<memory>"  # file it came from
+
+    def __post_init__(self):
+        for key, value in self.params.items():
+            _check_param(self.name, key, value)
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+
+    def param(self, key: str) -> float:
+        return self.params.get(key, DEFAULT_PARAMS[key])
+
+    def all_params(self) -> dict[str, float]:
+        return {key: self.param(key) for key in DEFAULT_PARAMS}
+
+    def check_profile(self, hw_name: str) -> None:
+        """Refuse to apply this calibration to another profile."""
+        if hw_name != self.hw:
+            raise SparsimError(
+                f"--calibration {self.name}: fitted for profile {self.hw!r}, not {hw_name!r}; "
+                f"allowed: a calibration whose [device] hw is {hw_name!r}"
+            )
+
+    def to_toml(self) -> str:
+        lines = [f"version = {CALIBRATION_VERSION}", "", "[device]", f"hw = {_toml_value(self.hw)}", "", "[params]"]
+        lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(self.params.items())]
+        lines += ["", "[provenance]"]
+        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.provenance.items()]
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_toml(), encoding="utf-8")
+        return path
+
+
+def _toml_key(k: Any) -> str:
+    """A bare key where TOML allows one, else a quoted key (provenance may say "2:4")."""
+    k = str(k)
+    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
+        return k
+    return _toml_value(k)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _check_param(origin: str, key: str, value: Any) -> None:
+    if key not in DEFAULT_PARAMS:
+        raise SparsimError(f"calibration {origin}: key params.{key}: unknown; allowed: {', '.join(DEFAULT_PARAMS)}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise SparsimError(f"calibration {origin}: key params.{key}: got {value!r}; allowed: a number > 0")
+    if key in EFFICIENCY_PARAMS and value > 1:
+        raise SparsimError(f"calibration {origin}: key params.{key}: got {value!r}; allowed: a number in (0, 1]")
+
+
+def load_calibration(path: str | Path | Calibration | None) -> Calibration | None:
+    """Read a calibration TOML; errors name the file, the key and what is allowed."""
+    if path is None or isinstance(path, Calibration):
+        return path
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SparsimError(f"--calibration: cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SparsimError(f"calibration {path}: not valid TOML ({exc})") from None
+    if data.get("version") != CALIBRATION_VERSION:
+        raise SparsimError(f"calibration {path}: key version: got {data.get('version')!r}; allowed: {CALIBRATION_VERSION}")
+    for key in data:
+        if key not in ("version", "device", "params", "provenance"):
+            raise SparsimError(f"calibration {path}: key {key}: unknown; allowed: version, device, params, provenance")
+    device = data.get("device", {})
+    if not isinstance(device, dict) or not isinstance(device.get("hw"), str):
+        raise SparsimError(f"calibration {path}: key device.hw: got {device.get('hw') if isinstance(device, dict) else device!r}; allowed: a profile name")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise SparsimError(f"calibration {path}: key params: got {params!r}; allowed: a table of parameters")
+    return Calibration(hw=device["hw"], params=params, provenance=data.get("provenance", {}), name=str(path))

@@ -1,0 +1,83 @@
+"""The ``sparsim`` command line: thin commands over the library.
+
+Each command lives in its own module and is imported only when it runs, so
+``sparsim predict`` does not pay for the report or validation stack. Bad input of any
+kind prints one line, ``sparsim: error: ...``, and exits with status 2.
+
+Example::
+
+    sparsim predict --hw h100-sxm5-80gb --kernel csr --m 4096 --k 4096 --n 256 --density 0.1
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from ..errors import SparsimError
+
+__all__ = ["main", "cli"]
+
+# command name -> (module under sparsim.cli, attribute)
+_COMMANDS = {
+    "predict": ("predict", "predict"),
+    "hw": ("hw", "hw"),
+    "calibrate": ("calibrate", "calibrate"),
+    "validate": ("validate", "validate"),
+    "study": ("study", "study"),
+    "report": ("report", "report"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name, (mod, _) in _COMMANDS.items()
+                if importlib.util.find_spec(f"{__name__}.{mod}") is not None]
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS or name not in self.list_commands(ctx):
+            return None
+        mod, attr = _COMMANDS[name]
+        return getattr(importlib.import_module(f"{__name__}.{mod}"), attr)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sparsim")
+def cli():
+    """sparsim: predict what dense, sparse and pruned matrix multiplies cost on real GPUs.
+
+    \b
+    Examples:
+      sparsim hw list
+      sparsim predict --hw a100-sxm4-80gb --kernel 2:4 --m 4096 --k 4096 --n 4096
+      sparsim study --example llama2-7b --out out/
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit status (0 ok, 2 bad input, 1 internal error)."""
+    try:
+        cli.main(args=argv, prog_name="sparsim", standalone_mode=False)
+    except SparsimError as exc:
+        click.echo(f"sparsim: error: {exc}", err=True)
+        return 2
+    except click.ClickException as exc:
+        message = exc.format_message().replace("\n", " ")
+        click.echo(f"sparsim: error: {message} (see 'sparsim {_subcommand(argv)}--help')", err=True)
+        return 2
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        click.echo("sparsim: error: interrupted; everything measured so far is saved", err=True)
+        return 2
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except BrokenPipeError:  # `sparsim ... | head`
+        return 0
+    return 0
+
+
+def _subcommand(argv):
+    argv = sys.argv[1:] if argv is None else argv
+    return f"{argv[0]} " if argv and argv[0] in _COMMANDS else ""

@@ -1,0 +1,92 @@
+"""``sparsim predict``: one kernel on one profile, as a table or one JSON object."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..api import MODELS, predict as predict_fn
+from ..dtypes import DTYPES
+from ..models.formats import INDEX_POLICIES
+from ..models.patterns import PATTERNS
+from ..models.work import B_LAYOUTS, KERNELS
+from .format import human_bytes, human_count, human_seconds, kv_table
+
+__all__ = ["predict"]
+
+
+@click.command()
+@click.option("--hw", required=True, help="Profile name (see 'sparsim hw list'), 'host', or a path to a profile .toml.")
+@click.option("--kernel", required=True, type=click.Choice(KERNELS), help="Kernel to model.")
+@click.option("--m", "m", required=True, type=int, help="Rows of A (the sparse operand) and C.")
+@click.option("--k", "k", required=True, type=int, help="Columns of A, rows of B.")
+@click.option("--n", "n", required=True, type=int, help="Columns of B and C (batch x tokens).")
+@click.option("--dtype", default="fp16", show_default=True, type=click.Choice(list(DTYPES)))
+@click.option("--density", default=1.0, show_default=True, type=float,
+              help="Fraction of A that is nonzero, in [0, 1] (channel: fraction of rows kept).")
+@click.option("--pattern", default="uniform", show_default=True, type=click.Choice(PATTERNS),
+              help="How the nonzeros of A are placed.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated pattern.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Take A's pattern from a .npy or .safetensors weight file (zeros are pruned).")
+@click.option("--tensor", "weights_tensor", default=None, help="Tensor name inside a .safetensors file.")
+@click.option("--model", default="des", show_default=True, type=click.Choice(MODELS),
+              help="Time model: discrete-event simulator or analytic roofline.")
+@click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+              help="Calibration TOML written by 'sparsim calibrate'.")
+@click.option("--index-policy", default="library", show_default=True, type=click.Choice(INDEX_POLICIES),
+              help="Index widths: int32/int64 as libraries store them, or the minimal width.")
+@click.option("--b-layout", default="row", show_default=True, type=click.Choice(B_LAYOUTS),
+              help="Storage order of the dense operand B.")
+@click.option("--group-size", default=8, show_default=True, type=int, help="Rows per group (kernel grouped).")
+@click.option("--block", default=16, show_default=True, type=int, help="Square block edge (kernel bsr).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every Prediction field.")
+def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights_tensor, model,
+            calibration, index_policy, b_layout, group_size, block, as_json):
+    """Predict the cost of C[MxN] = A[MxK] @ B[KxN] for one kernel on one GPU profile.
+
+    \b
+    Example:
+      sparsim predict --hw h100-sxm5-80gb --kernel csr --m 4096 --k 4096 --n 256 --density 0.1
+    """
+    p = predict_fn(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, density=density, pattern=pattern,
+                   calibration=calibration, model=model, seed=seed, weights=weights,
+                   weights_tensor=weights_tensor, index_policy=index_policy, b_layout=b_layout,
+                   group_size=group_size, block=block)
+    if as_json:
+        click.echo(json.dumps(p.to_dict(), sort_keys=False))
+        return
+    click.echo(render(p))
+
+
+def render(p) -> str:
+    rows = [
+        ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"),
+        ("hardware", p.hw + (f"  (calibration {p.calibration})" if p.calibration else "")),
+        ("model", p.model),
+        ("time", f"{human_seconds(p.time_s)}   (roofline floor {human_seconds(p.roofline_floor_s)})"),
+        ("bound", p.bound),
+        ("useful FLOP/s", f"{human_count(p.flops_per_s)}FLOP/s"),
+        ("FLOPs useful", human_count(p.flops_useful)),
+        ("FLOPs executed", f"{human_count(p.flops_executed)}  ({_pct(p.flops_executed - p.flops_useful, p.flops_executed)} wasted)"),
+        ("bytes HBM", human_bytes(p.bytes_hbm)),
+        ("bytes L2", human_bytes(p.bytes_l2)),
+        ("A values", human_bytes(p.bytes_values)),
+        ("A index+metadata", human_bytes(p.bytes_index)),
+        ("B / C", f"{human_bytes(p.bytes_b)} / {human_bytes(p.bytes_c)}"),
+        ("dependent loads", f"depth {p.dependent_access_depth}, {p.dependent_accesses:,} loads"),
+    ]
+    if p.ctas:
+        rows.append(("CTAs / waves", f"{p.ctas:,} / {p.waves:.2f}"))
+    if p.busy:
+        rows.append(("busy", ", ".join(f"{k} {v:.0%}" for k, v in p.busy.items())))
+    if p.breakdown:
+        rows.append(("breakdown", ", ".join(f"{k} {human_seconds(v)}" for k, v in p.breakdown.items())))
+    for note in p.notes:
+        rows.append(("note", note))
+    return kv_table(rows)
+
+
+def _pct(part, whole) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "0%"

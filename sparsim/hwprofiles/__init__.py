@@ -1,0 +1,11 @@
+"""Hardware profiles: TOML data files of published GPU limits, their schema and loader.
+
+>>> from sparsim.hwprofiles import load_profile
+>>> load_profile("h100-sxm5-80gb").sm_count
+132
+"""
+
+from .loader import list_profiles, load_profile, read_profile_file
+from .schema import HardwareProfile, parse_profile
+
+__all__ = ["HardwareProfile", "list_profiles", "load_profile", "parse_profile", "read_profile_file"]

@@ -1,0 +1,71 @@
+"""Finding and reading hardware profiles.
+
+A profile is named by the stem of a TOML file in ``sparsim/hwprofiles/data/``
+(``sparsim hw list`` shows them), by a path to any TOML file of the same schema, or as
+``"host"``: the CPU this process runs on, detected and measured at run time.
+
+>>> [p for p in list_profiles() if p.startswith("h100")]
+['h100-pcie-80gb', 'h100-sxm5-80gb']
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from ..errors import SparsimError
+from .schema import HardwareProfile, parse_profile
+
+__all__ = ["load_profile", "list_profiles", "read_profile_file"]
+
+HOST = "host"
+
+
+def _data_dir():
+    return resources.files("sparsim.hwprofiles") / "data"
+
+
+def list_profiles() -> list[str]:
+    """Names of the built-in profiles, sorted."""
+    return sorted(p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def read_profile_file(path: str | Path) -> HardwareProfile:
+    """Read and check one profile file; errors name the file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SparsimError(f"--hw: cannot read profile file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SparsimError(f"profile {path}: not valid TOML ({exc})") from None
+    return parse_profile(data, origin=str(path))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_builtin(name: str) -> HardwareProfile:
+    entry = _data_dir() / f"{name}.toml"
+    data = tomllib.loads(entry.read_text(encoding="utf-8"))
+    return parse_profile(data, origin=f"{name}.toml")
+
+
+def load_profile(hw: str | Path | HardwareProfile) -> HardwareProfile:
+    """Resolve a profile name, path or ``"host"`` to a :class:`HardwareProfile`."""
+    if isinstance(hw, HardwareProfile):
+        return hw
+    text = str(hw)
+    if text == HOST:
+        from .host import host_profile  # measured lazily: it takes a few seconds
+
+        return host_profile()
+    if text in list_profiles():
+        return _load_builtin(text)
+    if text.endswith(".toml") or "/" in text or Path(text).exists():
+        return read_profile_file(text)
+    raise SparsimError(
+        f"--hw: got {text!r}; allowed: {', '.join(list_profiles() + [HOST])}, or a path to a profile .toml"
+    )

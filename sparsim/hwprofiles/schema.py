@@ -1,0 +1,229 @@
+"""The hardware profile: a frozen record of one machine's published or measured limits.
+
+A profile is plain data in a TOML file (see ``data/``), loaded once into a
+:class:`HardwareProfile`. Every number is written as ``{ value = ..., source = "..." }``
+so the citation travels with the figure; the loader refuses a number without one.
+Units sit in the key names (``hbm_bytes_per_s``, ``l2_latency_ns``).
+
+>>> from sparsim.hwprofiles import load_profile
+>>> hw = load_profile("a100-sxm4-80gb")
+>>> hw.sm_count, hw.tensor_dense_flops_per_s["fp16"] / 1e12
+(108, 312.0)
+>>> hw.source("memory.hbm_bytes_per_s")  # doctest: +ELLIPSIS
+'...'
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..errors import SparsimError
+
+__all__ = ["HardwareProfile", "SCHEMA_VERSION", "parse_profile", "MATH_DTYPES"]
+
+SCHEMA_VERSION = 1
+
+#: dtypes a tensor-core table may list
+MATH_DTYPES = ("fp64", "tf32", "fp16", "bf16", "fp8", "int8")
+
+# (section, key, attribute, kind). kind "int": whole number >= 1; "pos": number > 0.
+_SCALARS = (
+    ("compute", "sm_count", "sm_count", "int"),
+    ("compute", "boost_clock_mhz", "boost_clock_mhz", "pos"),
+    ("compute", "base_clock_mhz", "base_clock_mhz", "pos"),
+    ("compute", "max_ctas_per_sm", "max_ctas_per_sm", "int"),
+    ("compute", "max_warps_per_sm", "max_warps_per_sm", "int"),
+    ("compute", "registers_per_sm", "registers_per_sm", "int"),
+    ("compute", "shared_mem_per_sm_bytes", "shared_mem_per_sm_bytes", "int"),
+    ("memory", "hbm_bytes", "hbm_bytes", "int"),
+    ("memory", "hbm_bytes_per_s", "hbm_bytes_per_s", "pos"),
+    ("memory", "hbm_latency_ns", "hbm_latency_ns", "pos"),
+    ("memory", "l2_bytes", "l2_bytes", "int"),
+    ("memory", "l2_bytes_per_s", "l2_bytes_per_s", "pos"),
+    ("memory", "l2_latency_ns", "l2_latency_ns", "pos"),
+    ("memory", "l1_bytes_per_sm", "l1_bytes_per_sm", "int"),
+    ("memory", "l1_latency_ns", "l1_latency_ns", "pos"),
+    ("memory", "sector_bytes", "sector_bytes", "int"),
+    ("launch", "overhead_s", "launch_overhead_s", "pos"),
+)
+_TOP = ("version", "name", "display_name", "kind")
+_SECTIONS = ("compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
+             "vector_flops_per_s")
+_NUMBER_FORM = '{ value = <number>, source = "<citation>" }'
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    """One machine's limits. Build it with :func:`parse_profile` or ``load_profile``."""
+
+    name: str
+    display_name: str
+    kind: str  # "gpu" or "cpu"
+    sm_count: int  # SMs on a GPU, physical cores on a CPU
+    boost_clock_mhz: float
+    base_clock_mhz: float
+    max_ctas_per_sm: int
+    max_warps_per_sm: int
+    registers_per_sm: int
+    shared_mem_per_sm_bytes: int
+    hbm_bytes: int  # device memory (DRAM on a CPU)
+    hbm_bytes_per_s: float
+    hbm_latency_ns: float
+    l2_bytes: int  # last-level cache shared by all SMs/cores
+    l2_bytes_per_s: float
+    l2_latency_ns: float
+    l1_bytes_per_sm: int
+    l1_latency_ns: float
+    sector_bytes: int
+    launch_overhead_s: float
+    #: dense tensor-core (matrix unit) peak per dtype, FLOP/s (int8/fp8: OP/s)
+    tensor_dense_flops_per_s: Mapping[str, float]
+    #: multiply-add units outside the tensor cores (CUDA cores / CPU SIMD), FLOP/s
+    vector_flops_per_s: Mapping[str, float]
+    #: sparse tensor cores run N:M sparse math at this multiple of the dense rate
+    sparse_speedup: float = 1.0
+    sparse_dtypes: tuple[str, ...] = ()
+    version: int = SCHEMA_VERSION
+    origin: str = "<memory>"  # file it came from, for messages
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def source(self, key: str) -> str:
+        """The citation of a number, by its dotted key (``"compute.sm_count"``)."""
+        return self.sources[key]
+
+    @property
+    def clock_hz(self) -> float:
+        return self.boost_clock_mhz * 1e6
+
+    def tensor_peak(self, dtype: str, sparse: bool = False) -> float | None:
+        """Tensor-core FLOP/s for ``dtype`` (None if the chip has no such path)."""
+        dense = self.tensor_dense_flops_per_s.get(dtype)
+        if dense is None:
+            return None
+        if not sparse:
+            return dense
+        if dtype not in self.sparse_dtypes:
+            return None
+        return dense * self.sparse_speedup
+
+    def vector_peak(self, rate: str) -> float:
+        """CUDA-core / SIMD FLOP/s for ``"fp32"`` or ``"fp64"``."""
+        return self.vector_flops_per_s[rate]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in ("name", "display_name", "kind", "version")}
+        for section, key, attr, _ in _SCALARS:
+            out[f"{section}.{key}"] = getattr(self, attr)
+        for dtype, v in self.tensor_dense_flops_per_s.items():
+            out[f"tensor_dense_flops_per_s.{dtype}"] = v
+        for dtype, v in self.vector_flops_per_s.items():
+            out[f"vector_flops_per_s.{dtype}"] = v
+        out["tensor_sparse.speedup"] = self.sparse_speedup
+        out["tensor_sparse.dtypes"] = list(self.sparse_dtypes)
+        return out
+
+
+def _fail(origin: str, key: str, got: Any, allowed: str) -> SparsimError:
+    return SparsimError(f"profile {origin}: key {key}: got {got!r}; allowed: {allowed}")
+
+
+def _number(origin: str, table: Mapping, section: str, key: str, kind: str,
+            sources: dict) -> float | int:
+    dotted = f"{section}.{key}"
+    if key not in table:
+        raise SparsimError(f"profile {origin}: missing key {dotted}; allowed: {_NUMBER_FORM}")
+    entry = table[key]
+    if not isinstance(entry, dict) or set(entry) - {"value", "source", "note"} or "value" not in entry:
+        raise _fail(origin, dotted, entry, _NUMBER_FORM)
+    source = entry.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise _fail(origin, dotted + ".source", source, "a non-empty citation string")
+    value = entry["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise _fail(origin, dotted, value, "a finite number")
+    if kind == "int":
+        if not float(value).is_integer() or value < 1:
+            raise _fail(origin, dotted, value, "a whole number >= 1")
+        value = int(value)
+    elif value <= 0:
+        raise _fail(origin, dotted, value, "a number > 0")
+    sources[dotted] = source.strip()
+    return value
+
+
+def _rate_table(origin: str, data: Mapping, section: str, allowed: tuple[str, ...],
+                sources: dict) -> dict[str, float]:
+    table = data.get(section, {})
+    if not isinstance(table, dict):
+        raise _fail(origin, section, table, f"a table of {', '.join(allowed)}")
+    rates = {}
+    for dtype in table:
+        if dtype not in allowed:
+            raise _fail(origin, f"{section}.{dtype}", dtype, ", ".join(allowed))
+        rates[dtype] = float(_number(origin, table, section, dtype, "pos", sources))
+    return rates
+
+
+def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> HardwareProfile:
+    """Check a profile's TOML data against the schema and build the record.
+
+    Errors name the file, the dotted key, the value found and what is allowed.
+    """
+    if not isinstance(data, Mapping):
+        raise SparsimError(f"profile {origin}: got {type(data).__name__}; allowed: a TOML table")
+    for key in data:
+        if key not in _TOP and key not in _SECTIONS:
+            raise _fail(origin, key, key, "keys " + ", ".join(_TOP + _SECTIONS))
+    for key in _TOP:
+        if key not in data:
+            raise SparsimError(f"profile {origin}: missing key {key}")
+    if data["version"] != SCHEMA_VERSION:
+        raise _fail(origin, "version", data["version"], str(SCHEMA_VERSION))
+    for key in ("name", "display_name"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise _fail(origin, key, data[key], "a non-empty string")
+    if data["kind"] not in ("gpu", "cpu"):
+        raise _fail(origin, "kind", data["kind"], "gpu, cpu")
+
+    sources: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    for section in ("compute", "memory", "launch"):
+        if section not in data or not isinstance(data[section], dict):
+            raise SparsimError(f"profile {origin}: missing table [{section}]")
+        known = {key for sec, key, _, _ in _SCALARS if sec == section}
+        for key in data[section]:
+            if key not in known:
+                raise _fail(origin, f"{section}.{key}", key, ", ".join(sorted(known)))
+    for section, key, attr, kind in _SCALARS:
+        values[attr] = _number(origin, data[section], section, key, kind, sources)
+
+    tensor = _rate_table(origin, data, "tensor_dense_flops_per_s", MATH_DTYPES, sources)
+    vector = _rate_table(origin, data, "vector_flops_per_s", ("fp32", "fp64"), sources)
+    if "fp32" not in vector:
+        raise SparsimError(f"profile {origin}: missing key vector_flops_per_s.fp32; "
+                           f"allowed: {_NUMBER_FORM}")
+
+    speedup, sparse_dtypes = 1.0, ()
+    sparse = data.get("tensor_sparse")
+    if sparse is not None:
+        if not isinstance(sparse, dict) or set(sparse) - {"speedup", "dtypes"}:
+            raise _fail(origin, "tensor_sparse", sparse, "a table with speedup and dtypes")
+        speedup = float(_number(origin, sparse, "tensor_sparse", "speedup", "pos", sources))
+        dtypes = sparse.get("dtypes", [])
+        if not isinstance(dtypes, list) or any(not isinstance(d, str) or d not in tensor
+                                               for d in dtypes):
+            raise _fail(origin, "tensor_sparse.dtypes", dtypes,
+                        "a list of dtypes that tensor_dense_flops_per_s lists")
+        sparse_dtypes = tuple(dtypes)
+
+    return HardwareProfile(
+        name=data["name"], display_name=data["display_name"], kind=data["kind"],
+        tensor_dense_flops_per_s=MappingProxyType(tensor),
+        vector_flops_per_s=MappingProxyType(vector),
+        sparse_speedup=speedup, sparse_dtypes=sparse_dtypes,
+        version=data["version"], origin=origin,
+        sources=MappingProxyType(sources), **values,
+    )

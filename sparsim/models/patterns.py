@@ -1,0 +1,471 @@
+"""Sparsity patterns: which elements of the M×K weight matrix A survive pruning.
+
+A :class:`SparsityPattern` is the CSR structure of A without values: ``indptr`` (M+1 row
+pointers) and ``indices`` (column of each kept element, sorted within a row). Patterns
+come from a seeded generator (:func:`generate`), from a mask or scipy matrix, or from real
+weights pruned by magnitude, N:M or channel (:func:`magnitude_prune`, :func:`nm_prune`,
+:func:`channel_prune`, with weights read by :func:`load_weights`).
+
+Generators, all reproducible for a seed (DESIGN.md: sparsity is problem data, a density
+plus a distribution):
+
+* ``uniform`` — every element kept independently with probability ``density``;
+* ``row-skewed`` — power-law row lengths (Pareto, option ``alpha``), columns uniform;
+* ``block`` — r×c blocks (option ``block``) kept whole with probability ``density``;
+* ``nm`` — exactly ``n`` of every ``m_group`` along K (NVIDIA 2:4; the density argument
+  is ignored, the result has density n/m_group);
+* ``channel`` — whole rows kept, ``round(M·density)`` of them (Li et al. 2017).
+
+>>> p = generate("nm", 4, 8, 0.5, seed=1)
+>>> p.nnz, p.density, p.to_mask().reshape(4, 2, 4).sum(axis=2).tolist()
+(16, 0.5, [[2, 2], [2, 2], [2, 2], [2, 2]])
+>>> generate("uniform", 1000, 1000, 0.01, seed=0).nnz == generate("uniform", 1000, 1000, 0.01, seed=0).nnz
+True
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import SparsimError, check_choice, check_density, check_positive_int
+
+__all__ = [
+    "PATTERNS",
+    "SparsityPattern",
+    "generate",
+    "from_mask",
+    "from_scipy",
+    "magnitude_prune",
+    "nm_prune",
+    "channel_prune",
+    "load_weights",
+    "list_tensors",
+]
+
+PATTERNS = ("uniform", "row-skewed", "block", "nm", "channel")
+_OPTIONS = {
+    "uniform": {},
+    "row-skewed": {"alpha": 1.5},
+    "block": {"block": (16, 16)},
+    "nm": {"n": 2, "m_group": 4},
+    "channel": {},
+}
+#: largest dense mask :meth:`SparsityPattern.to_mask` builds (128 MiB of bools)
+MAX_MASK_ELEMENTS = 2**27
+# random draws per vectorized chunk: bounds temporary memory to a few tens of MB
+_CHUNK = 2**22
+
+
+@dataclass(frozen=True, eq=False)
+class SparsityPattern:
+    """The CSR structure of an M×K matrix: which elements are nonzero."""
+
+    m: int
+    k: int
+    indptr: np.ndarray
+    indices: np.ndarray
+    name: str = "pattern"
+
+    def __post_init__(self):
+        m, k = check_positive_int("m", self.m), check_positive_int("k", self.k)
+        if k > 2**31 - 1:
+            raise SparsimError(f"k: got {k}; allowed: at most {2**31 - 1} (int32 column indices)")
+        indptr = np.asarray(self.indptr, dtype=np.int64).view()
+        indices = np.asarray(self.indices, dtype=np.int32).view()
+        if indptr.shape != (m + 1,) or indices.ndim != 1 or indptr[0] != 0 \
+                or indptr[-1] != indices.size:
+            raise SparsimError(
+                f"pattern {self.name!r}: indptr of shape {indptr.shape} ending at "
+                f"{int(indptr[-1]) if indptr.size else None} does not fit {indices.size} "
+                f"indices; allowed: M+1 = {m + 1} pointers from 0 to nnz"
+            )
+        # read-only views: the pattern is a value, shared by stats and kernels
+        indptr.flags.writeable = False
+        indices.flags.writeable = False
+        for name, value in (("m", m), ("k", k), ("indptr", indptr), ("indices", indices)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    @property
+    def density(self) -> float:
+        return self.nnz / (self.m * self.k)
+
+    def row_indices(self) -> np.ndarray:
+        """Row of each nonzero (the COO row array), int64."""
+        return np.repeat(np.arange(self.m, dtype=np.int64), np.diff(self.indptr))
+
+    def to_scipy(self, values=None, dtype=np.float32, *, seed: int = 0) -> sp.csr_matrix:
+        """A scipy CSR matrix with this structure.
+
+        ``values`` (one per nonzero, in CSR order) or, by default, seeded random values
+        that are never zero: magnitudes in [0.5, 1.5) with random signs (whole numbers
+        1..99 for integer dtypes), so no timing ever runs on all-zero data.
+        """
+        dtype = np.dtype(dtype)
+        if values is None:
+            rng = np.random.default_rng(seed)
+            sign = np.where(rng.random(self.nnz) < 0.5, -1, 1)
+            if np.issubdtype(dtype, np.integer):
+                values = (rng.integers(1, 100, self.nnz) * sign).astype(dtype)
+            else:
+                values = (rng.uniform(0.5, 1.5, self.nnz) * sign).astype(dtype)
+        else:
+            values = np.asarray(values, dtype=dtype)
+            if values.shape != (self.nnz,):
+                raise SparsimError(
+                    f"values: got shape {values.shape}; allowed: one value per nonzero, ({self.nnz},)"
+                )
+        # copies: scipy may sort or prune in place, and the pattern's arrays are read-only
+        return sp.csr_matrix((values, self.indices.copy(), self.indptr.copy()), shape=(self.m, self.k))
+
+    def to_mask(self) -> np.ndarray:
+        """Dense M×K boolean mask; refused above :data:`MAX_MASK_ELEMENTS` elements."""
+        if self.m * self.k > MAX_MASK_ELEMENTS:
+            raise SparsimError(
+                f"to_mask: got a {self.m}x{self.k} pattern ({self.m * self.k} elements); "
+                f"allowed: at most {MAX_MASK_ELEMENTS} elements (use indptr/indices instead)"
+            )
+        mask = np.zeros((self.m, self.k), dtype=bool)
+        mask[self.row_indices(), self.indices] = True
+        return mask
+
+
+# -- generators ---------------------------------------------------------------------------
+
+def _geometric_gaps(rng, log_q, size: int, cap: int) -> np.ndarray:
+    """Gaps between successes of a Bernoulli(p) process, each >= 1 (exact inversion).
+
+    P(gap > j) = (1-p)**j, so gap = 1 + floor(log(V) / log(1-p)) with V uniform on (0, 1];
+    ``log_q`` is log(1-p), a number or one per draw. Cheaper than ``rng.geometric`` and
+    allows a per-draw p. Gaps are capped at ``cap`` (a gap that long leaves the range
+    anyway) so a tiny p cannot overflow int64. Computed in place: one float buffer.
+    """
+    v = rng.random(size)
+    np.negative(v, out=v)
+    np.log1p(v, out=v)  # log(V), V = 1 - U in (0, 1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is capped below
+        np.divide(v, log_q, out=v)
+    np.floor(v, out=v)
+    np.minimum(v, cap - 1, out=v)
+    gaps = v.astype(np.int64)
+    gaps += 1
+    return gaps
+
+
+def _bernoulli_chunks(rng, total: int, p: float):
+    """Sorted positions in [0, total) of an exact Bernoulli(p) process, yielded in
+    ascending int64 chunks of about _CHUNK positions each (bounded temporary memory).
+
+    Sparse: positions are the running sum of geometric gaps (no dense array, no sort).
+    Dense-ish (p > 0.3): compare uniform draws with p; cheaper per element there.
+    """
+    if p <= 0.0:
+        return
+    if p >= 1.0 or p > 0.3:
+        for start in range(0, total, _CHUNK):
+            length = min(_CHUNK, total - start)
+            if p >= 1.0:
+                yield np.arange(start, start + length, dtype=np.int64)
+            else:
+                yield np.flatnonzero(rng.random(length) < p) + start
+        return
+    log_q = math.log1p(-p)
+    # linear ranges whose expected nnz is about _CHUNK each
+    span = total if total * p <= _CHUNK else max(1, int(_CHUNK / p))
+    for start in range(0, total, span):
+        length = min(span, total - start)
+        mean = length * p
+        # enough draws to pass the end with overwhelming probability; top up otherwise
+        draws = int(mean + 6 * math.sqrt(mean * (1 - p)) + 16)
+        positions = np.cumsum(_geometric_gaps(rng, log_q, draws, length + 1))
+        while positions[-1] <= length:
+            more = np.cumsum(_geometric_gaps(rng, log_q, draws, length + 1)) + positions[-1]
+            positions = np.concatenate([positions, more])
+        positions = positions[: np.searchsorted(positions, length, side="right")]
+        positions += start - 1  # a first gap of 1 means position 0
+        yield positions
+
+
+def _bernoulli_positions(rng, total: int, p: float) -> np.ndarray:
+    """All positions of :func:`_bernoulli_chunks` in one sorted int64 array."""
+    return np.concatenate([np.zeros(0, dtype=np.int64), *_bernoulli_chunks(rng, total, p)])
+
+
+def _bernoulli_rows(rng, k: int, p_rows: np.ndarray, slack_sd: float = 4.0,
+                    slack: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Each row i an independent Bernoulli(p_rows[i]) process over k columns -> CSR.
+
+    Each row draws ``slack_sd`` standard deviations and ``slack`` gaps more than its
+    expected count; the rare row whose draws all land inside is topped up one by one.
+    """
+    m = p_rows.size
+    mean = k * p_rows
+    draws = np.where(p_rows > 0, np.ceil(mean + slack_sd * np.sqrt(mean * (1 - p_rows)) + slack), 0)
+    draws = draws.astype(np.int64)
+    with np.errstate(divide="ignore"):
+        log_q = np.log1p(-p_rows)  # -inf for a full row: every gap is 1
+    counts = np.zeros(m, dtype=np.int64)
+    pieces: list[np.ndarray] = []
+    # rows in chunks of about _CHUNK draws each
+    cumulative = np.cumsum(draws)
+    cuts = np.searchsorted(cumulative, np.arange(_CHUNK, int(cumulative[-1]), _CHUNK), side="right")
+    bounds = np.unique(np.concatenate([[0], cuts, [m]]))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        d = draws[lo:hi]
+        ends = np.cumsum(d)
+        positions = _geometric_gaps(rng, np.repeat(log_q[lo:hi], d), int(ends[-1]), k + 1)
+        np.cumsum(positions, out=positions)
+        # segmented running sum: subtract what the earlier rows contributed (and 1, since
+        # a first gap of 1 means column 0)
+        before = np.concatenate([[0], positions])[ends - d]
+        positions -= np.repeat(before + 1, d)
+        inside_count = np.concatenate([[0], np.cumsum(positions < k)])
+        counts[lo:hi] = inside_count[ends] - inside_count[ends - d]
+        row_columns = positions[positions < k].astype(np.int32)
+        del positions
+        # rows whose draws all landed inside may have more successes: top them up
+        short = np.flatnonzero((d > 0) & (counts[lo:hi] == d))
+        if short.size:
+            segments = np.split(row_columns.astype(np.int64), np.cumsum(counts[lo:hi])[:-1])
+            for i in short:
+                row = segments[i]
+                while row[-1] < k:
+                    row = np.concatenate([row, row[-1] + np.cumsum(
+                        _geometric_gaps(rng, log_q[lo + i], int(d[i]), k + 1))])
+                segments[i] = row[row < k]
+                counts[lo + i] = segments[i].size
+            row_columns = np.concatenate(segments).astype(np.int32)
+        pieces.append(row_columns)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    return indptr, np.concatenate([np.zeros(0, dtype=np.int32), *pieces])
+
+
+def _concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + n) for each (s, n), without a Python loop."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
+        np.asarray(starts, dtype=np.int64) - offsets, lengths)
+
+
+def _uniform(rng, m, k, density, **_):
+    row_nnz = np.zeros(m, dtype=np.int64)
+    pieces = [np.zeros(0, dtype=np.int32)]
+    for positions in _bernoulli_chunks(rng, m * k, density):
+        if not positions.size:
+            continue
+        # split the chunk at row boundaries: position = row * K + column
+        first, last = int(positions[0]) // k, int(positions[-1]) // k
+        bounds = np.searchsorted(positions, np.arange(first, last + 2, dtype=np.int64) * k)
+        lengths = np.diff(bounds)
+        row_nnz[first:last + 1] += lengths
+        positions -= np.repeat(np.arange(first, last + 1, dtype=np.int64) * k, lengths)
+        pieces.append(positions.astype(np.int32))
+    return np.concatenate([[0], np.cumsum(row_nnz)]), np.concatenate(pieces)
+
+
+def _row_skewed(rng, m, k, density, *, alpha):
+    alpha = float(alpha)
+    if not alpha > 0:
+        raise SparsimError(f"alpha: got {alpha}; allowed: a number > 0 (Pareto tail index)")
+    # Pareto(x_m = 1, alpha) row weights: a few long rows, many short ones (Zipf-like)
+    weights = rng.pareto(alpha, m) + 1.0
+    target = density * m * k
+    # water-filling: the scale s with sum(min(s * w, k)) = target, so clipping long rows
+    # at k keeps the mean density as asked
+    order = np.sort(weights)[::-1]
+    tail = np.cumsum(order[::-1])[::-1]
+    clipped = np.arange(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = (target - clipped * k) / tail
+    j = int(np.argmax(scale * order <= k * (1 + 1e-12)))  # exists: j = M-1 always fits
+    lengths = np.minimum(scale[j] * weights, k)
+    return _bernoulli_rows(rng, k, np.clip(lengths / k, 0.0, 1.0))
+
+
+def _block(rng, m, k, density, *, block):
+    try:
+        r, c = block
+    except (TypeError, ValueError):
+        raise SparsimError(f"block: got {block!r}; allowed: (rows, cols), two whole numbers >= 1") from None
+    r, c = check_positive_int("block rows", r), check_positive_int("block cols", c)
+    block_rows, block_cols = -(-m // r), -(-k // c)
+    kept = _bernoulli_positions(rng, block_rows * block_cols, density)
+    kept_row, kept_col = np.divmod(kept, block_cols)
+    widths = np.minimum(c, k - kept_col * c)  # edge blocks are cut at K
+    # per block row: its columns, left to right (a template every element row copies)
+    template = _concat_ranges(kept_col * c, widths)
+    template_len = np.bincount(kept_row, weights=widths, minlength=block_rows).astype(np.int64)
+    template_start = np.concatenate([[0], np.cumsum(template_len)[:-1]])
+    row_block = np.arange(m) // r
+    row_nnz = template_len[row_block]
+    indices = template[_concat_ranges(template_start[row_block], row_nnz)]
+    return np.concatenate([[0], np.cumsum(row_nnz)]), indices.astype(np.int32)
+
+
+def _check_group(k: int, n, m_group, what: str = "K") -> tuple[int, int]:
+    n, m_group = check_positive_int("n", n), check_positive_int("m_group", m_group)
+    if n > m_group:
+        raise SparsimError(f"n: got {n}; allowed: 1 to m_group = {m_group}")
+    if k % m_group:
+        padded = -(-k // m_group) * m_group
+        raise SparsimError(
+            f"{what}={k}, not a multiple of {m_group}; pad {what} to {padded} for {n}:{m_group} sparsity"
+        )
+    return n, m_group
+
+
+def _nm(rng, m, k, density, *, n, m_group):
+    n, m_group = _check_group(k, n, m_group)
+    groups = k // m_group
+    indices = np.empty(m * groups * n, dtype=np.int32)
+    group_base = (np.arange(groups, dtype=np.int32) * m_group)[None, :, None]
+    combos = np.array(list(itertools.combinations(range(m_group), n)), dtype=np.int32)
+    rows_per_chunk = max(1, _CHUNK // (groups * n))
+    for lo in range(0, m, rows_per_chunk):
+        hi = min(m, lo + rows_per_chunk)
+        if len(combos) <= 4096:
+            # one of the C(m_group, n) position sets per group, equally likely
+            chosen = combos[rng.integers(0, len(combos), size=(hi - lo, groups))]
+        else:
+            keys = rng.random((hi - lo, groups, m_group))
+            chosen = np.sort(np.argsort(keys, axis=-1)[..., :n], axis=-1).astype(np.int32)
+        indices[lo * groups * n: hi * groups * n] = (chosen + group_base).ravel()
+    return np.arange(m + 1, dtype=np.int64) * (groups * n), indices
+
+
+def _channel(rng, m, k, density, **_):
+    kept = np.sort(rng.choice(m, size=round(m * density), replace=False))
+    row_nnz = np.zeros(m, dtype=np.int64)
+    row_nnz[kept] = k
+    indices = np.tile(np.arange(k, dtype=np.int32), kept.size)
+    return np.concatenate([[0], np.cumsum(row_nnz)]), indices
+
+
+_GENERATORS = {"uniform": _uniform, "row-skewed": _row_skewed, "block": _block, "nm": _nm,
+               "channel": _channel}
+
+
+def generate(pattern: str, m: int, k: int, density: float, *, seed: int = 0,
+             **options) -> SparsityPattern:
+    """A seeded random ``pattern`` for an M×K matrix at ``density`` (see module doc).
+
+    >>> generate("channel", 8, 3, 0.25, seed=0).to_mask().sum(axis=1).tolist()
+    [0, 0, 0, 0, 0, 3, 0, 3]
+    """
+    check_choice("pattern", pattern, PATTERNS)
+    m, k = check_positive_int("m", m), check_positive_int("k", k)
+    density = check_density("density", density)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SparsimError(f"seed: got {seed!r}; allowed: a whole number >= 0")
+    allowed = _OPTIONS[pattern]
+    for name in options:
+        if name not in allowed:
+            raise SparsimError(
+                f"pattern {pattern!r}: unknown option {name!r}; "
+                f"allowed: {', '.join(allowed) if allowed else 'no options'}"
+            )
+    rng = np.random.default_rng(seed)
+    indptr, indices = _GENERATORS[pattern](rng, m, k, density, **{**allowed, **options})
+    return SparsityPattern(m, k, indptr, indices, pattern)
+
+
+# -- from data ----------------------------------------------------------------------------
+
+def from_mask(mask, name: str = "mask") -> SparsityPattern:
+    """The pattern of a 2-D array: nonzero (or True) elements are kept."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.shape[0] < 1 or mask.shape[1] < 1:
+        raise SparsimError(f"mask: got shape {mask.shape}; allowed: a 2-D array, at least 1x1")
+    m, k = mask.shape
+    nonzero = mask != 0
+    flat = np.flatnonzero(nonzero)
+    indptr = np.concatenate([[0], np.cumsum(np.count_nonzero(nonzero, axis=1))])
+    row_base = np.repeat(np.arange(m, dtype=np.int64) * k, np.diff(indptr))
+    return SparsityPattern(m, k, indptr, flat - row_base, name)
+
+
+def from_scipy(matrix, name: str = "scipy") -> SparsityPattern:
+    """The pattern of a scipy sparse matrix; explicit zeros and duplicates are dropped."""
+    if not sp.issparse(matrix) or matrix.ndim != 2:
+        raise SparsimError(f"matrix: got {type(matrix).__name__}; allowed: a 2-D scipy sparse matrix")
+    csr = sp.csr_matrix(matrix, copy=True)
+    csr.sum_duplicates()
+    csr.eliminate_zeros()
+    return SparsityPattern(csr.shape[0], csr.shape[1], csr.indptr, csr.indices, name)
+
+
+# -- pruning real weights -----------------------------------------------------------------
+
+def _magnitudes(weights, what: str = "weights") -> np.ndarray:
+    a = np.abs(np.asarray(weights))
+    if a.size == 0 or not np.issubdtype(a.dtype, np.number):
+        raise SparsimError(f"{what}: got a {a.dtype} array of shape {a.shape}; allowed: a non-empty numeric array")
+    if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
+        raise SparsimError(f"{what}: contains NaN; allowed: finite numbers")
+    return a
+
+
+def magnitude_prune(weights, density: float) -> np.ndarray:
+    """Boolean mask keeping the ``round(density * size)`` largest |w| (global magnitude
+    pruning); ties go to the earlier element in row-major order.
+
+    >>> magnitude_prune([[1, -5], [3, 0.5]], 0.5).tolist()
+    [[False, True], [True, False]]
+    """
+    a = _magnitudes(weights)
+    keep = round(check_density("density", density) * a.size)
+    flat = a.ravel()
+    mask = np.zeros(a.size, dtype=bool)
+    if keep:
+        # O(size) selection instead of a full sort: the keep-th largest magnitude
+        threshold = np.partition(flat, a.size - keep)[a.size - keep]
+        mask = flat > threshold
+        ties = np.flatnonzero(flat == threshold)[: keep - int(np.count_nonzero(mask))]
+        mask[ties] = True
+    return mask.reshape(a.shape)
+
+
+def nm_prune(weights, n: int = 2, m_group: int = 4) -> np.ndarray:
+    """Boolean mask keeping the ``n`` largest |w| in every group of ``m_group`` along the
+    last axis (K); ties go to the earlier position (NVIDIA ASP's 2:4 magnitude rule).
+
+    >>> nm_prune([[1, -4, 3, 2, 5, 5, 5, 0]]).astype(int).tolist()
+    [[0, 1, 1, 0, 1, 1, 0, 0]]
+    """
+    a = _magnitudes(weights)
+    n, m_group = _check_group(a.shape[-1], n, m_group, what="K (last axis)")
+    groups = a.reshape(*a.shape[:-1], a.shape[-1] // m_group, m_group)
+    descending = -groups if np.issubdtype(groups.dtype, np.floating) else -groups.astype(np.float64)
+    order = np.argsort(descending, axis=-1, kind="stable")[..., :n]
+    mask = np.zeros(groups.shape, dtype=bool)
+    np.put_along_axis(mask, order, True, axis=-1)
+    return mask.reshape(a.shape)
+
+
+def channel_prune(weights, density: float) -> np.ndarray:
+    """Sorted indices of the rows (output channels) to keep: the ``round(M * density)``
+    rows of largest L1 norm (Li et al. 2017, "Pruning Filters for Efficient ConvNets":
+    filters with the smallest sum of |w| go first). Weights with more than 2 axes
+    (conv filters) are flattened after the first.
+
+    >>> channel_prune([[1, 1], [5, 0], [0, 0.5]], 2 / 3).tolist()
+    [0, 1]
+    """
+    a = _magnitudes(weights)
+    if a.ndim < 2:
+        raise SparsimError(f"weights: got shape {a.shape}; allowed: 2-D (rows = output channels) or more")
+    norms = a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64)
+    keep = round(check_density("density", density) * a.shape[0])
+    return np.sort(np.argsort(-norms, kind="stable")[:keep])
+
+
+from .weights import list_tensors, load_weights  # noqa: E402  (re-exported)

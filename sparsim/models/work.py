@@ -1,0 +1,291 @@
+"""Kernel work: what a matrix-multiply kernel must do, independent of any hardware.
+
+For ``C = A @ B`` with A (M×K, the sparse or pruned operand) and B (K×N, dense), a
+:class:`KernelWork` counts useful and executed FLOPs, exact multiplications and
+additions, compulsory bytes per operand, the bytes a sparse kernel's gather of B rows
+touches at 32-byte-sector granularity, and the dependent (pointer-chasing) loads.
+
+The course-notes 2×2 example (seed/pruning-part2): a dense 2×2 product is 8
+multiplications and 4 additions; with two zeros in A it is 4 and 0.
+
+>>> w = build_work("dense", m=2, k=2, n=2, dtype="fp32")
+>>> w.multiplications, w.additions
+(8, 4)
+>>> import numpy as np
+>>> w = build_work("csr", m=2, k=2, n=2, dtype="fp32", weights=np.array([[1.0, 0.0], [0.0, 4.0]]))
+>>> w.multiplications, w.additions, w.dependent_access_depth
+(4, 0, 2)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import get_dtype
+from ..errors import SparsimError, check_choice, check_density, check_positive_int
+from . import formats, patterns
+from .stats import PatternStats, pattern_stats
+
+__all__ = ["KERNELS", "KernelWork", "build_work", "B_LAYOUTS", "SECTOR_BYTES"]
+
+#: kernels sparsim models. "grouped" is unstructured SpMM run g rows at a time on tensor
+#: cores (vector-sparse); "1:2" is the N:M form cuSPARSELt uses for fp32/tf32.
+KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
+B_LAYOUTS = ("row", "col")
+#: global memory is moved in 32-byte sectors on every NVIDIA GPU since Maxwell (CUDA C++
+#: Best Practices Guide, "Coalesced Access to Global Memory").
+SECTOR_BYTES = 32
+
+_GATHER_KERNELS = ("coo", "csr", "grouped", "bsr")
+_NM = {"2:4": (2, 4), "1:2": (1, 2)}
+# cuSPARSELt: 2:4 for fp16/bf16/int8/fp8, 1:2 for tf32 (fp32 data computed as tf32).
+_NM_DTYPES = {"2:4": ("fp16", "bf16", "int8", "fp8"), "1:2": ("tf32", "fp32")}
+
+
+@dataclass(frozen=True)
+class KernelWork:
+    """Hardware-free work of one ``C[M×N] = A[M×K] @ B[K×N]`` kernel."""
+
+    kernel: str
+    m: int
+    k: int
+    n: int
+    dtype: str
+    density: float  # nonzeros of A / (M·K) as modelled
+    pattern: str
+    nnz: int  # nonzeros of A that carry information (useful)
+    flops_useful: int  # 2 · useful MACs (the convention of TFLOP/s figures)
+    flops_executed: int  # 2 · MACs the kernel actually issues, zeros included
+    multiplications: int  # exact count: useful MACs
+    additions: int  # exact count: (nonzeros per row - 1) · N summed over non-empty rows
+    bytes_values: int  # A's stored values
+    bytes_index: int  # A's indices, pointers and metadata
+    bytes_b: int  # compulsory bytes of B (rows of B that some nonzero needs)
+    bytes_c: int  # C written once
+    bytes_b_gather: int  # bytes of B a gather touches, sector-granular, before any cache
+    dependent_access_depth: int  # dependent loads before data arrives (CSR 2, COO 1, dense 0)
+    dependent_accesses: int  # loads whose address comes from an earlier load
+    math: str  # "tensor" | "sparse_tensor" | "vector"
+    b_layout: str = "row"
+    index_policy: str = "library"
+    m_effective: int = 0  # rows of A actually computed (channel pruning shrinks M)
+    group_size: int = 1
+    block: tuple[int, int] = (1, 1)
+    n_blocks: int = 0  # stored blocks (bsr) / row groups (grouped)
+    stats: PatternStats | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def bytes_a(self) -> int:
+        return self.bytes_values + self.bytes_index
+
+    @property
+    def bytes_compulsory(self) -> int:
+        """Bytes that must cross DRAM at least once: A, the B rows needed, and C."""
+        return self.bytes_a + self.bytes_b + self.bytes_c
+
+    @property
+    def flops_wasted(self) -> int:
+        return self.flops_executed - self.flops_useful
+
+    @property
+    def arithmetic_intensity(self) -> float:
+        """Executed FLOPs per compulsory byte (the roofline x-axis)."""
+        return self.flops_executed / max(self.bytes_compulsory, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for name in self.__dataclass_fields__:
+            if name == "stats":
+                continue
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def _row_fetch_bytes(n: int, value_bytes: int, b_layout: str) -> int:
+    """Bytes moved to read one row of B (N elements), whole sectors only.
+
+    Row-major B keeps a row contiguous: ceil(N·b / 32) sectors. Column-major B puts
+    consecutive elements of a row K elements apart, so each element costs its own sector
+    (course notes: layout decides whether an access walks contiguous memory).
+    """
+    if b_layout == "row":
+        return math.ceil(n * value_bytes / SECTOR_BYTES) * SECTOR_BYTES
+    return n * SECTOR_BYTES
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Distinct values by sort and adjacent compare (several times faster than np.unique here)."""
+    values = np.sort(values)
+    if values.size == 0:
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+
+def _pattern_for(kernel, m, k, density, pattern, seed, weights, options) -> patterns.SparsityPattern:
+    if weights is not None:
+        arr = np.asarray(weights)
+        if arr.shape != (m, k):
+            raise SparsimError(f"weights: shape {arr.shape} does not match --m {m} --k {k}")
+        return patterns.from_mask(arr != 0, name="weights")
+    return patterns.generate(pattern, m, k, density, seed=seed, **options)
+
+
+def build_work(
+    kernel: str,
+    *,
+    m: int,
+    k: int,
+    n: int,
+    dtype: str = "fp16",
+    density: float = 1.0,
+    pattern: str = "uniform",
+    seed: int = 0,
+    index_policy: str = "library",
+    b_layout: str = "row",
+    group_size: int = 8,
+    block: int | tuple[int, int] = 16,
+    weights: np.ndarray | None = None,
+    sparsity_pattern: patterns.SparsityPattern | None = None,
+    pattern_options: dict | None = None,
+) -> KernelWork:
+    """Count the work of ``kernel`` on an M×K A (``density`` nonzero) times a K×N B.
+
+    ``weights`` (an M×K array whose zeros are pruned) or ``sparsity_pattern`` replace the
+    generated pattern. For "channel", ``density`` is the fraction of A's rows kept; for
+    "2:4"/"1:2" the stored half is computed whatever the density, and ``density`` only
+    says how many of the kept values are nonzero.
+    """
+    kernel = check_choice("--kernel", kernel, KERNELS)
+    m, k, n = (check_positive_int(f"--{name}", v) for name, v in (("m", m), ("k", k), ("n", n)))
+    dt = get_dtype(dtype)
+    density = check_density("--density", density)
+    check_choice("--index-policy", index_policy, formats.INDEX_POLICIES)
+    check_choice("--b-layout", b_layout, B_LAYOUTS)
+    b = dt.bytes
+    common = dict(kernel=kernel, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout, index_policy=index_policy)
+    bytes_c = m * n * dt.out_bytes
+
+    if kernel in ("dense", "channel"):
+        if weights is not None:
+            density = float(np.count_nonzero(weights)) / (m * k)
+        if kernel == "dense":
+            m_eff, nnz = m, round(density * m * k)
+            rows_nonempty = m if density > 0 else 0
+        else:
+            # Channel pruning (course notes; Li et al. 2017): remove whole rows of A
+            # (output channels); what is left is a smaller dense GEMM.
+            m_eff = max(1, round(m * density))
+            nnz, rows_nonempty = m_eff * k, m_eff
+            bytes_c = m_eff * n * dt.out_bytes
+        storage = formats.dense_storage(m_eff, k, b) if kernel == "dense" else formats.channel_storage(m_eff, k, b)
+        macs_exec = m_eff * k * n
+        math_pipe = "vector" if dt.name == "fp32" else "tensor"
+        return KernelWork(
+            **common, density=density, pattern="dense" if kernel == "dense" else "channel",
+            nnz=nnz, flops_useful=2 * nnz * n, flops_executed=2 * macs_exec,
+            multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
+            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+            bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
+            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff,
+        )
+
+    if kernel in _NM:
+        keep, group = _NM[kernel]
+        if dt.name not in _NM_DTYPES[kernel]:
+            other = "1:2" if kernel == "2:4" else "2:4"
+            raise SparsimError(
+                f"--dtype: got {dt.name!r} with --kernel {kernel}; allowed: {', '.join(_NM_DTYPES[kernel])} "
+                f"(cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
+                f"use --kernel {other} for {dt.name})"
+            )
+        storage = formats.nm_storage(m, k, n=keep, m_group=group, value_bytes=b)  # checks K % group
+        kept = m * k * keep // group
+        if weights is not None:
+            nnz = int(np.count_nonzero(weights))
+            if nnz > kept:
+                raise SparsimError(f"weights: {nnz} nonzeros do not fit {kernel} (at most {kept}); prune with nm_prune first")
+        else:
+            nnz = min(round(density * m * k), kept)
+        # Sparse tensor cores skip the pruned half: the hardware issues K/2 (K·keep/group)
+        # MACs per output (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
+        return KernelWork(
+            **common, density=nnz / (m * k), pattern=kernel, nnz=nnz,
+            flops_useful=2 * nnz * n, flops_executed=2 * kept * n,
+            multiplications=nnz * n, additions=max(nnz - m, 0) * n if nnz >= m else 0,
+            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+            bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
+            # The 2-bit metadata is decoded in the tensor-core operand path (mma.sp),
+            # so no load waits on another (DESIGN.md).
+            dependent_access_depth=0, dependent_accesses=0, math="sparse_tensor", m_effective=m,
+        )
+
+    # Gather kernels: COO, CSR, BSR, grouped. They need the real pattern.
+    if sparsity_pattern is not None:
+        if (sparsity_pattern.m, sparsity_pattern.k) != (m, k):
+            raise SparsimError(f"pattern: shape {(sparsity_pattern.m, sparsity_pattern.k)} does not match --m {m} --k {k}")
+        pat = sparsity_pattern
+    else:
+        pat = _pattern_for(kernel, m, k, density, pattern, seed, weights, pattern_options or {})
+    st = pattern_stats(pat)
+    nnz = st.nnz
+    rows_nonempty = m - st.empty_rows
+    fetch = _row_fetch_bytes(n, b, b_layout)
+    useful = dict(nnz=nnz, flops_useful=2 * nnz * n, multiplications=nnz * n,
+                  additions=(nnz - rows_nonempty) * n, density=nnz / (m * k), pattern=pat.name,
+                  bytes_c=bytes_c, m_effective=m, stats=st)
+
+    if kernel in ("coo", "csr"):
+        storage = (formats.coo_storage if kernel == "coo" else formats.csr_storage)(m, k, nnz, b, index_policy)
+        if kernel == "coo":
+            # COO: the column index of each nonzero is read, then B's row: one dependent load.
+            depth, dependent = 1, nnz
+        else:
+            # CSR (course notes): row pointer -> column index -> value / B row: two dependent
+            # loads; one per row for the column-index segment, one per nonzero for B.
+            depth, dependent = 2, rows_nonempty + nnz
+        return KernelWork(
+            **common, **useful, flops_executed=2 * nnz * n,
+            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+            bytes_b=st.cols_referenced * n * b, bytes_b_gather=nnz * fetch,
+            dependent_access_depth=depth, dependent_accesses=dependent, math="vector",
+        )
+
+    if kernel == "grouped":
+        g = check_positive_int("--group-size", group_size)
+        union = st.group_union(g)
+        # Course notes: grouping unstructured rows into vectors executes multiplications
+        # on zeros: executed MACs = sum over row groups of |union of columns| · g · N.
+        macs = st.executed_macs(g, n)
+        union_total = int(union.sum())
+        # Stored as vectors of g values per (group, column) plus a CSR over groups.
+        storage = formats.csr_storage(math.ceil(m / g), k, union_total, b * g, index_policy)
+        return KernelWork(
+            **common, **useful, flops_executed=2 * macs,
+            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+            bytes_b=st.cols_referenced * n * b, bytes_b_gather=union_total * fetch,
+            dependent_access_depth=2, dependent_accesses=int(np.count_nonzero(union)) + union_total,
+            math="tensor", group_size=g, n_blocks=len(union),
+        )
+
+    # BSR: every r×c block holding at least one nonzero is stored and multiplied whole.
+    r, c = (block, block) if isinstance(block, int) else tuple(block)
+    r, c = check_positive_int("--block", r), check_positive_int("--block", c)
+    block_cols_total = math.ceil(k / c)
+    rows = np.repeat(np.arange(m, dtype=np.int64) // r, np.diff(pat.indptr))
+    block_ids = _sorted_unique(rows * block_cols_total + pat.indices // c)
+    n_blocks = int(block_ids.size)
+    block_rows_nonempty = _sorted_unique(block_ids // block_cols_total).size
+    storage = formats.bsr_storage(m, k, n_blocks, (r, c), b, index_policy)
+    block_cols = int(np.count_nonzero(np.bincount(block_ids % block_cols_total, minlength=block_cols_total)))
+    return KernelWork(
+        **common, **useful, flops_executed=2 * n_blocks * r * c * n,
+        bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+        bytes_b=min(block_cols * c, k) * n * b, bytes_b_gather=n_blocks * c * fetch,
+        dependent_access_depth=2, dependent_accesses=block_rows_nonempty + n_blocks,
+        math="tensor", block=(r, c), n_blocks=n_blocks,
+    )

@@ -1,0 +1,62 @@
+"""The analytic time model: roofline with achievable efficiencies plus launch overhead.
+
+It is the quick reference the discrete-event model is compared against
+(``sparsim predict --model analytic``). Time is
+``launch + max(math / (peak·eff), dram_bytes / (bw·eff), l2_bytes / (l2_bw·eff))``;
+DRAM traffic is the compulsory bytes plus, for gather kernels whose B does not fit in
+L2, the gather re-reads that miss.
+
+>>> from sparsim.models import build_work
+>>> from sparsim.hwprofiles import load_profile
+>>> p = predict_analytic(build_work("dense", m=8, k=8, n=8), load_profile("h100-sxm5-80gb"))
+>>> p.bound
+'launch'
+"""
+
+from __future__ import annotations
+
+from ..calibration import Calibration
+from ..hwprofiles import HardwareProfile
+from ..models.work import KernelWork
+from ..prediction import Prediction
+from .roofline import math_peak, roofline_floor
+
+__all__ = ["predict_analytic"]
+
+
+def _efficiency(work: KernelWork, params: dict) -> float:
+    return params[{"tensor": "tensor_efficiency", "sparse_tensor": "sparse_tensor_efficiency",
+                   "vector": "vector_efficiency"}[work.math]]
+
+
+def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration: Calibration | None = None) -> Prediction:
+    params = (calibration or Calibration(hw=hw.name)).all_params()
+    floor = roofline_floor(work, hw)
+    t_math = work.flops_executed / (math_peak(work, hw) * _efficiency(work, params))
+    bytes_l2 = work.bytes_a + work.bytes_c + (work.bytes_b_gather or work.bytes_b)
+    bytes_hbm = work.bytes_compulsory
+    if work.bytes_b_gather and work.bytes_b > hw.l2_bytes:
+        # B does not fit in L2: the share of gathers beyond what L2 holds go to DRAM.
+        miss = 1.0 - hw.l2_bytes / work.bytes_b
+        bytes_hbm += int(miss * max(work.bytes_b_gather - work.bytes_b, 0))
+    t_hbm = bytes_hbm / (hw.hbm_bytes_per_s * params["hbm_efficiency"])
+    l2_eff = params["l2_efficiency"] * (params["gather_efficiency"] if work.bytes_b_gather else 1.0)
+    t_l2 = bytes_l2 / (hw.l2_bytes_per_s * l2_eff)
+    t_launch = hw.launch_overhead_s * params["launch_scale"]
+    body = max(t_math, t_hbm, t_l2)
+    time_s = max(t_launch + body, floor)
+    terms = {"compute": t_math, "memory": max(t_hbm, t_l2)}
+    bound = "launch" if t_launch > body else max(terms, key=terms.get)
+    return Prediction(
+        kernel=work.kernel, m=work.m, k=work.k, n=work.n, dtype=work.dtype, density=work.density,
+        pattern=work.pattern, hw=hw.name, model="analytic",
+        calibration=calibration.name if calibration else None,
+        time_s=time_s, roofline_floor_s=floor,
+        flops_useful=work.flops_useful, flops_executed=work.flops_executed,
+        bytes_hbm=bytes_hbm, bytes_l2=bytes_l2, bytes_values=work.bytes_values,
+        bytes_index=work.bytes_index, bytes_b=work.bytes_b, bytes_c=work.bytes_c,
+        dependent_access_depth=work.dependent_access_depth, dependent_accesses=work.dependent_accesses,
+        bound=bound, waves=0.0,
+        busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},
+        breakdown={"launch": t_launch, "compute": t_math, "hbm": t_hbm, "l2": t_l2},
+    )

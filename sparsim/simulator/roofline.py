@@ -1,0 +1,53 @@
+"""The roofline floor: no kernel runs faster than its math at peak or its compulsory
+bytes at full DRAM bandwidth (Williams, Waterman, Patterson, "Roofline", CACM 2009).
+
+The floor uses datasheet peaks without any efficiency factor, so every time model's
+prediction must be at or above it.
+
+>>> from sparsim.models import build_work
+>>> from sparsim.hwprofiles import load_profile
+>>> w = build_work("dense", m=4096, k=4096, n=4096, dtype="fp16")
+>>> round(roofline_floor(w, load_profile("a100-sxm4-80gb")) * 1e6, 1)  # 2·4096³ / 312 TFLOP/s
+440.5
+"""
+
+from __future__ import annotations
+
+from ..errors import SparsimError
+from ..hwprofiles import HardwareProfile
+from ..models.work import KernelWork
+
+__all__ = ["math_peak", "roofline_floor", "roofline_terms"]
+
+
+def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
+    """Peak FLOP/s of the pipe that runs ``work`` on ``hw``; refuse what the chip lacks."""
+    if work.math == "vector" or hw.kind == "cpu":
+        from ..dtypes import get_dtype
+
+        rate = get_dtype(work.dtype).vector_rate
+        if rate not in hw.vector_flops_per_s:
+            raise SparsimError(f"--dtype: got {work.dtype!r} on {hw.name}; allowed: {', '.join(hw.vector_flops_per_s)}")
+        return hw.vector_peak(rate)
+    dtype = "tf32" if work.dtype == "fp32" else work.dtype
+    sparse = work.math == "sparse_tensor"
+    peak = hw.tensor_peak(dtype, sparse=sparse)
+    if peak is None:
+        if dtype == "fp64" and not sparse:
+            return hw.vector_peak("fp64")
+        have = hw.sparse_dtypes if sparse else tuple(hw.tensor_dense_flops_per_s)
+        what = "sparse tensor cores" if sparse else "tensor cores"
+        raise SparsimError(
+            f"--dtype: got {work.dtype!r} for --kernel {work.kernel} on {hw.name}; "
+            f"allowed: {', '.join(have) if have else 'none (this chip has no ' + what + ')'}"
+        )
+    return peak
+
+
+def roofline_terms(work: KernelWork, hw: HardwareProfile) -> tuple[float, float]:
+    """(math seconds, DRAM seconds) at datasheet peaks."""
+    return work.flops_executed / math_peak(work, hw), work.bytes_compulsory / hw.hbm_bytes_per_s
+
+
+def roofline_floor(work: KernelWork, hw: HardwareProfile) -> float:
+    return max(roofline_terms(work, hw))

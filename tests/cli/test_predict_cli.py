@@ -1,0 +1,107 @@
+"""`sparsim predict` and `sparsim hw`: in process, exit codes and messages asserted."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from sparsim.cli import main
+
+CSR_ARGS = ["predict", "--hw", "h100-sxm5-80gb", "--kernel", "csr", "--m", "4096", "--k", "4096",
+            "--n", "256", "--density", "0.1"]
+
+DESIGN_FIELDS = {"time_s", "flops_useful", "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values",
+                 "bytes_index", "dependent_access_depth", "dependent_accesses", "bound", "waves",
+                 "hw", "calibration"}
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("model", ["des", "analytic"])
+def test_predict_json_has_design_fields_and_hand_counted_bytes(capsys, model):
+    code, out, err = run(capsys, *CSR_ARGS, "--json", "--model", model)
+    assert code == 0, err
+    data = json.loads(out)
+    assert DESIGN_FIELDS <= set(data)
+    nnz = data["bytes_values"] // 2  # fp16 values
+    assert abs(nnz / 4096**2 - 0.1) < 0.002
+    assert data["bytes_index"] == 4 * nnz + 4 * 4097  # int32 columns + row pointers
+    assert data["bytes_b"] == data["bytes_c"] == 4096 * 256 * 2
+    assert data["flops_useful"] == data["flops_executed"] == 2 * nnz * 256
+    assert data["dependent_access_depth"] == 2
+    assert data["dependent_accesses"] == 4096 + nnz
+    assert data["time_s"] >= data["roofline_floor_s"] > 0
+    assert data["hw"] == "h100-sxm5-80gb" and data["model"] == model
+
+
+def test_predict_table_is_aligned_and_names_the_bound(capsys):
+    code, out, _ = run(capsys, *CSR_ARGS)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("kernel") and "csr" in lines[0]
+    value_columns = {line.index("  ") for line in lines}
+    assert len({line[: min(value_columns)].rstrip() != "" for line in lines}) == 1
+    assert any(line.startswith("bound") for line in lines)
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--density", "1.5"], "--density: got 1.5; allowed: a number in [0, 1]"),
+    (["--m", "0"], "--m: got 0; allowed: a whole number >= 1"),
+    (["--m", "-3"], "--m: got -3"),
+    (["--kernel", "ell"], "--kernel"),
+    (["--dtype", "fp12"], "--dtype"),
+    (["--kernel", "2:4", "--k", "4094"], "pad K to 4096"),
+    (["--kernel", "2:4", "--dtype", "fp32"], "1:2"),
+    (["--hw", "a200"], "--hw: got 'a200'"),
+    (["--weights", "/nonexistent/w.npy"], "weights file"),
+    (["--frobnicate"], "frobnicate"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, names):
+    base = dict(zip(CSR_ARGS[1::2], CSR_ARGS[2::2]))
+    for flag, value in zip(argv[::2], argv[1::2] + [None]):
+        base[flag] = value
+    args = ["predict"] + [x for kv in base.items() for x in kv if x is not None]
+    code, out, err = run(capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("sparsim: error: ")
+    assert names in err
+    assert "Traceback" not in err
+
+
+def test_bad_profile_file_is_refused_with_its_key(capsys, tmp_path):
+    from sparsim.hwprofiles.loader import _data_dir
+
+    text = (_data_dir() / "l4.toml").read_text()
+    bad = tmp_path / "neg.toml"
+    bad.write_text(text.replace("sm_count = { value = 58", "sm_count = { value = -58"))
+    code, _, err = run(capsys, *CSR_ARGS[:2], str(bad), *CSR_ARGS[3:])
+    assert code == 2
+    assert f"profile {bad}: key compute.sm_count: got -58; allowed: a whole number >= 1" in err
+
+
+def test_hw_list_names_every_profile(capsys):
+    code, out, _ = run(capsys, "hw", "list")
+    assert code == 0
+    names = [line.split()[0] for line in out.splitlines()]
+    assert "h100-sxm5-80gb" in names and "v100-sxm2-32gb" in names and len(names) == 8
+
+
+def test_hw_show_prints_each_number_with_its_source(capsys):
+    code, out, _ = run(capsys, "hw", "show", "a100-sxm4-80gb")
+    assert code == 0
+    line = next(l for l in out.splitlines() if l.startswith("compute.sm_count"))
+    assert "108" in line and "A100-WP" in line
+
+
+def test_python_dash_m_works_and_exits_2_on_bad_input():
+    proc = subprocess.run([sys.executable, "-m", "sparsim", *CSR_ARGS[:-1], "2"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "sparsim: error: --density: got 2.0; allowed: a number in [0, 1]"
