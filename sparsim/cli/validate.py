@@ -1,0 +1,46 @@
+"""``sparsim validate``: held-out error of a calibration against a results file."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+__all__ = ["validate"]
+
+
+@click.command()
+@click.option("--results", "results_path", required=True, type=click.Path(dir_okay=False),
+              help="results.jsonl written by 'sparsim calibrate'.")
+@click.option("--calibration", required=True, type=click.Path(dir_okay=False),
+              help="calibration.toml written by 'sparsim calibrate'.")
+@click.option("--hw", default=None,
+              help="Profile to predict on (default: the calibration's; 'host' for a host-CPU calibration).")
+@click.option("--model", default=None, type=click.Choice(["des", "analytic"]),
+              help="Time model (default: the one the calibration was fitted for).")
+@click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train", "all"]),
+              help="Which measurements to score: the held-out ones, the fitted ones, or all.")
+@click.option("--max-rows", default=60, show_default=True, type=int, help="Rows of the predicted-vs-measured table.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object: per-kernel summary and every point.")
+def validate(results_path, calibration, hw, model, split, max_rows, as_json):
+    """Print per-kernel error (MAPE, median, worst) and predicted vs measured times for the
+    measurements of RESULTS that the calibration was not fitted on.
+
+    \b
+    Example:
+      sparsim validate --results calib/results.jsonl --calibration calib/calibration.toml
+    """
+    from ..calibration import load_calibration
+    from ..hwprofiles import list_profiles
+    from ..validate import evaluate, read_results
+
+    cal = load_calibration(calibration)
+    if hw is None:
+        hw = cal.hw if cal.hw in list_profiles() else "host"
+    model = model or str(cal.provenance.get("model", "des"))
+    results = read_results(results_path)
+    report = evaluate(cal, results, hw=hw, model=model, split=None if split == "all" else split)
+    if as_json:
+        click.echo(json.dumps(report.to_dict()))
+        return
+    click.echo(report.render(max_points=max_rows))

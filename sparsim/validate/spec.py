@@ -1,0 +1,218 @@
+"""Measurement specs: which kernel, shape, dtype and sparsity to time, and sweep plans.
+
+A :class:`MeasureSpec` is plain data. The same spec drives everything downstream: the
+backends build their operands from :meth:`MeasureSpec.sparsity_pattern` (the seeded
+pattern of :mod:`sparsim.models.patterns`), and the calibration predicts the kernel from
+:meth:`MeasureSpec.work`, the :func:`sparsim.models.build_work` count of the very same
+pattern. Each spec carries its ``split``: ``"train"`` points are fitted, ``"test"`` points
+are held out; the test set uses shapes (and densities and patterns) the fit never sees.
+
+>>> spec = MeasureSpec("csr", m=512, k=512, n=64, dtype="fp32", density=0.05)
+>>> spec.key
+'csr|512x512x64|fp32|d=0.05|uniform|s0'
+>>> spec.work().nnz == spec.sparsity_pattern().nnz
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import asdict, dataclass, replace
+
+from ..errors import SparsimError, check_choice
+from ..models import build_work, patterns
+from ..models.work import KernelWork
+
+__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record"]
+
+SPLITS = ("train", "test")
+#: kernels a backend can time for real (channel pruning is a smaller dense GEMM)
+MEASURED_KERNELS = ("dense", "csr", "coo", "2:4")
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """One point to time: ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel``."""
+
+    kernel: str
+    m: int
+    k: int
+    n: int
+    dtype: str
+    density: float = 1.0
+    pattern: str = "uniform"  # generator of A's nonzeros (ignored by dense; "nm" for 2:4)
+    seed: int = 0
+    split: str = "train"
+
+    def __post_init__(self):
+        check_choice("kernel", self.kernel, MEASURED_KERNELS)
+        check_choice("split", self.split, SPLITS)
+        if self.kernel == "dense":
+            object.__setattr__(self, "pattern", "dense")
+            object.__setattr__(self, "density", 1.0)
+        elif self.kernel == "2:4":
+            object.__setattr__(self, "pattern", "nm")
+            object.__setattr__(self, "density", 0.5)
+
+    @property
+    def key(self) -> str:
+        """Identity of the point in a results file (the split is a label, not identity)."""
+        return (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|"
+                f"{self.pattern}|s{self.seed}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.m, self.k, self.n
+
+    def sparsity_pattern(self) -> patterns.SparsityPattern | None:
+        """A's nonzeros for sparse kernels (seeded, so every caller gets the same ones)."""
+        if self.kernel == "dense":
+            return None
+        return _pattern(self.pattern, self.m, self.k, self.density, self.seed)
+
+    def work(self) -> KernelWork:
+        """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern."""
+        if self.kernel == "dense":
+            return build_work("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype)
+        if self.kernel == "2:4":
+            return build_work("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5)
+        return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype,
+                          density=self.density, pattern=self.pattern, seed=self.seed,
+                          sparsity_pattern=self.sparsity_pattern())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@functools.lru_cache(maxsize=4)
+def _pattern(pattern: str, m: int, k: int, density: float, seed: int) -> patterns.SparsityPattern:
+    return patterns.generate(pattern, m, k, density, seed=seed)
+
+
+_SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", "split")
+
+
+def spec_from_record(record: dict) -> MeasureSpec:
+    """The spec a results-file record was measured for."""
+    try:
+        return MeasureSpec(**{name: record[name] for name in _SPEC_FIELDS if name in record})
+    except TypeError as exc:
+        raise SparsimError(f"results record {record.get('key', '?')!r}: {exc}") from None
+
+
+def split_by_shape(specs, test_fraction: float = 0.3, seed: int = 0) -> list[MeasureSpec]:
+    """Relabel specs train/test by a hash of their shape: a shape is wholly in one set.
+
+    For results measured without a plan's labels; the built-in plans label their own.
+    """
+    out = []
+    for spec in specs:
+        digest = hashlib.sha256(f"{seed}|{spec.m}x{spec.k}x{spec.n}".encode()).digest()
+        test = int.from_bytes(digest[:4], "big") / 2**32 < test_fraction
+        out.append(replace(spec, split="test" if test else "train"))
+    return out
+
+
+# -- sweep plans ------------------------------------------------------------------------
+# Train shapes and test shapes never overlap; the test set also has densities and
+# patterns (row-skewed, block) that no training point has.
+
+def _dense(dtypes, train, test):
+    return [MeasureSpec("dense", m, k, n, dt, split=split)
+            for split, shapes in (("train", train), ("test", test)) for (m, k, n) in shapes for dt in dtypes]
+
+
+def _sparse(kernels, dtypes, train, test):
+    specs = []
+    for split, points in (("train", train), ("test", test)):
+        for (m, k, n, density, pattern) in points:
+            for kernel in kernels:
+                for dt in dtypes:
+                    specs.append(MeasureSpec(kernel, m, k, n, dt, density, pattern, split=split))
+    return specs
+
+
+def _numpy_quick():
+    dense = _dense(("fp32", "fp64"),
+                   train=[(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (1024, 256, 512),
+                          (256, 1024, 768), (768, 768, 128)],
+                   test=[(384, 384, 384), (640, 1280, 320), (1280, 640, 896), (1536, 1536, 1536)])
+    sparse = _sparse(("csr", "coo"), ("fp32", "fp64"),
+                     # N from 8 to 1024: the per-nonzero cost (small N) and the per-byte cost
+                     # (large N) are both in the fit, so held-out N values interpolate
+                     train=[(1024, 1024, 64, 0.01, "uniform"), (2048, 2048, 64, 0.05, "uniform"),
+                            (4096, 4096, 32, 0.01, "uniform"), (1024, 1024, 256, 0.05, "uniform"),
+                            (2048, 2048, 128, 0.01, "uniform"), (512, 512, 512, 0.2, "uniform"),
+                            (8192, 8192, 8, 0.002, "uniform"), (4096, 4096, 16, 0.02, "uniform"),
+                            (1024, 1024, 1024, 0.02, "uniform"), (2048, 2048, 512, 0.005, "uniform")],
+                     test=[(1536, 1536, 96, 0.01, "uniform"), (3072, 3072, 48, 0.02, "uniform"),
+                           (768, 768, 384, 0.1, "uniform"), (2560, 2560, 64, 0.01, "row-skewed"),
+                           (1280, 1280, 128, 0.05, "block"), (6144, 6144, 16, 0.005, "uniform")])
+    return dense + sparse
+
+
+def _numpy_full():
+    dense = _dense(("fp32", "fp64"),
+                   train=[(128, 128, 128), (256, 256, 256), (512, 512, 512), (1024, 1024, 1024),
+                          (2048, 2048, 2048), (1024, 256, 512), (256, 1024, 768), (768, 768, 128),
+                          (2048, 512, 256), (512, 2048, 1024)],
+                   test=[(192, 192, 192), (384, 384, 384), (640, 1280, 320), (1280, 640, 896),
+                         (1536, 1536, 1536), (3072, 1024, 512), (896, 2560, 1792)])
+    sparse = _sparse(("csr", "coo"), ("fp32", "fp64"),
+                     train=[(m, m, n, d, "uniform") for m in (1024, 4096) for n in (32, 256)
+                            for d in (0.005, 0.02, 0.1)]
+                     + [(8192, 8192, 64, 0.002, "uniform"), (2048, 2048, 512, 0.05, "uniform")],
+                     test=[(1536, 1536, 96, 0.01, "uniform"), (3072, 3072, 48, 0.05, "uniform"),
+                           (768, 768, 384, 0.2, "uniform"), (2560, 2560, 64, 0.01, "row-skewed"),
+                           (6144, 6144, 128, 0.01, "row-skewed"), (1280, 1280, 128, 0.05, "block"),
+                           (4096, 4096, 64, 0.02, "block"), (12288, 12288, 32, 0.001, "uniform")])
+    return dense + sparse
+
+
+def _cupy_plan(quick: bool):
+    # Shapes large enough to fill an A100/H100 (hundreds of CTAs) down to launch-bound ones.
+    if quick:
+        dense_train = [(1024, 1024, 1024), (4096, 4096, 4096), (8192, 8192, 1024), (2048, 8192, 256)]
+        dense_test = [(3072, 3072, 3072), (6144, 2048, 512)]
+        sparse_train = [(8192, 8192, 256, 0.01, "uniform"), (16384, 16384, 128, 0.005, "uniform"),
+                        (4096, 4096, 512, 0.05, "uniform")]
+        sparse_test = [(12288, 12288, 192, 0.02, "uniform"), (10240, 10240, 256, 0.01, "row-skewed")]
+        nm_train = [(4096, 4096, 4096), (8192, 8192, 1024)]
+        nm_test = [(6144, 6144, 2048)]
+    else:
+        dense_train = [(m, m, m) for m in (512, 1024, 2048, 4096, 8192, 16384)] + [
+            (8192, 8192, 1024), (2048, 8192, 256), (16384, 4096, 512), (4096, 16384, 128)]
+        dense_test = [(3072, 3072, 3072), (6144, 2048, 512), (12288, 12288, 1536), (1536, 6144, 64)]
+        sparse_train = [(m, m, n, d, "uniform") for m in (8192, 32768) for n in (64, 512)
+                        for d in (0.001, 0.01, 0.05)]
+        sparse_test = [(12288, 12288, 192, 0.02, "uniform"), (16384, 16384, 256, 0.005, "uniform"),
+                       (8192, 8192, 256, 0.01, "row-skewed"), (24576, 24576, 128, 0.002, "row-skewed"),
+                       (8192, 8192, 128, 0.02, "block")]
+        nm_train = [(m, m, m) for m in (2048, 4096, 8192, 16384)] + [(8192, 8192, 1024), (4096, 16384, 256)]
+        nm_test = [(6144, 6144, 2048), (12288, 4096, 768)]
+    specs = _dense(("fp16", "bf16", "fp32"), dense_train, dense_test)
+    specs += _sparse(("csr", "coo"), ("fp32", "fp64"), sparse_train, sparse_test)
+    specs += [MeasureSpec("2:4", m, k, n, dt, split=split)
+              for split, shapes in (("train", nm_train), ("test", nm_test)) for (m, k, n) in shapes
+              for dt in ("fp16", "bf16")]
+    return specs
+
+
+PLANS = {
+    ("numpy", True): _numpy_quick,
+    ("numpy", False): _numpy_full,
+    ("cupy", True): lambda: _cupy_plan(True),
+    ("cupy", False): lambda: _cupy_plan(False),
+}
+
+
+def plan(backend: str, quick: bool = False, kernels=None) -> list[MeasureSpec]:
+    """The built-in sweep for ``backend`` (``--quick``: the small one), optionally filtered."""
+    check_choice("--backend", backend, ("numpy", "cupy"))
+    specs = PLANS[(backend, bool(quick))]()
+    if kernels:
+        for kernel in kernels:
+            check_choice("--kernels", kernel, MEASURED_KERNELS)
+        specs = [s for s in specs if s.kernel in kernels]
+    return specs

@@ -1,0 +1,134 @@
+"""The cupy backend: its plumbing is tested everywhere; real GPU runs only where CuPy sees
+a GPU (marked ``gpu``, skipped otherwise). Nothing here fakes a GPU measurement."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from sparsim.cli import main
+from sparsim.errors import SparsimError
+from sparsim.validate.backends import Unsupported
+from sparsim.validate.backends.cupy_backend import (CupyBackend, cupy_available, dense_dtype_name,
+                                                    match_profile, resolve_dtype, sparse_dtype_name)
+from sparsim.validate.backends.nm import select_nm_library
+from sparsim.validate.spec import MeasureSpec
+from sparsim.validate.timing import TimingPolicy
+
+GPU, WHY = cupy_available()
+gpu = pytest.mark.skipif(not GPU, reason=f"needs a CUDA GPU with CuPy: {WHY}")
+
+
+@pytest.mark.parametrize("dtype,name", [("fp16", "float16"), ("bf16", "bfloat16"), ("fp32", "float32"),
+                                        ("fp64", "float64")])
+def test_dense_dtypes_map_to_cublas_types(dtype, name):
+    assert dense_dtype_name(dtype) == name
+
+
+def test_sparse_spmm_is_float32_or_float64_only():
+    assert sparse_dtype_name("fp32") == "float32" and sparse_dtype_name("fp64") == "float64"
+    with pytest.raises(Unsupported, match="dtype 'fp16' for cuSPARSE SpMM through cupyx.scipy.sparse; allowed: fp32, fp64"):
+        sparse_dtype_name("fp16")
+    with pytest.raises(Unsupported, match="dtype 'int8' for cupy.matmul"):
+        dense_dtype_name("int8")
+
+
+def test_bfloat16_needs_a_cupy_that_has_it():
+    old = types.SimpleNamespace(__version__="13.0.0", float32="f4")
+    with pytest.raises(Unsupported, match="bf16: cupy 13.0.0 has no bfloat16 dtype"):
+        resolve_dtype(old, "bfloat16")
+    assert resolve_dtype(types.SimpleNamespace(__version__="14", bfloat16="bf"), "bfloat16") == "bf"
+    assert resolve_dtype(old, "float32") == "f4"
+
+
+@pytest.mark.parametrize("name,profile", [
+    ("NVIDIA H100 80GB HBM3", "h100-sxm5-80gb"), ("NVIDIA H100 PCIe", "h100-pcie-80gb"),
+    ("NVIDIA H200", "h200-sxm-141gb"), ("NVIDIA A100-SXM4-80GB", "a100-sxm4-80gb"),
+    ("NVIDIA A100-SXM4-40GB", "a100-sxm4-40gb"), ("NVIDIA L4", "l4"),
+    ("NVIDIA GeForce RTX 4090", "rtx-4090"), ("Tesla V100-SXM2-32GB", "v100-sxm2-32gb"),
+    ("NVIDIA GeForce GTX 1080", None),
+])
+def test_device_names_pick_a_builtin_profile(name, profile):
+    assert match_profile(name) == profile
+
+
+def _importer(available: dict):
+    def import_module(name):
+        if name in available:
+            return available[name]
+        raise ModuleNotFoundError(f"No module named {name!r}")
+    return import_module
+
+
+def test_24_unavailable_says_why_for_each_library():
+    torch = types.SimpleNamespace(__version__="2.5.0", cuda=types.SimpleNamespace(is_available=lambda: False))
+    lib = select_nm_library(import_module=_importer({"torch": torch}))
+    assert not lib.available and lib.name == "none"
+    assert lib.reason.startswith("2:4 unavailable: cupy_backends.cuda.libs.cusparselt: ModuleNotFoundError")
+    assert "torch: RuntimeError: torch.cuda.is_available() is False" in lib.reason
+    assert "\n" not in lib.reason
+
+
+def test_24_prefers_cupys_cusparselt_then_torch():
+    cslt = types.SimpleNamespace()
+    assert select_nm_library(import_module=_importer({"cupy_backends.cuda.libs.cusparselt": cslt})).module is cslt
+    torch = types.SimpleNamespace(
+        __version__="2.5.0", cuda=types.SimpleNamespace(is_available=lambda: True),
+        sparse=types.SimpleNamespace(to_sparse_semi_structured=lambda a: a),
+        backends=types.SimpleNamespace(cusparselt=types.SimpleNamespace(is_available=lambda: True)))
+    lib = select_nm_library(import_module=_importer({"torch": torch}))
+    assert lib.available and lib.name == "torch 2.5.0 to_sparse_semi_structured (cuSPARSELt)"
+
+
+def test_24_on_this_machine_is_reported_either_way():
+    lib = select_nm_library()
+    assert lib.available or lib.reason.startswith("2:4 unavailable: ")
+
+
+@pytest.mark.skipif(GPU, reason="this machine has a GPU")
+def test_without_a_gpu_the_backend_refuses_in_one_line(capsys, tmp_path):
+    with pytest.raises(SparsimError, match="--backend cupy: .*allowed: a machine with an NVIDIA GPU, or --backend numpy"):
+        CupyBackend()
+    code = main(["calibrate", "--backend", "cupy", "--quick", "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("sparsim: error: --backend cupy: ") and err.count("\n") == 1
+    assert not (tmp_path / "c" / "results.jsonl").exists()
+
+
+# -- on a real GPU ----------------------------------------------------------------------
+
+GPU_FAST = TimingPolicy(warmup_s=0.01, target_s=0.02, min_reps=3, max_reps=10)
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("kernel,dtype", [("dense", "fp16"), ("dense", "fp32"), ("csr", "fp32"), ("coo", "fp64")])
+def test_gpu_kernels_are_checked_and_timed(kernel, dtype):
+    backend = CupyBackend(policy=GPU_FAST)
+    try:
+        m = backend.run(MeasureSpec(kernel, 1024, 1024, 256, dtype, density=0.05 if kernel != "dense" else 1.0))
+    finally:
+        backend.close()
+    assert m.status == "ok", m.error
+    assert m.rel_error <= m.tolerance and m.time_s > 0
+    assert ("cuBLAS" if kernel == "dense" else "cuSPARSE SpMM") in m.library
+    if backend.telemetry is not None:
+        assert len(m.telemetry) == len(m.times_s)
+        assert {"sm_clock_mhz", "reasons", "throttled"} <= set(m.telemetry[0])
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_24_runs_or_says_why():
+    backend = CupyBackend(policy=GPU_FAST)
+    try:
+        m = backend.run(MeasureSpec("2:4", 1024, 1024, 1024, "fp16"))
+    finally:
+        backend.close()
+    if backend.nm.available:
+        assert m.status == "ok", m.error
+        assert m.library.startswith(backend.nm.name)
+    else:
+        assert m.status == "error" and "2:4 unavailable" in m.error
