@@ -23,6 +23,14 @@ PARAM_DOCS = {
     "gather_efficiency": "fraction of a sector-granular gather's bandwidth achieved (irregular access)",
     "launch_scale": "multiplier on the profile's kernel launch overhead",
     "latency_scale": "multiplier on the profile's memory latencies",
+    # discrete-event model (sparsim.simulator.des) only
+    "l2_capacity_efficiency": "fraction of the nominal L2 (last-level cache) capacity that holds reusable operand data",
+    "gather_loads_in_flight": "independent B-row loads one warp of a gather kernel keeps in flight (Little's law)",
+    "sm_l2_bytes_per_clk": "bytes per SM clock one SM can move from L2 (the SM-to-L2 crossbar port)",
+    "cpu_gemm_efficiency": "fraction of the profile's all-core vector FLOP/s a multithreaded BLAS GEMM sustains",
+    "cpu_loads_in_flight": "cache-line misses one CPU core keeps in flight (line-fill buffers; Little's law)",
+    "cpu_spmm_efficiency": "fraction of one core's share of the vector FLOP/s SciPy's sparse x dense loop sustains",
+    "cpu_nonzero_overhead_ns": "loop overhead per stored nonzero in SciPy's single-threaded sparse x dense loop",
 }
 
 # Defaults before any calibration. Where they come from:
@@ -32,6 +40,23 @@ PARAM_DOCS = {
 # - hbm 0.90: STREAM-like copies on A100/H100 sustain about 90% of the datasheet bandwidth
 #   (te42kyfo/gpu-benches gpu-stream).
 # - vector 0.7, l2 0.8, gather 0.8: estimates, to be replaced by calibration.
+# Discrete-event model parameters:
+# - l2 capacity 0.75: estimate. A100/H100 split L2 into two partitions and data a far SM
+#   reads may be duplicated in the near one; te42kyfo/gpu-benches gpu-l2-cache curves leave
+#   the L2 plateau before the nominal size. The other operands (A, C) also occupy L2.
+# - gather loads in flight 8: estimate of how far a cuSPARSE-style SpMM unrolls its loop
+#   over nonzeros (each unrolled step issues one independent B-row load per lane).
+# - sm_l2 64 B/clk: per-SM L2 port; Jia et al., "Dissecting the NVIDIA Volta GPU
+#   Architecture via Microbenchmarking" (2018) and the Turing follow-up measure 64 B/clk/SM;
+#   the A100 whitepaper's 5120 B/clk L2 read bandwidth is 47 B/clk per SM on average.
+# - cpu gemm 0.95: the host profile's vector rate is already the best of a few large
+#   numpy.matmul calls (sparsim.hwprofiles.host); a typical call reaches ~95% of the best.
+# - cpu loads in flight 12: L1D line-fill buffers per core (Intel 64 and IA-32 Optimization
+#   Reference Manual: 12 on Skylake and later; 10 before).
+# - cpu spmm 0.12 and cpu nonzero overhead 2.5 ns: measured on the development host (2-core
+#   AMD EPYC, SciPy 1.17, fp32, 4096² at 1%): csr_matvecs/coo_matmat_dense cost ~2.8 ns
+#   per nonzero for N = 4-16 and 0.16 ns per element (12.5 GFLOP/s of the core's ~104)
+#   for N >= 64 -- the loop is barely vectorized. Starting points for calibration.
 DEFAULT_PARAMS = MappingProxyType({
     "tensor_efficiency": 0.97,
     "sparse_tensor_efficiency": 0.78,
@@ -41,6 +66,13 @@ DEFAULT_PARAMS = MappingProxyType({
     "gather_efficiency": 0.8,
     "launch_scale": 1.0,
     "latency_scale": 1.0,
+    "l2_capacity_efficiency": 0.75,
+    "gather_loads_in_flight": 8.0,
+    "sm_l2_bytes_per_clk": 64.0,
+    "cpu_gemm_efficiency": 0.95,
+    "cpu_loads_in_flight": 12.0,
+    "cpu_spmm_efficiency": 0.12,
+    "cpu_nonzero_overhead_ns": 2.5,
 })
 
 #: parameters bounded to (0, 1]; the scales only need to be > 0

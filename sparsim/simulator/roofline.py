@@ -41,6 +41,14 @@ def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
             f"--dtype: got {work.dtype!r} for --kernel {work.kernel} on {hw.name}; "
             f"allowed: {', '.join(have) if have else 'none (this chip has no ' + what + ')'}"
         )
+    if sparse:
+        # work.flops_executed counts the multiply-adds a sparse tensor core really issues
+        # (the kept values only: K·keep/group per output), while the datasheet's sparse
+        # figure is dense-equivalent (it counts the skipped zeros as done). The rate of
+        # issued FLOPs is therefore the sparse peak times the kept fraction: the dense
+        # rate for 2:4 and 1:2 (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
+        keep, group = (int(x) for x in work.kernel.split(":"))
+        peak = peak * keep / group
     return peak
 
 

@@ -1,0 +1,251 @@
+"""Sparse × dense kernels that gather rows of B: CSR, COO, BSR and grouped (vector-sparse).
+
+How the work is split into CTAs, after the GPU SpMM kernels these model:
+
+* **CSR, row-split** (cuSPARSE ``CSR_ALG2`` for row-major B; Yang, Buluç and Owens,
+  "Design principles for sparse matrix multiplication on the GPU", Euro-Par 2018): one
+  warp per row, 8 warps per CTA, each lane holding 4 columns of a 128-column slice of B
+  and C. A warp reads its row pointer, then the column indices 32 at a time, then the B
+  rows they name: two dependent loads before the data (course notes). A CTA lasts as long
+  as its longest row, and a CTA of long rows becomes the kernel's tail (load imbalance).
+* **COO, nonzero-split** (cuSPARSE ``COO_ALG4``-like segmented reduction): each CTA takes
+  1024 consecutive nonzeros whatever rows they fall in, so CTAs are equal; partial row
+  sums go to C with atomics (read-modify-write in L2). One dependent load.
+* **BSR** (cuSPARSE ``bsrmm`` on tensor cores): one CTA per block row and 64-column slice;
+  blocks are double-buffered, so two block loads are in flight.
+* **grouped** (vector-sparse: g rows share their union of columns, tensor cores): one CTA
+  per group, 4 warps, each warp keeping ``gather_loads_in_flight`` B rows in flight.
+
+CTA grids run the N-slices of a row block next to each other (N fastest), so a B row is
+read whole by concurrent CTAs; its L2 hit rate comes from the pattern's reuse distances
+(:mod:`sparsim.simulator.reuse`) against the L2 capacity counted in B rows of
+``ceil(N·bytes/32)`` sectors. Per CTA, Little's law bounds the stream: the chain of
+dependent loads is paid once per row (pointer) and once per 32 nonzeros (index), and
+``gather_loads_in_flight`` B loads overlap each round trip.
+
+>>> from sparsim.models import build_work
+>>> from sparsim.hwprofiles import load_profile
+>>> from sparsim.calibration import Calibration
+>>> hw = load_profile("a100-sxm4-80gb")
+>>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), hw, Calibration(hw=hw.name).all_params())
+>>> plan.ctas, round(plan.waves, 2)
+(512, 1.19)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..dtypes import get_dtype
+from ..errors import SparsimError
+from ..hwprofiles import HardwareProfile
+from ..models.work import SECTOR_BYTES, KernelWork
+from .dispatch import greedy_slots, uniform_slots
+from .engine import Program
+from .gemm import latencies, occupancy
+from .reuse import gather_footprint, per_block_counts
+from .roofline import math_peak
+
+__all__ = ["GATHER_KERNELS", "KERNEL_SHAPES", "plan_gather"]
+
+GATHER_KERNELS = ("coo", "csr", "bsr", "grouped")
+#: (warps per CTA, columns of B per CTA, registers per thread) of each kernel's CTA
+KERNEL_SHAPES = {"csr": (8, 128, 64), "coo": (8, 128, 64), "bsr": (4, 64, 128), "grouped": (4, 64, 128)}
+#: nonzeros per COO CTA: 8 warps x 32 lanes x 4
+COO_CHUNK = 1024
+#: stored blocks a BSR CTA keeps in flight (double buffering)
+BSR_BLOCKS_IN_FLIGHT = 2
+
+
+def fetch_bytes(cols: np.ndarray | int, value_bytes: int, b_layout: str):
+    """Bytes moved to read ``cols`` consecutive elements of one B row, whole sectors."""
+    if b_layout == "row":
+        return -(-np.asarray(cols) * value_bytes // SECTOR_BYTES) * SECTOR_BYTES
+    return np.asarray(cols) * SECTOR_BYTES  # column-major B: one sector per element
+
+
+def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float, in_flight: float):
+    """Latency of a warp walking ``items`` gathered items: ``depth - 1`` pointer loads,
+    one index load per 32 items, then one data round trip per ``in_flight`` items, the
+    first of which finds L2 cold (``first_s``) and the rest at the average ``data_s``."""
+    items = np.asarray(items, dtype=np.float64)
+    walk = np.ceil(items / 32.0) * index_s + first_s + (np.ceil(items / in_flight) - 1.0) * data_s
+    return (depth - 1) * index_s + np.where(items > 0, walk, 0.0)
+
+
+def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[float, float, float]:
+    """(index load, first B load, later B loads) latency of a gather kernel's warps.
+
+    Index loads miss on the first N-slice of a row block and hit for the others. The
+    first B round trip of a warp waits DRAM; later ones the L2 latency plus the share of
+    B that L2 cannot hold (a capacity miss ratio that depends on K and N only, so that
+    more nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
+    """
+    lat_l2, lat_dram = latencies(hw, params)
+    n_slices = b_row_slices(work)[0].size
+    b_bytes = work.k * float(b_row_slices(work)[1].sum())
+    capacity_miss = min(1.0, max(0.0, 1.0 - hw.l2_bytes * params["l2_capacity_efficiency"] / b_bytes))
+    index_s = lat_l2 + (lat_dram - lat_l2) / n_slices
+    return index_s, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
+
+
+def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
+    eff = params["vector_efficiency"] if work.math == "vector" else params["tensor_efficiency"]
+    return dict(
+        sm_math_flops_per_s=math_peak(work, hw) * eff / hw.sm_count,
+        sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
+        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"] * params["gather_efficiency"],
+        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
+    )
+
+
+def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, bytes moved) of each N-slice a CTA covers of one B row."""
+    _, n_tile, _ = KERNEL_SHAPES[work.kernel]
+    n_tile = min(n_tile, work.n)
+    n_slices = -(-work.n // n_tile)
+    cols = np.full(n_slices, n_tile, dtype=np.int64)
+    cols[-1] = work.n - (n_slices - 1) * n_tile
+    return cols, fetch_bytes(cols, get_dtype(work.dtype).bytes, work.b_layout).astype(np.float64)
+
+
+def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int) -> float:
+    """Miss ratio of the B reads of ``work`` in a cache of ``capacity_bytes``, from its pattern."""
+    row_bytes = float(b_row_slices(work)[1].sum())
+    pattern = work.stats.pattern
+    if work.kernel == "bsr":
+        fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
+        return fp.miss_ratio(capacity_bytes / (row_bytes * work.block[1]))
+    if work.kernel == "grouped":
+        fp = gather_footprint(pattern, "group", rows=work.group_size, salt=seed)
+    else:
+        fp = gather_footprint(pattern, "row", salt=seed)
+    return fp.miss_ratio(capacity_bytes / row_bytes)
+
+
+def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
+    """Per-CTA amounts (dispatch order: row block major, N-slice minor) and notes."""
+    st = work.stats
+    if st is None:
+        raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
+    warps = KERNEL_SHAPES[work.kernel][0]
+    cols, fetch = b_row_slices(work)
+    n_slices = cols.size
+    out_bytes = work.bytes_c / (work.m * work.n)
+    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
+    index_s, first_s, data_s = _data_latency(work, hw, params)
+    u = params["gather_loads_in_flight"]
+    lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
+
+    if work.kernel == "csr":
+        rows_per_cta = warps
+        starts = np.arange(0, work.m, rows_per_cta)
+        items = st.tile_work(rows_per_cta).astype(np.float64)
+        longest = np.maximum.reduceat(st.row_nnz, starts).astype(np.float64) if st.m else items
+        rows = np.diff(np.append(starts, work.m)).astype(np.float64)
+        flops_per_col = 2.0 * items
+        b_rows = items
+        chain = chain_s(longest, in_flight=u, **lat)
+    elif work.kernel == "bsr":
+        r, c = work.block
+        items = per_block_counts(st.pattern, r, c).astype(np.float64)
+        rows = np.diff(np.append(np.arange(0, work.m, r), work.m)).astype(np.float64)
+        flops_per_col = 2.0 * items * r * c
+        b_rows = items * c
+        chain = chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
+    else:  # grouped
+        g = work.group_size
+        items = st.group_union(g).astype(np.float64)
+        rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
+        flops_per_col = 2.0 * items * rows
+        b_rows = items
+        chain = chain_s(np.ceil(items / warps), in_flight=u, **lat)
+
+    share = items / items.sum() if items.sum() > 0 else np.full(items.size, 1.0 / items.size)
+    a_l2 = work.bytes_a * share
+    gather_l2 = np.outer(b_rows, fetch)  # (row blocks, slices)
+    gather_total = float(gather_l2.sum())
+    b_miss = max(miss, work.bytes_b / gather_total) if gather_total else 0.0
+    c_bytes = np.outer(rows, cols * out_bytes)
+    amounts = {
+        "flops": np.outer(flops_per_col, cols.astype(np.float64)).ravel(),
+        "l2_bytes": (a_l2[:, None] + gather_l2 + c_bytes).ravel(),
+        "hbm_bytes": (a_l2[:, None] / n_slices + gather_l2 * b_miss + c_bytes).ravel(),
+    }
+    amounts["link_bytes"] = amounts["l2_bytes"]
+    fill = np.full(amounts["flops"].size, index_s)
+    amounts["latency_s"] = np.repeat(np.maximum(chain - index_s, 0.0), n_slices)
+    notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled; "
+             f"B row = {fetch.sum():,.0f} B in 32-B sectors)"]
+    return amounts, fill, notes
+
+
+def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
+    """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
+    from .des import KernelPlan
+
+    if work.kernel not in GATHER_KERNELS:
+        raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {', '.join(GATHER_KERNELS)}")
+    warps, n_tile, regs = KERNEL_SHAPES[work.kernel]
+    occ = occupancy(hw, threads=32 * warps, smem_bytes=0 if work.kernel in ("csr", "coo") else 16384,
+                    regs_per_thread=regs)
+    rates = _rates(work, hw, params)
+    launch = hw.launch_overhead_s * params["launch_scale"]
+    slots = hw.sm_count * occ
+    if work.kernel == "coo":
+        amounts, fill_s, notes = _coo(work, hw, params, seed, warps)
+        ctas = amounts.pop("ctas")
+        groups, classes = uniform_slots(ctas, sms=hw.sm_count, occupancy=occ, cta=amounts, fill_s=fill_s)
+    else:
+        amounts, fill, notes = _per_cta(work, hw, params, seed)
+        ctas = int(amounts["flops"].size)
+        duration = np.maximum.reduce([
+            amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],
+            amounts["l2_bytes"] * slots / rates["l2_bytes_per_s"],
+            amounts["hbm_bytes"] * slots / rates["hbm_bytes_per_s"],
+            amounts["link_bytes"] * occ / rates["sm_link_bytes_per_s"],
+        ])
+        groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=hw.sm_count, occupancy=occ)
+        mean = float(duration.mean())
+        notes.append(f"longest CTA: {duration.max() / mean if mean else 1.0:.1f}x the mean CTA's estimated time "
+                     f"(row imbalance; a long one becomes the tail)")
+    program = Program(groups=groups, slot_classes=classes, launch_s=launch, **rates)
+    waves = ctas / slots
+    notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(n_tile, work.n)} columns of B per CTA, "
+                     f"{occ} CTA/SM; {ctas:,} CTAs = {waves:.2f} waves of {slots}"))
+    return KernelPlan(program=program, ctas=ctas, waves=waves, notes=tuple(notes))
+
+
+def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: int):
+    st = work.stats
+    cols, fetch = b_row_slices(work)
+    n_slices = cols.size
+    chunks = max(1, math.ceil(st.nnz / COO_CHUNK))
+    ctas = chunks * n_slices
+    gather = st.nnz * float(fetch.sum())
+    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
+    b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
+    out_row = work.bytes_c / work.m
+    # atomics: every row a chunk touches, plus one split row per chunk boundary, read and written
+    c_l2 = 2.0 * (st.m - st.empty_rows + chunks) * out_row
+    index_s, first_s, data_s = _data_latency(work, hw, params)
+    # every CTA but the last holds a full chunk: its warps set the latency
+    per_warp = math.ceil(min(st.nnz, COO_CHUNK) / warps)
+    chain = float(chain_s(per_warp, depth=work.dependent_access_depth, index_s=index_s, first_s=first_s,
+                          data_s=data_s, in_flight=params["gather_loads_in_flight"]))
+    totals = {
+        "flops": 2.0 * st.nnz * work.n,
+        "l2_bytes": work.bytes_a * n_slices + gather + c_l2,
+        "hbm_bytes": work.bytes_a + gather * b_miss + work.bytes_c,
+    }
+    amounts = {f: v / ctas for f, v in totals.items()}
+    amounts["link_bytes"] = amounts["l2_bytes"]
+    amounts["latency_s"] = max(chain - index_s, 0.0)
+    amounts["ctas"] = ctas
+    notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled)",
+             "nonzero-split: CTAs carry equal work whatever the row lengths"]
+    return amounts, index_s, notes
+
+
