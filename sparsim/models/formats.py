@@ -227,14 +227,15 @@ def bsr_storage(m: int, k: int, n_blocks: int, block: tuple[int, int] = (16, 16)
     })
 
 
-def _check_nm(k: int, n, m_group) -> tuple[int, int]:
+def check_nm_shape(k: int, n, m_group, what: str = "K") -> tuple[int, int]:
+    """Check ``n`` of ``m_group`` along a dimension of length ``k``; say the padding needed."""
     n, m_group = check_positive_int("n", n), check_positive_int("m_group", m_group)
     if n > m_group:
         raise SparsimError(f"n: got {n}; allowed: 1 to m_group = {m_group}")
     if k % m_group:
         padded = -(-k // m_group) * m_group
         raise SparsimError(
-            f"K={k}, not a multiple of {m_group}; pad K to {padded} for {n}:{m_group} sparsity"
+            f"{what}={k}, not a multiple of {m_group}; pad {what} to {padded} for {n}:{m_group} sparsity"
         )
     return n, m_group
 
@@ -260,7 +261,7 @@ def nm_storage(m: int, k: int, n: int = 2, m_group: int = 4, value_bytes: int = 
     (32, 4)
     """
     m, k = check_positive_int("m", m), check_positive_int("k", k)
-    n, m_group = _check_nm(k, n, m_group)
+    n, m_group = check_nm_shape(k, n, m_group)
     kept = m * (k // m_group) * n
     metadata_bits = kept * nm_metadata_bits(m_group)
     return _storage("nm", {
@@ -315,7 +316,7 @@ def csr_arrays(matrix, policy: str | None = None) -> tuple[np.ndarray, np.ndarra
 def _nm_arrays(csr: sp.csr_matrix, n: int, m_group: int, value_dtype) -> dict[str, np.ndarray]:
     """Compressed values (n per group, zero-padded) and packed position metadata."""
     m, k = csr.shape
-    n, m_group = _check_nm(k, n, m_group)
+    n, m_group = check_nm_shape(k, n, m_group)
     groups = m * (k // m_group)
     rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(csr.indptr))
     group_of = rows * (k // m_group) + csr.indices // m_group

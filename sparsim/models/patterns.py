@@ -33,6 +33,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
+from .formats import check_nm_shape
 
 __all__ = [
     "PATTERNS",
@@ -311,20 +312,8 @@ def _block(rng, m, k, density, *, block):
     return np.concatenate([[0], np.cumsum(row_nnz)]), indices.astype(np.int32)
 
 
-def _check_group(k: int, n, m_group, what: str = "K") -> tuple[int, int]:
-    n, m_group = check_positive_int("n", n), check_positive_int("m_group", m_group)
-    if n > m_group:
-        raise SparsimError(f"n: got {n}; allowed: 1 to m_group = {m_group}")
-    if k % m_group:
-        padded = -(-k // m_group) * m_group
-        raise SparsimError(
-            f"{what}={k}, not a multiple of {m_group}; pad {what} to {padded} for {n}:{m_group} sparsity"
-        )
-    return n, m_group
-
-
 def _nm(rng, m, k, density, *, n, m_group):
-    n, m_group = _check_group(k, n, m_group)
+    n, m_group = check_nm_shape(k, n, m_group)
     groups = k // m_group
     indices = np.empty(m * groups * n, dtype=np.int32)
     group_base = (np.arange(groups, dtype=np.int32) * m_group)[None, :, None]
@@ -442,7 +431,7 @@ def nm_prune(weights, n: int = 2, m_group: int = 4) -> np.ndarray:
     [[0, 1, 1, 0, 1, 1, 0, 0]]
     """
     a = _magnitudes(weights)
-    n, m_group = _check_group(a.shape[-1], n, m_group, what="K (last axis)")
+    n, m_group = check_nm_shape(a.shape[-1], n, m_group, what="K (last axis)")
     groups = a.reshape(*a.shape[:-1], a.shape[-1] // m_group, m_group)
     descending = -groups if np.issubdtype(groups.dtype, np.floating) else -groups.astype(np.float64)
     order = np.argsort(descending, axis=-1, kind="stable")[..., :n]

@@ -20,6 +20,7 @@ import pandas as pd
 from ..calibration import Calibration, load_calibration
 from ..errors import SparsimError
 from ..hwprofiles import load_profile
+from ..units import human_seconds
 from .calibrator import _check_hw, predict_records, usable_records
 
 __all__ = ["ErrorReport", "evaluate"]
@@ -71,7 +72,7 @@ class ErrorReport:
         lines += [head, "-" * len(head)]
         for row in points.itertuples():
             lines.append(f"{row.kernel:<6} {row.dtype:<5} {f'{row.m}x{row.k}x{row.n}':<19} {row.density:>8.4g} "
-                         f"{row.pattern:<10} {_seconds(row.measured_s):>11} {_seconds(row.predicted_s):>11} "
+                         f"{row.pattern:<10} {human_seconds(row.measured_s):>11} {human_seconds(row.predicted_s):>11} "
                          f"{row.error:>+8.1%}")
         return "\n".join(lines)
 
@@ -89,14 +90,6 @@ def _summary(points: pd.DataFrame) -> pd.DataFrame:
         rows += [_stats(kernel, dtype, group) for dtype, group in by_kernel.groupby("dtype", sort=True)]
         rows.append(_stats(kernel, "all", by_kernel))
     return pd.DataFrame(rows, columns=["kernel", "dtype", "n", "mape", "median_abs_error", "worst_error"])
-
-
-def _seconds(s: float) -> str:
-    if s >= 1:
-        return f"{s:.3f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.3f} ms"
-    return f"{s * 1e6:.2f} us"
 
 
 def evaluate(calibration, results, *, hw="host", model: str = "des", split: str | None = "test",

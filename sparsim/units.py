@@ -1,0 +1,38 @@
+"""Human units for tables: bytes in binary units, seconds scaled to s/ms/us, counts in k/M/G/T.
+
+>>> human_seconds(0.00123), human_bytes(3 * 2**20), human_count(2.5e12)
+('1.230 ms', '3.00 MiB', '2.500 T')
+"""
+
+from __future__ import annotations
+
+__all__ = ["human_bytes", "human_seconds", "human_count", "kv_table"]
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_seconds(s: float) -> str:
+    if s >= 1:
+        return f"{s:.3f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.3f} ms"
+    return f"{s * 1e6:.2f} us"
+
+
+def human_count(n: float) -> str:
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3f} {unit}"
+    return f"{n:g}"
+
+
+def kv_table(rows: list[tuple[str, str]]) -> str:
+    """Two aligned columns: names left, values left-aligned after the widest name."""
+    width = max((len(k) for k, _ in rows), default=0)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
