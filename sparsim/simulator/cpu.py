@@ -9,12 +9,30 @@ last-level cache and HBM for DRAM. Two kinds of kernel:
   over the whole K (the pruned zeros are multiplied), as a NumPy baseline would.
 * **Gather** (``scipy.sparse`` CSR/COO/BSR ``@`` dense): SciPy's ``csr_matvecs``,
   ``coo_matmat_dense`` and ``bsr_matvecs`` are single-threaded C++ loops, so one core
-  works and the rest idle, at ``cpu_spmm_efficiency`` of its share of the vector rate
-  (the loop is barely vectorized). Per stored nonzero it pays ``cpu_nonzero_overhead_ns``
-  and a dependent B-row load whose latency (LLC hit or DRAM miss, from the pattern's reuse
-  distances against the LLC) is overlapped ``cpu_loads_in_flight`` deep (Little's law
-  on the line-fill buffers); bytes stream at most ``cpu_loads_in_flight × 64 B / DRAM
-  latency`` per core.
+  works and the rest idle. For each stored nonzero the loop reads its index, then streams
+  the named row of B through the core (``y[i, :] += a * B[j, :]``). Its time is a *sum*
+  of stages that one core runs one after another, after the Execution-Cache-Memory
+  (ECM) model (Treibig and Hager, "Introducing a performance model for bandwidth-limited
+  loop kernels", PPAM 2009; Stengel et al., ICS 2015), where in-core work and the
+  transfers between cache levels do not overlap:
+
+  - loop overhead, ``cpu_nonzero_overhead_ns`` per nonzero;
+  - in-core vector work, the row's multiply-adds at ``cpu_spmm_efficiency`` of one core's
+    share of the vector FLOP/s: proportional to the SIMD vectors one B row spans, so an
+    fp64 row of N columns costs twice an fp32 one;
+  - the bytes of B rows L1 does not hold, moved from the private L2 at one line per
+    clock (``L2_TO_L1_BYTES_PER_CLK``); those the private L2 (``PRIVATE_L2_BYTES``) does
+    not hold either, moved from the last-level cache at one core's share of its
+    bandwidth (``l2_efficiency``); and those the LLC does not hold, plus A and C, moved
+    from DRAM at what ``cpu_loads_in_flight`` lines in flight sustain (Little's law on
+    the line-fill buffers);
+  - the exposed latency of each B row's first line (its address depends on the index
+    just loaded), an LLC or DRAM round trip when the row is not in the private caches,
+    overlapped ``cpu_loads_in_flight`` deep.
+
+  Where a B row is found comes from the pattern's reuse distances (:mod:`.reuse`)
+  against the private cache and the LLC: a banded or blocked pattern reuses the rows its
+  neighbouring rows just read, from L1/L2; a uniform one reads all of B between reuses.
 
 Every parameter enters through a rate or a sum, so time moves smoothly and monotonically
 with each, which the least-squares calibration relies on.
@@ -26,13 +44,24 @@ from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
-from .gather import GATHER_KERNELS, b_miss_ratio
+from .gather import GATHER_KERNELS
 from .gemm import latencies
+from .reuse import gather_footprint
 from .roofline import math_peak
 
 __all__ = ["CACHE_LINE_BYTES", "plan_cpu"]
 
 CACHE_LINE_BYTES = 64
+#: a core's private L2 when the profile does not give one: 1 MiB (AMD Zen 4; Intel
+#: Skylake-SP to Ice Lake 1-1.25 MiB). It is a hardware fact, not a calibration parameter:
+#: a capacity fitted to a few matrix sizes is a step function of the data, and the
+#: host profile (sparsim.hwprofiles.host) reads it from sysfs but does not record it yet.
+PRIVATE_L2_BYTES = 1 << 20
+#: L2 -> L1 transfer per core clock: one 64-byte line per cycle, the peak the ECM model
+#: uses for every core since Intel Haswell/Skylake-SP and AMD Zen 2+ (Hager et al.; vendor
+#: optimization guides). Fixed, not fitted: training points whose B rows miss L1 cannot
+#: tell this cost from the vector work (both grow as N x bytes per nonzero).
+L2_TO_L1_BYTES_PER_CLK = 64.0
 
 
 def _items(work: KernelWork) -> float:
@@ -59,26 +88,7 @@ def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0)
     value_bytes = get_dtype(work.dtype).bytes
 
     if work.kernel in GATHER_KERNELS:
-        # SciPy's sparse x dense loops are single-threaded: one core, the others idle.
-        line_row = -(-work.n * value_bytes // CACHE_LINE_BYTES) * CACHE_LINE_BYTES
-        items = _items(work)
-        gather = items * line_row
-        miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed) if work.stats else 1.0
-        b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
-        hbm = work.bytes_a + gather * b_miss + work.bytes_c
-        latency = (items * (lat_llc + miss * (lat_dram - lat_llc)) / in_flight
-                   + work.nnz * params["cpu_nonzero_overhead_ns"] * 1e-9)
-        phase = Phase("spmm", wait_s=lat_dram, flops=float(work.flops_executed),
-                      l2_bytes=work.bytes_a + gather + work.bytes_c, hbm_bytes=hbm, link_bytes=hbm,
-                      latency_s=latency, ctas=1)
-        groups = (SmGroup("core 0 (SciPy, single-threaded)", 1),) + \
-                 ((SmGroup("idle cores", cores - 1),) if cores > 1 else ())
-        program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=launch,
-                          sm_math_flops_per_s=math_peak(work, hw) / cores * params["cpu_spmm_efficiency"],
-                          link_category="hbm", **rates)
-        notes = (f"CPU: scipy.sparse {work.kernel} @ dense runs single-threaded: 1 of {cores} cores",
-                 f"B-row reads hit the last-level cache {1 - miss:.0%} (reuse distances of the pattern)")
-        return KernelPlan(program=program, ctas=1, waves=1.0 / cores, notes=notes)
+        return _plan_gather(work, hw, params, seed, rates, launch)
 
     m = work.m_effective or work.m
     flops = 2.0 * m * work.k * work.n  # no sparse hardware: 2:4 multiplies its zeros too
@@ -94,3 +104,67 @@ def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0)
     if work.math == "sparse_tensor":
         notes.append("CPU: no sparse tensor cores; 2:4 runs as a dense GEMM over the full K")
     return KernelPlan(program=program, ctas=cores, waves=1.0, notes=tuple(notes))
+
+
+def _b_miss(work: KernelWork, capacity_bytes: float, line_row: float, seed: int) -> float:
+    """Miss ratio of the gathered B rows (``line_row`` bytes each, whole cache lines) in a
+    cache of ``capacity_bytes``, from the pattern's sampled reuse distances; 1 without a pattern."""
+    if work.stats is None or line_row <= 0:
+        return 1.0
+    pattern = work.stats.pattern
+    if work.kernel == "bsr":  # one item per stored block: c rows of B
+        fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
+        return fp.miss_ratio(capacity_bytes / (line_row * work.block[1]))
+    if work.kernel == "grouped":
+        fp = gather_footprint(pattern, "group", rows=work.group_size, salt=seed)
+    else:
+        fp = gather_footprint(pattern, "row", salt=seed)
+    return fp.miss_ratio(capacity_bytes / line_row)
+
+
+def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, rates: dict, launch: float):
+    """SciPy's single-threaded sparse x dense loop as one flow whose latency bound is the
+    ECM-style sum of its stages (module docstring)."""
+    from .des import KernelPlan
+
+    cores = hw.sm_count
+    lat_llc, lat_dram = latencies(hw, params)
+    in_flight = params["cpu_loads_in_flight"]
+    value_bytes = get_dtype(work.dtype).bytes
+    line_row = -(-work.n * value_bytes // CACHE_LINE_BYTES) * CACHE_LINE_BYTES
+    items = _items(work)
+    gather = items * line_row
+    # where the B rows are found: the LLC holds at least what the private caches hold
+    # (A, C and the index stream share every level: each holds B rows in the same fraction)
+    held = params["l2_capacity_efficiency"]
+    llc_miss = _b_miss(work, hw.l2_bytes * held, line_row, seed)
+    private = max(getattr(hw, "private_l2_bytes", 0) or PRIVATE_L2_BYTES, hw.l1_bytes_per_sm)
+    private_miss = max(_b_miss(work, private * held, line_row, seed), llc_miss)
+    l1_miss = max(_b_miss(work, hw.l1_bytes_per_sm * held, line_row, seed), private_miss)
+    # every byte of B is read from DRAM at least once (compulsory misses)
+    dram_b = max(gather * llc_miss, float(work.bytes_b)) if gather else 0.0
+    llc_b = max(gather * private_miss, dram_b)
+    hbm = work.bytes_a + dram_b + work.bytes_c
+    core_flops_per_s = math_peak(work, hw) / cores * params["cpu_spmm_efficiency"]
+    stages = {
+        "loop overhead": work.nnz * params["cpu_nonzero_overhead_ns"] * 1e-9,
+        "vector work": float(work.flops_executed) / core_flops_per_s,
+        "L2 -> L1": gather * l1_miss / (L2_TO_L1_BYTES_PER_CLK * hw.clock_hz),
+        "LLC -> L2": llc_b / (rates["l2_bytes_per_s"] / cores),
+        "DRAM -> core": hbm / rates["sm_link_bytes_per_s"],
+        "first-line latency": items * (private_miss * lat_llc + llc_miss * (lat_dram - lat_llc)) / in_flight,
+    }
+    serial = sum(stages.values())
+    phase = Phase("spmm", wait_s=lat_dram, flops=float(work.flops_executed),
+                  l2_bytes=work.bytes_a + llc_b + work.bytes_c, hbm_bytes=hbm, link_bytes=hbm,
+                  latency_s=serial, ctas=1)
+    groups = (SmGroup("core 0 (SciPy, single-threaded)", 1),) + \
+             ((SmGroup("idle cores", cores - 1),) if cores > 1 else ())
+    program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=launch,
+                      sm_math_flops_per_s=core_flops_per_s, link_category="hbm", **rates)
+    shares = ", ".join(f"{name} {t / serial:.0%}" for name, t in stages.items() if serial and t / serial >= 0.005)
+    notes = (f"CPU: scipy.sparse {work.kernel} @ dense runs single-threaded: 1 of {cores} cores",
+             f"B rows found in L1 {1 - l1_miss:.0%}, in the private L2 {l1_miss - private_miss:.0%}, in the "
+             f"last-level cache {private_miss - llc_miss:.0%}, in DRAM {llc_miss:.0%} (reuse distances of the pattern)",
+             f"one core's loop, stages in series (ECM model): {shares}")
+    return KernelPlan(program=program, ctas=1, waves=1.0 / cores, notes=notes)

@@ -75,3 +75,22 @@ def test_cpu_never_faster_than_the_floor(cpu_profile, kernel, m, k, n, density, 
     p = predict_des(work, cpu_profile)
     assert p.time_s >= p.roofline_floor_s
     assert not any("guard" in note for note in p.notes)
+
+
+def test_gather_reuses_b_rows_held_in_the_private_caches(cpu_profile):
+    # same shape, nonzeros and bytes: a block pattern re-reads the B rows its neighbouring
+    # rows just read (L1/L2); a uniform one reads all of B (4 MiB, past the private L2) between reuses
+    kw = dict(m=4096, k=4096, n=256, dtype="fp32", density=0.05)
+    block = predict_des(build_work("csr", pattern="block", **kw), cpu_profile)
+    uniform = predict_des(build_work("csr", pattern="uniform", **kw), cpu_profile)
+    assert block.time_s / build_work("csr", pattern="block", **kw).nnz < \
+        uniform.time_s / build_work("csr", pattern="uniform", **kw).nnz
+    assert any("ECM" in note for note in block.notes)
+
+
+def test_gather_vector_work_scales_with_the_bytes_of_a_b_row(cpu_profile):
+    # a B row of fp64 spans twice the SIMD vectors of fp32: more time per nonzero, at most 2x
+    kw = dict(m=8192, k=512, n=128, density=0.02)  # B fits the private L2 in both dtypes
+    fp32 = predict_des(build_work("csr", dtype="fp32", **kw), cpu_profile).time_s
+    fp64 = predict_des(build_work("csr", dtype="fp64", **kw), cpu_profile).time_s
+    assert fp32 < fp64 <= 2.0 * fp32
