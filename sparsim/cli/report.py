@@ -1,0 +1,43 @@
+"""``sparsim report``: rebuild the HTML report from saved study results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..api import MODELS
+
+__all__ = ["report"]
+
+
+@click.command()
+@click.argument("results", type=click.Path())
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="HTML file to write (one self-contained page, loads nothing from the network).")
+@click.option("--validation", default=None, type=click.Path(dir_okay=False),
+              help="JSON-lines file of measured times to show predicted vs measured.")
+@click.option("--model", default=None, type=click.Choice(MODELS),
+              help="Time model for re-predicting the measurements (default: the study's).")
+def report(results, out_path, validation, model):
+    """Rebuild the report of a study from its results (the --out folder of 'sparsim study',
+    or its results.parquet / results.csv).
+
+    \b
+    Example:
+      sparsim report out/llama2-7b --out llama2-7b.html
+    """
+    from ..reports import write_report
+    from ..studies.results import load_results
+
+    table, meta = load_results(results)
+    measured = None
+    if validation:
+        from ..studies.measured import compare_measured, read_measured
+
+        study = meta.get("study", {})
+        calibration = {c["hw"]: c["path"] for c in meta.get("calibration", []) if Path(c["path"]).is_file()}
+        measured = compare_measured(read_measured(validation), model=model or study.get("model", "des"),
+                                    calibration=calibration, seed=study.get("seed", 0))
+    path = write_report(out_path, table, meta, measured)
+    click.echo(f"report: {path}")

@@ -1,0 +1,95 @@
+"""``sparsim study``: run a what-if capacity study and write results and the HTML report."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import click
+
+from ..api import MODELS
+
+__all__ = ["study"]
+
+
+@click.command()
+@click.argument("study_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--example", default=None, metavar="NAME",
+              help="Run a built-in example study instead of a file (llama2-7b, bert-base, resnet50, minilm-l6, ...).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for results.parquet, results.csv, provenance.json and report.html.")
+@click.option("--jobs", default=None, type=int,
+              help="Local worker processes (default: one per CPU; 1 runs in this process).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run on a Dask cluster instead, e.g. tcp://host:8786 (needs pip install 'sparsim[dist]').")
+@click.option("--model", default=None, type=click.Choice(MODELS),
+              help="Override the study's time model (des: discrete-event, analytic: roofline).")
+@click.option("--validation", default=None, type=click.Path(dir_okay=False),
+              help="JSON-lines file of measured times to show predicted vs measured (overrides the study's).")
+@click.option("--no-report", is_flag=True, help="Write the results only, not report.html.")
+def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_report):
+    """Sweep layers x formats x densities x GPUs x batch sizes of a study file and write
+    the results (CSV, Parquet) and an offline HTML report.
+
+    \b
+    Examples:
+      sparsim study --example llama2-7b --out out/llama2-7b
+      sparsim study my-study.toml --out out/my-study --jobs 4
+      sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
+    """
+    from ..errors import SparsimError
+    from ..studies import example_path, load_study, open_executor, run_sweep
+    from ..studies.executor import default_jobs
+    from ..studies.results import provenance, save_results
+
+    if (study_file is None) == (example is None):
+        raise SparsimError("STUDY_FILE: give a study file or --example NAME (one of them); "
+                           "allowed: e.g. 'sparsim study --example llama2-7b --out out/'")
+    if jobs is not None and scheduler:
+        raise SparsimError(f"--jobs: got {jobs} with --scheduler; allowed: one of --jobs, --scheduler")
+    path = example_path(example) if example else Path(study_file)
+    spec = load_study(path)
+    if model:
+        spec = dataclasses.replace(spec, model=model)
+    validation = validation or spec.validation
+    jobs = default_jobs() if jobs is None else jobs
+    total = spec.grid_points()
+    where = f"Dask scheduler {scheduler}" if scheduler else (f"{jobs} processes" if jobs > 1 else "this process")
+    with open_executor(jobs=jobs, scheduler=scheduler) as executor:
+        click.echo(f"study {spec.name!r}: {total:,} predictions ({spec.model} model) on {where}", err=True)
+        with click.progressbar(length=total, label="sweeping", file=sys.stderr, show_pos=True,
+                               show_eta=True, item_show_func=None) as bar:
+            result = run_sweep(spec, executor, progress=bar.update)
+    meta = provenance(spec, result, where)
+    paths = save_results(result.table, meta, out_dir)
+    click.echo(f"{len(result.points):,} predictions in {result.elapsed_s:.1f} s "
+               f"({len(result.points) / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
+    for skip in result.skipped[:5]:
+        click.echo(f"not run: {skip['format']} {skip['dtype']} on {skip['hw']} ({skip['points']} points): "
+                   f"{skip['reason']}", err=True)
+    if len(result.skipped) > 5:
+        click.echo(f"not run: {len(result.skipped) - 5} more reasons, listed in the report", err=True)
+    click.echo(f"results: {paths['parquet']}  {paths['csv']}")
+    if no_report:
+        return
+    measured = None
+    if validation:
+        from ..studies.measured import compare_measured, read_measured
+
+        measured = compare_measured(read_measured(validation), model=spec.model,
+                                    calibration=_calibration_map(spec.calibration), seed=spec.seed)
+    from ..reports import write_report
+
+    if not result.table.empty:
+        report = write_report(Path(out_dir) / "report.html", result.table, meta, measured)
+        click.echo(f"report:  {report}")
+    else:
+        raise SparsimError(f"study {path}: every point was refused by the time model; allowed: a study with at "
+                           f"least one runnable point (first reason: {result.skipped[0]['reason']})")
+
+
+def _calibration_map(paths) -> dict[str, str]:
+    from ..calibration import load_calibration
+
+    return {load_calibration(p).hw: p for p in paths}

@@ -1,0 +1,332 @@
+"""The report's charts, as altair (Vega-Lite) specifications.
+
+Each function takes an already aggregated table (:mod:`sparsim.reports.aggregate`) and
+returns an altair chart with a title, axis titles with units, and tooltips. Dimensions a
+chart does not plot (batch size, density, dtype) become dropdowns when the study swept
+more than one value, so a chart carries its slices without drawing them all at once. Data
+is inlined as CSV with explicit number parsing, which is about a third of the size of the
+JSON rows altair writes by default.
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"format": ["dense", "2:4"], "x": [1.0, 2.0]})
+>>> spec = alt.Chart(inline(df)).mark_point().encode(x="x:Q").to_dict()
+>>> spec["data"]["format"]["type"], spec["data"]["values"].splitlines()[0]
+('csv', 'format,x')
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .aggregate import FORMAT_ORDER, STRUCTURED_FORMATS, TIME_SPLIT, default_choice
+
+__all__ = [
+    "inline", "format_scale", "layer_chart", "break_even_chart", "structured_chart", "speedup_chart", "memory_chart",
+    "roofline_chart", "time_split_chart", "measured_chart",
+]
+
+# Tableau 10, one fixed color per format across every chart of a report.
+_PALETTE = {"dense": "#4c78a8", "2:4": "#f58518", "1:2": "#e45756", "csr": "#54a24b", "coo": "#b279a2",
+            "bsr": "#72b7b2", "grouped": "#eeca3b", "channel": "#9d755d"}
+_CATEGORY_COLORS = {"compute": "#4c78a8", "memory": "#f58518", "latency": "#e45756", "launch": "#bab0ac",
+                    "other": "#9d755d"}
+_FACET_WIDTH = 230
+
+
+def inline(df: pd.DataFrame) -> alt.Data:
+    """``df`` as inline CSV data with its numeric columns parsed as numbers."""
+    parse = {c: "number" for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
+    text = df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+    return alt.Data(values=text, format=alt.DataFormat(type="csv", parse=parse or None))
+
+
+def format_scale(formats) -> alt.Scale:
+    present = [f for f in FORMAT_ORDER if f in set(formats)] + [f for f in dict.fromkeys(formats) if f not in FORMAT_ORDER]
+    return alt.Scale(domain=present, range=[_PALETTE.get(f, "#888888") for f in present])
+
+
+def _formats(df) -> list[str]:
+    present = set(df["format"])
+    return [f for f in FORMAT_ORDER if f in present] + sorted(present - set(FORMAT_ORDER))
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.1 else f"{x:.1%}".replace(".0%", "%")
+
+
+def _controls(df: pd.DataFrame, prefix: str, dims: dict[str, str], prefer: dict | None = None):
+    """Dropdown params for the dimensions of ``dims`` with more than one value, and a
+    filter test per dimension that keeps the chosen slice."""
+    prefer = prefer or {}
+    params, tests = [], {}
+    for col, label in dims.items():
+        values = sorted(set(df[col]))
+        if len(values) <= 1:
+            continue
+        labels = [_pct(v) if col == "density" else str(v) for v in values]
+        values = [v.item() if hasattr(v, "item") else v for v in values]
+        param = alt.param(name=f"{prefix}_{col}", value=default_choice(values, prefer.get(col)),
+                          bind=alt.binding_select(options=values, labels=labels, name=f"{label} "))
+        params.append(param)
+        tests[col] = f"datum.{col} == {param.name}"
+    return params, tests
+
+
+def _test(tests: dict[str, str], only=None) -> str | None:
+    chosen = [t for col, t in tests.items() if only is None or col in only]
+    return " && ".join(chosen) or None
+
+
+def _filtered(chart: alt.Chart, tests) -> alt.Chart:
+    test = _test(tests) if isinstance(tests, dict) else tests
+    return chart.transform_filter(test) if test else chart
+
+
+def _hw_facet(df) -> alt.Facet:
+    order = list(dict.fromkeys(df["hw_display"]))
+    return alt.Facet("hw_display:N", title=None, sort=order, header=alt.Header(labelFontSize=13, labelFontWeight="bold"))
+
+
+def layer_chart(df: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
+    """Per-layer time per call, by format (bars side by side) and GPU (panels)."""
+    formats = _formats(df)
+    layers = list(df.sort_values("layer_order")["layer"].drop_duplicates())
+    data = df.assign(time_us=df["time_s"] * 1e6, total_us=df["time_s"] * 1e6 * df["layer_count"])
+    data = data[["layer", "layer_count", "m", "k", "n", "hw_display", "dtype", "format", "density", "batch",
+                 "time_us", "total_us", "bound"]]
+    params, test = _controls(data, "layer", {"batch": "Batch size:", "density": "Density (weights kept):",
+                                             "dtype": "Dtype:"}, prefer)
+    width = int(min(1100, max(560, len(layers) * (len(formats) * 7 + 10))))
+    base = _filtered(alt.Chart(inline(data)), test).mark_bar().encode(
+        x=alt.X("layer:N", sort=layers, title="layer", axis=alt.Axis(labelAngle=-40, labelLimit=160)),
+        xOffset=alt.XOffset("format:N", sort=formats),
+        y=alt.Y("time_us:Q", title="time per call (µs)"),
+        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
+        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+                 alt.Tooltip("m:Q", title="M (out)"), alt.Tooltip("k:Q", title="K (in)"),
+                 alt.Tooltip("n:Q", title="N (batch x tokens)"),
+                 alt.Tooltip("density:Q", format=".0%", title="density"),
+                 alt.Tooltip("time_us:Q", format=",.2f", title="time per call (µs)"),
+                 alt.Tooltip("layer_count:Q", title="calls per step"),
+                 alt.Tooltip("total_us:Q", format=",.1f", title="time per step (µs)"),
+                 alt.Tooltip("bound:N", title="bound by")],
+    ).properties(width=width, height=190)
+    return base.facet(facet=_hw_facet(data), columns=1, title=_title(title, "Time per call of each layer; pick batch size and density above the chart"),
+                      ).add_params(*params).resolve_scale(y="independent")
+
+
+def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
+    """Highest swept density at which each density-dependent format still beats dense,
+    across batch sizes; formats that never beat dense at a batch size have no point there."""
+    be = be[~be["format"].isin(STRUCTURED_FORMATS)]
+    formats = _formats(be) if len(be) else []
+    data = be[be["break_even_density"].notna()].assign(
+        speedup_text=lambda d: [f"{s:.2f}x" for s in d["speedup"]],
+        best_text=lambda d: [f"{s:.2f}x" for s in d["best_speedup"]],
+    )[["hw_display", "dtype", "batch", "format", "break_even_density", "speedup_text", "best_text"]]
+    params, test = _controls(data, "be", {"dtype": "Dtype:"})
+    batches = sorted(set(be["batch"].tolist()))
+    base = _filtered(alt.Chart(inline(data)), test).encode(
+        x=alt.X("batch:Q", scale=alt.Scale(type="log", domain=[min(batches), max(batches)] if batches else None),
+                title="batch size (sequences per step)", axis=alt.Axis(values=batches, format="d")),
+        y=alt.Y("break_even_density:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
+                title="beats dense up to this density"),
+        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+                 alt.Tooltip("batch:Q", title="batch size"),
+                 alt.Tooltip("break_even_density:Q", format=".1%", title="beats dense at densities up to"),
+                 alt.Tooltip("speedup_text:N", title="speedup there"),
+                 alt.Tooltip("best_text:N", title="best speedup swept")],
+    )
+    chart = alt.layer(base.mark_line(), base.mark_point(filled=True, size=60)).properties(width=_FACET_WIDTH, height=170)
+    return chart.facet(facet=_hw_facet(data if len(data) else be), columns=4,
+                       title=_title(title, "Keep at most this fraction of the weights and the format beats dense; "
+                                           "a format missing at a batch size never beats dense there")).add_params(*params)
+
+
+def structured_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
+    """Speedup of 2:4 (1:2) over dense across batch sizes, one line per GPU."""
+    data = be[be["format"].isin(STRUCTURED_FORMATS)][["hw_display", "dtype", "batch", "format", "best_speedup"]]
+    params, test = _controls(data, "nm", {"dtype": "Dtype:", "format": "Format:"})
+    batches = sorted(set(data["batch"].tolist()))
+    lo = float(min(data["best_speedup"].min(), 0.8)) if len(data) else 0.5
+    hi = float(max(data["best_speedup"].max(), 1.25)) if len(data) else 2.0
+    base = _filtered(alt.Chart(inline(data)), test)
+    enc = dict(
+        x=alt.X("batch:Q", scale=alt.Scale(type="log", domain=[min(batches), max(batches)] if batches else None),
+                title="batch size (sequences per step)", axis=alt.Axis(values=batches, format="d")),
+        y=alt.Y("best_speedup:Q", scale=alt.Scale(type="log", domain=[lo / 1.05, hi * 1.05], nice=False),
+                title="speedup over dense (x, log)"),
+        color=alt.Color("hw_display:N", title="GPU", sort=list(dict.fromkeys(data["hw_display"]))),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"), alt.Tooltip("batch:Q", title="batch size"),
+                 alt.Tooltip("best_speedup:Q", format=".2f", title="speedup over dense (x)")],
+    )
+    lines = base.encode(**enc).mark_line(point=alt.OverlayMarkDef(filled=True, size=50))
+    rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.datum(1))
+    return alt.layer(lines, rule).properties(
+        width=420, height=220,
+        title=_title(title, "Whole-model time of dense divided by 2:4's; above the dashed line 2:4 pays"),
+    ).add_params(*params)
+
+
+def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
+    """Whole-network speedup over dense against density, one line per format."""
+    formats = [f for f in _formats(sp) if f != "dense"]
+    data = sp[sp["format"] != "dense"].assign(time_ms=sp["time_s"] * 1e3, dense_ms=sp["dense_time_s"] * 1e3)
+    data = data[["hw_display", "dtype", "batch", "format", "density", "speedup", "time_ms", "dense_ms"]]
+    params, test = _controls(data, "sp", {"batch": "Batch size:", "dtype": "Dtype:"}, prefer)
+    lo = float(min(data["speedup"].min(), 0.5)) if len(data) else 0.5
+    hi = float(max(data["speedup"].max(), 2.0)) if len(data) else 2.0
+    base = _filtered(alt.Chart(inline(data)), test)
+    lines = base.mark_line(point=True).encode(
+        x=alt.X("density:Q", scale=alt.Scale(type="log", nice=False, domain=[float(data["density"].min()) / 1.15,
+                                                                              float(data["density"].max()) * 1.15]
+                                             if len(data) else None),
+                axis=alt.Axis(format="~%"), title="density (weights kept, log)"),
+        y=alt.Y("speedup:Q", scale=alt.Scale(type="log", domain=[lo / 1.1, hi * 1.1], nice=False),
+                title="speedup over dense (x, log)"),
+        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+                 alt.Tooltip("batch:Q", title="batch size"), alt.Tooltip("density:Q", format=".1%"),
+                 alt.Tooltip("speedup:Q", format=".2f", title="speedup (x)"),
+                 alt.Tooltip("time_ms:Q", format=",.3f", title="time per step (ms)"),
+                 alt.Tooltip("dense_ms:Q", format=",.3f", title="dense time per step (ms)")],
+    )
+    rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.datum(1))
+    return alt.layer(lines, rule).properties(width=_FACET_WIDTH, height=180).facet(
+        facet=_hw_facet(data), columns=4,
+        title=_title(title, "Whole-model time of dense divided by each format's; above the dashed line the format is faster"),
+    ).add_params(*params)
+
+
+def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
+    """Bytes of all weights per format and density, values vs index/metadata stacked."""
+    formats = _formats(mem)
+    dense = mem[mem["format"] == "dense"].groupby("dtype")[["bytes_values", "bytes_index"]].max().sum(axis=1)
+    long = []
+    for part, col in (("values", "bytes_values"), ("index + metadata", "bytes_index")):
+        long.append(mem.assign(part=part, gib=mem[col] / 2**30))
+    data = pd.concat(long, ignore_index=True)
+    data["total_gib"] = (data["bytes_values"] + data["bytes_index"]) / 2**30
+    data["dense_gib"] = data["dtype"].map(dense).fillna(0) / 2**30
+    data["density_label"] = [_pct(d) for d in data["density"]]
+    data = data[["dtype", "format", "density", "density_label", "part", "gib", "total_gib", "dense_gib"]]
+    params, test = _controls(data, "mem", {"dtype": "Dtype:"})
+    order = [_pct(d) for d in sorted(set(mem["density"]))]
+    base = _filtered(alt.Chart(inline(data)), test)
+    bars = base.mark_bar().encode(
+        x=alt.X("density_label:O", sort=order, title=None, axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("sum(gib):Q", title="weight memory (GiB)"),
+        color=alt.Color("part:N", title="stored as", scale=alt.Scale(domain=["values", "index + metadata"],
+                                                                   range=["#4c78a8", "#f58518"])),
+        order=alt.Order("part:N", sort="descending"),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("density:Q", format=".1%"), alt.Tooltip("part:N", title="part"),
+                 alt.Tooltip("gib:Q", format=",.3f", title="this part (GiB)"),
+                 alt.Tooltip("total_gib:Q", format=",.3f", title="total (GiB)"),
+                 alt.Tooltip("dense_gib:Q", format=",.3f", title="dense (GiB)")],
+    )
+    rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.Y("max(dense_gib):Q"))
+    return alt.layer(bars, rule).properties(width=max(90, 22 * len(order)), height=180).facet(
+        column=alt.Column("format:N", sort=formats, title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
+        title=_title(title, "All weights of the network at each density (weights kept); dashed line: dense"),
+    ).add_params(*params)
+
+
+def roofline_chart(rp: pd.DataFrame, title: str) -> alt.TopLevelMixin:
+    """Each predicted kernel as a point under its GPU's roofline (log-log)."""
+    formats = _formats(rp)
+    data = rp.assign(time_us=rp["time_s"] * 1e6)[[
+        "hw_display", "dtype", "format", "density", "batch", "m", "k", "n", "intensity", "tflops", "useful_tflops",
+        "time_us", "bound"]]
+    lo = max(float(data["intensity"].min()) / 2, 1e-3) if len(data) else 0.1
+    hi = float(data["intensity"].max()) * 2 if len(data) else 1e4
+    # pipes with the same executed-FLOP peak share one roof (sparse tensor cores execute
+    # only the kept half of the MACs, at the dense rate)
+    ceilings: dict[tuple, list] = {}
+    for (hw, math_pipe), g in rp.groupby(["hw_display", "math"], sort=False):
+        key = (hw, float(g["peak_flops_per_s"].max()), float(g["hbm_bytes_per_s"].iloc[0]))
+        ceilings.setdefault(key, []).append(_PIPES.get(math_pipe, math_pipe))
+    roofs = []
+    for (hw, peak, bw), names in ceilings.items():
+        for x in np.logspace(math.log10(lo), math.log10(hi), 48):
+            roofs.append((hw, " and ".join(names), x, min(peak, x * bw) / 1e12, peak / 1e12, bw / 1e9))
+    roof = pd.DataFrame(roofs, columns=["hw_display", "pipe", "intensity", "tflops", "peak_tflops", "hbm_gbs"])
+    params, test = _controls(data, "roof", {"hw_display": "GPU:", "dtype": "Dtype:"},
+                             {"hw_display": data["hw_display"].iloc[0] if len(data) else None})
+    roof_test = _test(test, only=("hw_display",))
+    x = alt.X("intensity:Q", scale=alt.Scale(type="log"), title="arithmetic intensity (executed FLOP per DRAM byte, log)")
+    y = alt.Y("tflops:Q", scale=alt.Scale(type="log"), title="executed TFLOP/s (log)")
+    lines = _filtered(alt.Chart(inline(roof)), roof_test).mark_line(color="#333", strokeWidth=1.2).encode(
+        x=x, y=y, strokeDash=alt.StrokeDash("pipe:N", title="roof (peak, HBM)", legend=alt.Legend(labelLimit=320)),
+        tooltip=[alt.Tooltip("hw_display:N", title="GPU"), alt.Tooltip("pipe:N", title="math pipe"),
+                 alt.Tooltip("peak_tflops:Q", format=",.1f", title="peak (TFLOP/s)"),
+                 alt.Tooltip("hbm_gbs:Q", format=",.0f", title="HBM (GB/s)")])
+    points = _filtered(alt.Chart(inline(data)), test).mark_point(filled=True, opacity=0.65, size=40).encode(
+        x=x, y=y, color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
+        shape=alt.Shape("bound:N", title="bound by"),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("m:Q", title="M"), alt.Tooltip("k:Q", title="K"),
+                 alt.Tooltip("n:Q", title="N"), alt.Tooltip("density:Q", format=".1%"),
+                 alt.Tooltip("intensity:Q", format=",.2f", title="FLOP/byte"),
+                 alt.Tooltip("tflops:Q", format=",.2f", title="executed TFLOP/s"),
+                 alt.Tooltip("useful_tflops:Q", format=",.2f", title="useful TFLOP/s"),
+                 alt.Tooltip("time_us:Q", format=",.2f", title="time (µs)"), alt.Tooltip("bound:N", title="bound by")])
+    return alt.layer(lines, points).properties(
+        width=640, height=340,
+        title=_title(title, "Every predicted kernel under its GPU's roofline; pick the GPU above the chart"),
+    ).add_params(*params).resolve_scale(color="independent", shape="independent")
+
+
+_PIPES = {"tensor": "tensor cores", "sparse_tensor": "sparse tensor cores", "vector": "CUDA cores"}
+
+
+def time_split_chart(ts: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
+    """Where the whole-model time goes (compute / memory / latency / launch) per format."""
+    formats = _formats(ts)
+    data = ts.assign(ms=ts["seconds"] * 1e3)[["hw_display", "dtype", "format", "density", "batch", "category", "ms"]]
+    params, test = _controls(data, "ts", {"batch": "Batch size:", "density": "Density (weights kept):",
+                                          "dtype": "Dtype:"}, prefer)
+    cats = [c for c in TIME_SPLIT if c in set(data["category"])]
+    chart = _filtered(alt.Chart(inline(data)), test).mark_bar().encode(
+        y=alt.Y("format:N", sort=formats, title=None),
+        x=alt.X("sum(ms):Q", title="time per step (ms)"),
+        color=alt.Color("category:N", title="time spent on", sort=cats,
+                        scale=alt.Scale(domain=cats, range=[_CATEGORY_COLORS[c] for c in cats])),
+        order=alt.Order("category_order:Q"),
+        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+                 alt.Tooltip("category:N", title="spent on"), alt.Tooltip("sum(ms):Q", format=",.3f", title="ms per step")],
+    ).transform_calculate(category_order=f"indexof({cats!r}, datum.category)").properties(width=_FACET_WIDTH, height=alt.Step(16))
+    return chart.facet(facet=_hw_facet(data), columns=2,
+                       title=_title(title, "Whole-model time split by what limits each kernel")).add_params(*params).resolve_scale(x="independent")
+
+
+def measured_chart(mv: pd.DataFrame, title: str) -> alt.TopLevelMixin:
+    """Predicted against measured time per kernel (log-log), with the y = x line."""
+    data = mv.assign(measured_us=mv["measured_s"] * 1e6, predicted_us=mv["predicted_s"] * 1e6)[[
+        "kernel", "m", "k", "n", "dtype", "density", "hw", "measured_us", "predicted_us", "error"]]
+    lo = float(min(data["measured_us"].min(), data["predicted_us"].min())) / 1.5
+    hi = float(max(data["measured_us"].max(), data["predicted_us"].max())) * 1.5
+    diag = pd.DataFrame({"measured_us": [lo, hi], "predicted_us": [lo, hi]})
+    scale = alt.Scale(type="log", domain=[lo, hi])
+    x = alt.X("measured_us:Q", scale=scale, title="measured time (µs, log)")
+    y = alt.Y("predicted_us:Q", scale=scale, title="predicted time (µs, log)")
+    kernels = sorted(set(data["kernel"]), key=lambda f: FORMAT_ORDER.index(f) if f in FORMAT_ORDER else 99)
+    line = alt.Chart(inline(diag)).mark_line(color="#555", strokeDash=[4, 3]).encode(x=x, y=y)
+    points = alt.Chart(inline(data)).mark_point(filled=True, size=60, opacity=0.8).encode(
+        x=x, y=y, color=alt.Color("kernel:N", scale=format_scale(kernels), sort=kernels, title="kernel"),
+        shape=alt.Shape("hw:N", title="hardware"),
+        tooltip=[alt.Tooltip("kernel:N"), alt.Tooltip("hw:N", title="hardware"), alt.Tooltip("dtype:N"),
+                 alt.Tooltip("m:Q", title="M"), alt.Tooltip("k:Q", title="K"), alt.Tooltip("n:Q", title="N"),
+                 alt.Tooltip("density:Q", format=".1%"), alt.Tooltip("measured_us:Q", format=",.2f", title="measured (µs)"),
+                 alt.Tooltip("predicted_us:Q", format=",.2f", title="predicted (µs)"),
+                 alt.Tooltip("error:Q", format="+.1%", title="error (predicted - measured) / measured")])
+    return alt.layer(line, points).properties(
+        width=420, height=340, title=_title(title, "Dashed: prediction = measurement; above it the model is too slow"))
+
+
+def _title(text: str, subtitle: str) -> alt.TitleParams:
+    return alt.TitleParams(text=text, subtitle=subtitle, anchor="start", fontSize=15, subtitleFontSize=12,
+                           subtitleColor="#555")

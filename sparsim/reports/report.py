@@ -1,0 +1,246 @@
+"""The study report: findings, charts and provenance in one offline HTML file.
+
+:func:`build_report` takes the table ``sparsim study`` writes (one row per layer and
+predicted point) and its provenance, aggregates it (so a 10,000-point sweep stays a few
+MB), and returns the page; :func:`write_report` saves it. Measured times, when given, add
+a predicted-vs-measured section.
+
+>>> from sparsim.studies import parse_study, run_sweep
+>>> study = parse_study({"version": 1, "name": "<script>x</script>", "model": "analytic",
+...     "sweep": {"hardware": ["l4"], "formats": ["dense", "2:4"], "batch_sizes": [1]},
+...     "workloads": [{"network": "bert-base"}]})
+>>> html = build_report(run_sweep(study).table, {"study": study.to_dict()})
+>>> "&lt;script&gt;x&lt;/script&gt;" in html and "<script>x</script>" not in html
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import SparsimError
+from . import aggregate as agg
+from . import charts
+from .html import esc, page, table
+from .summary import FORMAT_NAMES, fmt_density, fmt_ratio, fmt_seconds, recommendations, winners
+
+__all__ = ["build_report", "write_report", "REQUIRED_COLUMNS"]
+
+REQUIRED_COLUMNS = ("workload", "layer", "layer_order", "layer_count", "m", "k", "n", "batch", "density",
+                    "format", "dtype", "hw", "time_s", "bytes_values", "bytes_index", "bytes_hbm",
+                    "flops_executed", "flops_useful", "bound", "peak_flops_per_s", "hbm_bytes_per_s", "math")
+
+
+def _slug(text: str, used: set) -> str:
+    base = "".join(c if c.isalnum() else "-" for c in str(text).lower()).strip("-") or "section"
+    slug, i = base, 2
+    while slug in used:
+        slug, i = f"{base}-{i}", i + 1
+    used.add(slug)
+    return slug
+
+
+def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
+                 measured: pd.DataFrame | None = None) -> str:
+    """The report page for ``results`` (see module doc); ``measured`` is the table of
+    :func:`sparsim.studies.measured.compare_measured`."""
+    meta = meta or {}
+    missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
+    if missing:
+        raise SparsimError(f"RESULTS: missing columns {', '.join(missing)}; allowed: a table written by 'sparsim study'")
+    if results.empty:
+        raise SparsimError("RESULTS: no predicted points (every point was refused); allowed: a study with at least one point")
+    t = results.copy()
+    if "hw_display" not in t:
+        t["hw_display"] = t["hw"]
+    if "workload_title" not in t:
+        t["workload_title"] = t["workload"]
+    for cat in agg.TIME_SPLIT:
+        if f"time_{cat}_s" not in t:
+            t[f"time_{cat}_s"] = 0.0
+    display = dict(zip(t["hw"], t["hw_display"]))
+
+    totals = agg.model_totals(t)
+    totals["hw_display"] = totals["hw"].map(display)
+    sp = agg.speedups(totals)
+    be = agg.break_even(totals)
+    be["hw_display"] = be["hw"].map(display)
+    mem = agg.weight_memory(totals)
+    split = agg.time_split(totals)
+    split["hw_display"] = split["hw"].map(display)
+    points = t.drop_duplicates(["workload", "m", "k", "n", "hw", "dtype", "format", "density"])
+    roof = agg.roofline_points(points)
+    roof["hw_display"] = roof["hw"].map(display)
+    layers = agg.layer_times(t)
+    layers["hw_display"] = layers["hw"].map(display)
+
+    study = meta.get("study", {})
+    profiles = {p["name"]: p for p in meta.get("profiles", [])}
+    title = str(study.get("name") or "sparsim study")
+    used: set = set()
+    specs: dict[str, dict] = {}
+    nav = [("summary", "Summary")]
+    body = []
+
+    def figure(chart, caption: str) -> str:
+        chart_id = f"chart-{len(specs) + 1}"
+        specs[chart_id] = chart.to_dict()
+        return f'<figure><div class="chart" id="{chart_id}"></div><figcaption>{esc(caption)}</figcaption></figure>'
+
+    workloads = list(dict.fromkeys(t["workload"]))
+    titles = dict(zip(t["workload"], t["workload_title"]))
+    # -- summary ------------------------------------------------------------------------
+    summary = ['<section id="summary"><h2>Summary and recommendations</h2>']
+    for w in workloads:
+        dtypes = list(dict.fromkeys(t.loc[t["workload"] == w, "dtype"]))
+        summary.append(f"<h3>{esc(titles[w])}</h3>")
+        for dtype in dtypes:
+            findings = recommendations(w, sp, be, mem, profiles, dtype)
+            if len(dtypes) > 1:
+                summary.append(f'<p class="note">{esc(dtype)}</p>')
+            summary.append('<ul class="findings">' + "".join(f"<li>{esc(f)}</li>" for f in findings) + "</ul>")
+            summary.append(_winners_table(sp[(sp["workload"] == w) & (sp["dtype"] == dtype)]))
+    body.append("".join(summary) + "</section>")
+
+    # -- one section per workload ---------------------------------------------------------
+    for w in workloads:
+        anchor = _slug(titles[w], used)
+        nav.append((anchor, titles[w]))
+        name = titles[w]
+        lt = layers[layers["workload"] == w]
+        batches, densities = sorted(set(lt["batch"])), sorted(set(lt["density"]))
+        prefer = {"batch": batches[0], "density": agg.default_choice(densities)}
+        parts = [f'<section id="{anchor}"><h2>{esc(name)}</h2>']
+        layer_count = lt.drop_duplicates("layer")
+        parts.append(f'<p class="note">{len(layer_count)} layer names, {int(layer_count["layer_count"].sum())} '
+                     f'weight matrices; times are per forward step (every layer once per its count).</p>')
+        parts.append(figure(charts.layer_chart(lt, f"{name}: time per call of each layer", prefer),
+                            "Bars: predicted time of one call of the layer, per format; one panel per GPU. "
+                            "Hover a bar for its GEMM shape, what bounds it and its time per step."))
+        sw = sp[sp["workload"] == w]
+        if (sw["format"] != "dense").any():
+            parts.append(figure(charts.speedup_chart(sw, f"{name}: speedup over dense by density", prefer),
+                                "Whole-model time of dense divided by each format's at the same batch size. "
+                                "2:4 keeps half of the weights whatever the density, so its line is flat."))
+            bw = be[be["workload"] == w]
+            if bw["format"].isin(agg.STRUCTURED_FORMATS).any():
+                parts.append(figure(charts.structured_chart(bw, f"{name}: where 2:4 pays"),
+                                    "2:4 keeps the largest 2 of every 4 weights and runs on sparse tensor cores; "
+                                    "its speedup does not depend on the density, only on the shape and batch size."))
+            if (~bw["format"].isin(agg.STRUCTURED_FORMATS)).any():
+                parts.append(figure(charts.break_even_chart(bw, f"{name}: break-even density by batch size"),
+                                    "The highest swept density at which a format still beats dense. Unstructured "
+                                    "formats need very sparse weights; larger batches favor dense tensor cores."))
+        parts.append(figure(charts.memory_chart(mem[mem["workload"] == w], f"{name}: weight memory by format"),
+                            "Bytes of all weights: values and index/metadata stacked. Indices make CSR/COO larger "
+                            "than dense unless most weights are pruned; 2:4 adds 2 bits of metadata per kept value."))
+        parts.append(figure(charts.roofline_chart(roof[roof["workload"] == w], f"{name}: roofline"),
+                            "Each point is one predicted kernel (shape, format, density, batch). Lines: the GPU's "
+                            "math peak per pipe and HBM bandwidth; points far below are latency- or launch-bound."))
+        parts.append(figure(charts.time_split_chart(split[split["workload"] == w], f"{name}: where time goes", prefer),
+                            "Whole-model time per step split into compute, memory, dependent-load latency and "
+                            "kernel launch, as the time model attributes it."))
+        body.append("".join(parts) + "</section>")
+
+    # -- predicted vs measured -------------------------------------------------------------
+    if measured is not None and not measured.empty:
+        nav.append(("measured", "Predicted vs measured"))
+        body.append('<section id="measured"><h2>Predicted vs measured</h2>'
+                    + figure(charts.measured_chart(measured, "Predicted vs measured time"),
+                             "Each point is one measured kernel predicted again with this study's time model "
+                             "and calibration. Error = (predicted - measured) / measured.")
+                    + _error_table(measured) + "</section>")
+
+    skipped = meta.get("skipped") or []
+    if skipped:
+        nav.append(("not-run", "Not run"))
+        body.append('<section id="not-run"><h2>Points not run</h2><p class="note">The time model refused these '
+                    "combinations; the reason is its own message.</p>"
+                    + table(["format", "dtype", "GPU", "points", "reason"],
+                            [(s["format"], s["dtype"], display.get(s["hw"], s["hw"]), s["points"], s["reason"])
+                             for s in skipped]) + "</section>")
+
+    nav.append(("provenance", "Provenance"))
+    body.append(_provenance(meta, t))
+    intro = [study.get("description") or "",
+             f"{len(points):,} predicted kernels, {len(t):,} layer rows; time model "
+             f"{', '.join(sorted(set(t['model']))) if 'model' in t else study.get('model', '?')}; "
+             f"sparsim {meta.get('sparsim_version', '?')}, {meta.get('date', '')}."]
+    return page(title, [p for p in intro if p], nav, "\n".join(body), specs)
+
+
+def _winners_table(sp: pd.DataFrame) -> str:
+    if sp.empty:
+        return ""
+    densities = sorted(set(sp["density"]))
+    refs = list(dict.fromkeys([d for d in (0.5, densities[0]) if d in densities]))
+    rows = []
+    batches = sorted(set(sp["batch"]))
+    for d in refs:
+        win = winners(sp, d)
+        for hw in dict.fromkeys(sp["hw"]):
+            w = win[win["hw"] == hw].set_index("batch")
+            if w.empty:
+                continue
+            cells = []
+            for b in batches:
+                if b in w.index:
+                    r = w.loc[b]
+                    cells.append(f"{FORMAT_NAMES.get(r['format'], r['format'])} ({fmt_ratio(r['speedup'])}, "
+                                 f"{fmt_seconds(r['time_s'])})")
+                else:
+                    cells.append("-")
+            rows.append([w["hw_display"].iloc[0], fmt_density(d)] + cells)
+    return ('<p class="note">Fastest format per GPU and batch size at the given density (speedup over dense, '
+            "time per step). Channel pruning is left out: it is a smaller dense GEMM, fast by construction.</p>"
+            + table(["GPU", "density"] + [f"batch {b}" for b in batches], rows))
+
+
+def _error_table(mv: pd.DataFrame) -> str:
+    rows = []
+    for (kernel, hw), g in mv.groupby(["kernel", "hw"], sort=True):
+        err = g["error"].abs()
+        worst = g.loc[err.idxmax(), "error"]
+        rows.append([kernel, hw, len(g), f"{err.mean():.1%}", f"{err.median():.1%}", f"{worst:+.1%}"])
+    return table(["kernel", "hardware", "points", "mean |error|", "median |error|", "worst error"], rows)
+
+
+def _provenance(meta: dict, t: pd.DataFrame) -> str:
+    study = meta.get("study", {})
+    rows = [
+        ("study", study.get("name", "")), ("study file", study.get("origin", "")),
+        ("sparsim version", meta.get("sparsim_version", "")), ("date (UTC)", meta.get("date", "")),
+        ("time model", study.get("model", ", ".join(sorted(set(t.get("model", pd.Series(dtype=str))))))),
+        ("seed", study.get("seed", "")), ("kernel options", ", ".join(f"{k}={v}" for k, v in study.get("kernel", {}).items())),
+        ("predictions", f"{meta.get('predictions', '')}"), ("run time", f"{meta.get('elapsed_s', '')} s"),
+        ("executor", meta.get("executor", "")), ("python / platform", f"{meta.get('python', '')} / {meta.get('platform', '')}"),
+    ]
+    for w in study.get("workloads", []):
+        rows.append((f"workload {w.get('name')}", f"{w.get('title')}: {w.get('source')} (tokens per sequence {w.get('tokens')})"))
+    html_rows = table(["what", "value"], rows)
+    profiles = table(["profile", "GPU", "file"], [(p["name"], p["display_name"], p["origin"]) for p in meta.get("profiles", [])])
+    cals = meta.get("calibration") or []
+    cal_html = (table(["calibration file", "profile", "parameters", "fitted on"],
+                      [(c["path"], c["hw"], ", ".join(f"{k}={v:.3g}" for k, v in c.get("params", {}).items()),
+                        ", ".join(f"{k}: {v}" for k, v in c.get("provenance", {}).items())) for c in cals])
+                if cals else '<p class="note">No calibration: datasheet peaks with default efficiencies '
+                             "(sparsim.simulator.params).</p>")
+    return ('<section id="provenance"><h2>Provenance</h2>' + html_rows + "<h3>Hardware profiles</h3>" + profiles
+            + "<h3>Calibration</h3>" + cal_html + "</section>")
+
+
+def write_report(path: str | Path, results: pd.DataFrame, meta: dict[str, Any] | None = None,
+                 measured: pd.DataFrame | None = None) -> Path:
+    """Build the report and write it to ``path``."""
+    path = Path(path)
+    text = build_report(results, meta, measured)
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise SparsimError(f"--out: cannot write {path}: {exc.strerror or exc}; allowed: a writable file path") from None
+    return path

@@ -1,0 +1,425 @@
+"""The study file: a what-if capacity study as plain, versioned TOML data.
+
+A study names the workloads (built-in networks, custom GEMM shapes, or a weights file whose
+matrices get pruned), the hardware profiles, the formats (kernels), densities, dtypes and
+batch sizes to sweep, the time model, and optional calibration and validation files. It is
+data only: nothing in it is executed, and every key is checked, so a typo fails with one
+line naming the file, the key, the value and what is allowed.
+
+::
+
+    version = 1
+    name = "Llama-2-7B decoding"
+    model = "des"                     # or "analytic"
+    calibration = ["a100-cal.toml"]   # optional, one per profile; paths relative to this file
+    validation = "measured.jsonl"     # optional measured times to compare with
+
+    [sweep]
+    hardware = ["a100-sxm4-80gb", "h100-sxm5-80gb"]
+    formats = ["dense", "2:4", "csr", "bsr", "channel"]
+    densities = [0.05, 0.1, 0.3, 0.5]
+    dtypes = ["fp16"]
+    batch_sizes = [1, 16, 256]
+
+    [kernel]                          # options every kernel gets (all optional)
+    pattern = "uniform"               # how generated unstructured patterns are placed
+
+    [[workloads]]
+    network = "llama2-7b"             # or shapes = [{name, m, k, count}], or weights = "file"
+    tokens = 1                        # N = batch x tokens
+
+What a density means per format: for csr/coo/bsr/grouped the fraction of weights kept
+(unstructured); for channel the fraction of output channels (rows) kept; dense runs every
+weight whatever the density; 2:4 (1:2) keeps the structured half, so its time does not
+depend on density and a density above 0.5 is not reachable by 2:4 pruning alone.
+
+>>> study = parse_study({"version": 1, "name": "t", "sweep": {"hardware": ["l4"],
+...     "formats": ["dense"], "densities": [1.0], "dtypes": ["fp16"], "batch_sizes": [1]},
+...     "workloads": [{"network": "bert-base"}]})
+>>> study.workloads[0].tokens, study.grid_points()
+(128, 3)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..api import MODELS
+from ..dtypes import DTYPES
+from ..errors import SparsimError
+from ..models.formats import INDEX_POLICIES
+from ..models.layers import NETWORKS, Layer
+from ..models.patterns import PATTERNS
+from ..models.work import B_LAYOUTS, KERNELS
+
+__all__ = ["STUDY_VERSION", "Study", "Workload", "KernelOptions", "load_study", "parse_study"]
+
+STUDY_VERSION = 1
+
+_TOP_KEYS = ("version", "name", "description", "model", "seed", "calibration", "validation",
+             "sweep", "kernel", "workloads")
+_SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes")
+_KERNEL_KEYS = ("pattern", "index_policy", "b_layout", "group_size", "block")
+_WORKLOAD_KEYS = ("name", "network", "shapes", "weights", "tensors", "layers", "tokens")
+_SHAPE_KEYS = ("name", "m", "k", "count")
+#: patterns a sweep can generate for unstructured formats (nm and channel have formats of
+#: their own)
+_SWEEP_PATTERNS = tuple(p for p in PATTERNS if p not in ("nm", "channel"))
+#: a study's grid is refused above this many points: a typo should not start a day-long run
+MAX_GRID_POINTS = 2_000_000
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """Options every kernel of the sweep gets (see ``sparsim predict --help``)."""
+
+    pattern: str = "uniform"
+    index_policy: str = "library"
+    b_layout: str = "row"
+    group_size: int = 8
+    block: int = 16
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Layers to sweep and the N per sample: ``N = batch · tokens · layer.n_per_sample``."""
+
+    name: str
+    title: str
+    layers: tuple[Layer, ...]
+    tokens: int
+    source: str
+    #: a .safetensors/.npy file the layers' patterns are pruned from (None: generated)
+    weights_path: str | None = None
+
+    def distinct_shapes(self) -> dict[tuple, int]:
+        """What the sweep predicts once: (M, K, N per batch item, tensor) -> total count.
+
+        Generated patterns depend only on the shape, so identical shapes (Llama's 32
+        decoder layers) share one key; real weights differ per tensor, so they do not.
+        """
+        out: dict[tuple, int] = {}
+        for layer in self.layers:
+            key = (layer.m, layer.k, self.tokens * layer.n_per_sample,
+                   layer.tensor if self.weights_path else None)
+            out[key] = out.get(key, 0) + layer.count
+        return out
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    description: str
+    workloads: tuple[Workload, ...]
+    hardware: tuple[str, ...]  # profile names or resolved paths to profile files
+    formats: tuple[str, ...]
+    densities: tuple[float, ...]
+    dtypes: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    model: str = "des"
+    seed: int = 0
+    kernel: KernelOptions = field(default_factory=KernelOptions)
+    calibration: tuple[str, ...] = ()  # resolved paths
+    validation: str | None = None  # resolved path
+    version: int = STUDY_VERSION
+    origin: str = "<memory>"
+
+    def grid_points(self) -> int:
+        """Predictions the sweep runs: distinct shapes × formats × densities × hardware ×
+        dtypes × batch sizes (repeated layers are predicted once)."""
+        shapes = sum(len(w.distinct_shapes()) for w in self.workloads)
+        return shapes * len(self.formats) * len(self.densities) * len(self.hardware) \
+            * len(self.dtypes) * len(self.batch_sizes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for provenance (what was swept, not the layer lists)."""
+        return {
+            "version": self.version, "name": self.name, "description": self.description,
+            "origin": self.origin, "model": self.model, "seed": self.seed,
+            "workloads": [{"name": w.name, "title": w.title, "tokens": w.tokens, "source": w.source,
+                           "layers": len(w.layers), "weights_path": w.weights_path} for w in self.workloads],
+            "hardware": list(self.hardware), "formats": list(self.formats),
+            "densities": list(self.densities), "dtypes": list(self.dtypes),
+            "batch_sizes": list(self.batch_sizes), "kernel": vars(self.kernel).copy(),
+            "calibration": list(self.calibration), "validation": self.validation,
+        }
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+class _Checker:
+    """Builds the one-line errors: ``study FILE: key KEY: got VALUE; allowed: WHAT``."""
+
+    def __init__(self, origin: str):
+        self.origin = origin
+
+    def fail(self, key: str, got: Any, allowed: str) -> SparsimError:
+        text = "nothing" if got is None else " ".join(repr(got).split())
+        if len(text) > 120:
+            text = text[:117] + "..."
+        return SparsimError(f"study {self.origin}: key {key}: got {text}; allowed: {allowed}")
+
+    def keys(self, key: str, table: Any, allowed: tuple[str, ...]) -> Mapping:
+        if not isinstance(table, Mapping):
+            raise self.fail(key, table, f"a table with keys {', '.join(allowed)}")
+        for name in table:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else name
+                raise self.fail(where, name, "keys " + ", ".join(allowed))
+        return table
+
+    def string(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, value, "a non-empty string")
+        return value
+
+    def whole(self, key: str, value: Any, minimum: int = 1) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise self.fail(key, value, f"a whole number >= {minimum}")
+        return value
+
+    def choices(self, key: str, value: Any, allowed, *, unique: bool = True) -> tuple:
+        items = self.nonempty_list(key, value)
+        for item in items:
+            if item not in allowed:
+                raise self.fail(key, item, ", ".join(map(str, allowed)))
+        return self.unique(key, items) if unique else tuple(items)
+
+    def nonempty_list(self, key: str, value: Any) -> list:
+        if not isinstance(value, list) or not value:
+            raise self.fail(key, value, "a non-empty list")
+        return value
+
+    def unique(self, key: str, items) -> tuple:
+        seen = []
+        for item in items:
+            if item in seen:
+                raise self.fail(key, item, "each value once")
+            seen.append(item)
+        return tuple(seen)
+
+
+def _resolve(base: Path | None, value: str) -> str:
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return str(path)
+
+
+def _hardware(c: _Checker, base: Path | None, value: Any) -> tuple[str, ...]:
+    from ..hwprofiles import list_profiles, load_profile
+
+    names = list_profiles()
+    out = []
+    for item in c.nonempty_list("sweep.hardware", value):
+        if not isinstance(item, str) or not item:
+            raise c.fail("sweep.hardware", item, f"{', '.join(names)}, or a path to a profile .toml")
+        if item in names:
+            out.append(item)
+        elif item.endswith(".toml"):
+            path = _resolve(base, item)
+            if not Path(path).is_file():
+                raise c.fail("sweep.hardware", item, f"{', '.join(names)}, or a path to an existing profile .toml")
+            load_profile(path)  # check it now: a bad profile fails before the sweep starts
+            out.append(path)
+        else:
+            raise c.fail("sweep.hardware", item, f"{', '.join(names)}, or a path to a profile .toml")
+    return c.unique("sweep.hardware", out)
+
+
+def _densities(c: _Checker, value: Any) -> tuple[float, ...]:
+    out = []
+    for item in c.nonempty_list("sweep.densities", value):
+        if isinstance(item, bool) or not isinstance(item, (int, float)) or not 0 < item <= 1:
+            raise c.fail("sweep.densities", item, "numbers in (0, 1]")
+        out.append(float(item))
+    return tuple(sorted(c.unique("sweep.densities", out)))
+
+
+def _kernel(c: _Checker, value: Any) -> KernelOptions:
+    table = c.keys("kernel", value, _KERNEL_KEYS)
+    defaults = KernelOptions()
+    pattern = table.get("pattern", defaults.pattern)
+    if pattern not in _SWEEP_PATTERNS:
+        raise c.fail("kernel.pattern", pattern, ", ".join(_SWEEP_PATTERNS))
+    index_policy = table.get("index_policy", defaults.index_policy)
+    if index_policy not in INDEX_POLICIES:
+        raise c.fail("kernel.index_policy", index_policy, ", ".join(INDEX_POLICIES))
+    b_layout = table.get("b_layout", defaults.b_layout)
+    if b_layout not in B_LAYOUTS:
+        raise c.fail("kernel.b_layout", b_layout, ", ".join(B_LAYOUTS))
+    return KernelOptions(
+        pattern=pattern, index_policy=index_policy, b_layout=b_layout,
+        group_size=c.whole("kernel.group_size", table.get("group_size", defaults.group_size)),
+        block=c.whole("kernel.block", table.get("block", defaults.block)),
+    )
+
+
+def _workload(c: _Checker, base: Path | None, i: int, value: Any) -> Workload:
+    key = f"workloads[{i}]"
+    table = c.keys(key, value, _WORKLOAD_KEYS)
+    sources = [s for s in ("network", "shapes", "weights") if s in table]
+    if len(sources) != 1:
+        raise c.fail(key, sorted(table), "exactly one of network, shapes, weights")
+    tokens_given = "tokens" in table
+    tokens = c.whole(f"{key}.tokens", table.get("tokens", 1))
+    weights_path = None
+
+    if "network" in table:
+        from ..models.layers import network
+
+        name = table["network"]
+        if name not in NETWORKS:
+            raise c.fail(f"{key}.network", name, ", ".join(NETWORKS))
+        net = network(name)
+        if net.spatial and tokens_given:
+            raise c.fail(f"{key}.tokens", table["tokens"],
+                         f"no tokens key for {name}: its N per image is already out_h x out_w")
+        tokens = tokens if tokens_given else net.default_tokens
+        layers, title, source = net.layers, net.title, net.source
+        if name == "minilm-l6":
+            from .weights import minilm_weights_path
+
+            weights_path = minilm_weights_path(c.origin, f"{key}.network")
+        label = table.get("name", name)
+    elif "shapes" in table:
+        layers = tuple(_shape(c, f"{key}.shapes[{j}]", s) for j, s in enumerate(c.nonempty_list(f"{key}.shapes", table["shapes"])))
+        label = c.string(f"{key}.name", table.get("name", "custom"))
+        title, source = label, f"shapes listed in {c.origin}"
+    else:
+        from .weights import weights_layers
+
+        path = _resolve(base, c.string(f"{key}.weights", table["weights"]))
+        patterns = table.get("tensors", ["*"])
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
+            raise c.fail(f"{key}.tensors", patterns, "a non-empty list of tensor names or globs")
+        layers = weights_layers(path, patterns, c, f"{key}.tensors")
+        weights_path = path
+        label = c.string(f"{key}.name", table.get("name", Path(path).stem))
+        title, source = label, f"2-D tensors of {path}"
+
+    if "tensors" in table and "weights" not in table:
+        raise c.fail(f"{key}.tensors", table["tensors"], "tensors only with a weights file")
+    if "layers" in table:
+        wanted = table["layers"]
+        names = [layer.name for layer in layers]
+        if not isinstance(wanted, list) or not wanted:
+            raise c.fail(f"{key}.layers", wanted, "a non-empty list of layer names or globs")
+        picked = []
+        for pattern in wanted:
+            hits = [layer for layer in layers if isinstance(pattern, str) and fnmatch.fnmatchcase(layer.name, pattern)]
+            if not hits:
+                raise c.fail(f"{key}.layers", pattern, ", ".join(names))
+            picked += [h for h in hits if h not in picked]
+        layers = tuple(picked)
+    label = c.string(f"{key}.name", label)
+    return Workload(name=label, title=title if "name" not in table else label, layers=tuple(layers),
+                    tokens=tokens, source=source, weights_path=weights_path)
+
+
+def _shape(c: _Checker, key: str, value: Any) -> Layer:
+    table = c.keys(key, value, _SHAPE_KEYS)
+    for needed in ("m", "k"):
+        if needed not in table:
+            raise c.fail(f"{key}.{needed}", None, "a whole number >= 1 (required)")
+    return Layer(
+        name=c.string(f"{key}.name", table.get("name", f"{table['m']}x{table['k']}")),
+        m=c.whole(f"{key}.m", table["m"]), k=c.whole(f"{key}.k", table["k"]), n_per_sample=1,
+        count=c.whole(f"{key}.count", table.get("count", 1)),
+    )
+
+
+def _calibration(c: _Checker, base: Path | None, value: Any, hardware: tuple[str, ...]) -> tuple[str, ...]:
+    from ..calibration import load_calibration
+    from ..hwprofiles import load_profile
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) and v for v in items):
+        raise c.fail("calibration", value, "a calibration .toml path or a list of them")
+    names = [load_profile(hw).name for hw in hardware]
+    seen: dict[str, str] = {}
+    out = []
+    for item in items:
+        path = _resolve(base, item)
+        if not Path(path).is_file():
+            raise c.fail("calibration", item, "paths of existing calibration files (relative to the study file)")
+        cal = load_calibration(path)
+        if cal.hw not in names:
+            raise c.fail("calibration", item, f"calibrations fitted for a swept profile ({', '.join(names)}); "
+                                              f"this one is for {cal.hw!r}")
+        if cal.hw in seen:
+            raise c.fail("calibration", item, f"one calibration per profile ({cal.hw!r} already has {seen[cal.hw]})")
+        seen[cal.hw] = item
+        out.append(path)
+    return tuple(out)
+
+
+def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | None = None) -> Study:
+    """Check a study's data (as read from TOML) and build the :class:`Study`."""
+    c = _Checker(origin)
+    c.keys("", data, _TOP_KEYS)
+    if "version" not in data:
+        raise c.fail("version", None, f"{STUDY_VERSION} (required)")
+    if data["version"] != STUDY_VERSION or isinstance(data["version"], bool):
+        raise c.fail("version", data["version"], str(STUDY_VERSION))
+    name = c.string("name", data.get("name", Path(origin).stem if origin != "<memory>" else "study"))
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise c.fail("description", description, "a string")
+    model = data.get("model", "des")
+    if model not in MODELS:
+        raise c.fail("model", model, ", ".join(MODELS))
+    seed = c.whole("seed", data.get("seed", 0), minimum=0)
+
+    if "sweep" not in data:
+        raise c.fail("sweep", None, f"a [sweep] table with {', '.join(_SWEEP_KEYS)} (required)")
+    sweep = c.keys("sweep", data["sweep"], _SWEEP_KEYS)
+    for needed in _SWEEP_KEYS:
+        if needed not in sweep and needed not in ("densities", "dtypes"):
+            raise c.fail(f"sweep.{needed}", None, "a non-empty list (required)")
+    hardware = _hardware(c, base, sweep["hardware"])
+    formats = c.choices("sweep.formats", sweep["formats"], KERNELS)
+    densities = _densities(c, sweep.get("densities", [1.0]))
+    dtypes = c.choices("sweep.dtypes", sweep.get("dtypes", ["fp16"]), tuple(DTYPES))
+    batch_sizes = tuple(sorted(c.unique("sweep.batch_sizes", [
+        c.whole("sweep.batch_sizes", b) for b in c.nonempty_list("sweep.batch_sizes", sweep["batch_sizes"])])))
+    kernel = _kernel(c, data.get("kernel", {}))
+
+    if "workloads" not in data:
+        raise c.fail("workloads", None, "one or more [[workloads]] tables (required)")
+    workloads = tuple(_workload(c, base, i, w) for i, w in enumerate(c.nonempty_list("workloads", data["workloads"])))
+    c.unique("workloads[].name", [w.name for w in workloads])
+
+    calibration = _calibration(c, base, data["calibration"], hardware) if data.get("calibration") else ()
+    validation = None
+    if data.get("validation"):
+        validation = _resolve(base, c.string("validation", data["validation"]))
+        if not Path(validation).is_file():
+            raise c.fail("validation", data["validation"], "the path of an existing JSON-lines file of measured times")
+
+    study = Study(name=name, description=description, workloads=workloads, hardware=hardware,
+                  formats=formats, densities=densities, dtypes=dtypes, batch_sizes=batch_sizes,
+                  model=model, seed=seed, kernel=kernel, calibration=calibration,
+                  validation=validation, origin=origin)
+    points = study.grid_points()
+    if points > MAX_GRID_POINTS:
+        raise c.fail("sweep", f"{points:,} points", f"at most {MAX_GRID_POINTS:,} points; split the study")
+    return study
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study TOML file; relative paths inside it are relative to it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SparsimError(f"study {path}: cannot read: {exc.strerror or exc}; allowed: a readable .toml file") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SparsimError(f"study {path}: not valid TOML ({' '.join(str(exc).split())}); allowed: a TOML study file") from None
+    return parse_study(data, origin=str(path), base=path.parent)

@@ -1,0 +1,73 @@
+"""Measured times: a minimal JSON-lines record, or the results file 'sparsim calibrate' writes."""
+
+import json
+
+import pytest
+
+from sparsim.errors import SparsimError
+from sparsim.studies.measured import MEASURED_KEYS, compare_measured, read_measured
+
+DENSE = {"kernel": "dense", "m": 4096, "k": 4096, "n": 4096, "dtype": "fp16", "density": 1.0,
+         "hw": "a100-sxm4-80gb", "time_s": 5.0e-4}
+
+
+def _write(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_minimal_record_is_predicted_again_with_signed_error(tmp_path):
+    path = _write(tmp_path / "m.jsonl", [DENSE])
+    table = compare_measured(read_measured(path), model="analytic")
+    row = table.iloc[0]
+    assert row.measured_s == 5.0e-4 and row.predicted_s > 0
+    assert row.error == pytest.approx((row.predicted_s - 5.0e-4) / 5.0e-4)
+    # 2·4096³ FLOP at 97% of 312 TFLOP/s plus launch: about 0.46 ms, so about 8% too fast
+    assert -0.12 < row.error < -0.04
+
+
+def test_calibrate_results_file_is_read_as_it_is(tmp_path):
+    from sparsim.validate import ResultsWriter
+
+    path = tmp_path / "results.jsonl"
+    with ResultsWriter(path) as out:
+        out.write({"type": "run", "backend": "numpy", "hw": "a100-sxm4-80gb"})
+        out.write({"type": "measurement", "key": "a", "status": "ok", **DENSE, "pattern": "dense", "split": "test"})
+        out.write({"type": "measurement", "key": "b", "status": "error", **DENSE, "time_s": None})
+    records = read_measured(path)
+    assert len(records) == 1
+    table = compare_measured(records, model="analytic")
+    assert table.iloc[0].split == "test" and table.iloc[0].pattern == "uniform"
+
+
+@pytest.mark.parametrize("record, message", [
+    ({k: v for k, v in DENSE.items() if k != "hw"}, "line 1: key hw missing; allowed: records with " + ", ".join(MEASURED_KEYS)),
+    ({**DENSE, "time_s": -1}, "line 1: key time_s: got -1; allowed: seconds > 0"),
+    ([1, 2], "line 1: got list; allowed: a JSON object"),
+])
+def test_bad_records_name_file_line_and_key(tmp_path, record, message):
+    path = _write(tmp_path / "m.jsonl", [record])
+    with pytest.raises(SparsimError, match=f"^validation {path}: " + message.replace("(", r"\(").replace(")", r"\)")):
+        read_measured(path)
+
+
+def test_not_json(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text("{nope\n")
+    with pytest.raises(SparsimError, match=r"line 1: not JSON"):
+        read_measured(path)
+    with pytest.raises(SparsimError, match=r"^--validation .*missing.jsonl: cannot read"):
+        read_measured(tmp_path / "missing.jsonl")
+
+
+def test_study_cli_shows_predicted_vs_measured(tmp_path, capsys):
+    from sparsim.cli import main
+
+    path = _write(tmp_path / "m.jsonl", [DENSE])
+    code = main(["study", "--example", "bert-base", "--model", "analytic", "--jobs", "1", "--out", str(tmp_path / "o"),
+                 "--validation", str(path)])
+    assert code == 0, capsys.readouterr().err
+    html = (tmp_path / "o" / "report.html").read_text()
+    assert 'id="measured"' in html
+    code = main(["report", str(tmp_path / "o"), "--out", str(tmp_path / "r.html"), "--validation", str(path)])
+    assert code == 0 and 'id="measured"' in (tmp_path / "r.html").read_text()
