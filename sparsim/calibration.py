@@ -13,13 +13,13 @@ came from: device, driver and library versions, clocks seen, date, sample count,
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import SparsimError
+from .tomlfile import read_toml
 from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
 
 __all__ = ["Calibration", "load_calibration", "CALIBRATION_VERSION"]
@@ -104,12 +104,7 @@ def load_calibration(path: str | Path | Calibration | None) -> Calibration | Non
     if path is None or isinstance(path, Calibration):
         return path
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SparsimError(f"--calibration: cannot read {path}: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SparsimError(f"calibration {path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "calibration")
     if data.get("version") != CALIBRATION_VERSION:
         raise SparsimError(f"calibration {path}: key version: got {data.get('version')!r}; allowed: {CALIBRATION_VERSION}")
     for key in data:

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import SparsimError
+from ..tomlfile import read_toml
 from .schema import HardwareProfile, parse_profile
 
 __all__ = ["load_profile", "list_profiles", "read_profile_file"]
@@ -34,16 +35,7 @@ def list_profiles() -> list[str]:
 
 def read_profile_file(path: str | Path) -> HardwareProfile:
     """Read and check one profile file; errors name the file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SparsimError(f"--hw: cannot read profile file {path}: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SparsimError(f"profile {path}: not valid TOML ({exc})") from None
-    return parse_profile(data, origin=str(path))
+    return parse_profile(read_toml(path, "profile"), origin=str(path))
 
 
 @functools.lru_cache(maxsize=64)

@@ -162,5 +162,5 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
                            f"swept option is {_name(smallest['format'])} at {fmt_density(smallest['density'])} "
                            f"({fmt_bytes(smallest['total'])}).")
             elif fit:
-                out.append(f"The dense weights fit in the memory of every swept GPU (before activations and KV cache).")
+                out.append("The dense weights fit in the memory of every swept GPU (before activations and KV cache).")
     return out

@@ -43,7 +43,6 @@ depend on density and a density above 0.5 is not reachable by 2:4 pruning alone.
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -52,6 +51,7 @@ from ..api import MODELS
 from ..dtypes import DTYPES
 from ..errors import SparsimError
 from ..models.formats import INDEX_POLICIES
+from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
@@ -414,12 +414,4 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
 def load_study(path: str | Path) -> Study:
     """Read and check a study TOML file; relative paths inside it are relative to it."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SparsimError(f"study {path}: cannot read: {exc.strerror or exc}; allowed: a readable .toml file") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SparsimError(f"study {path}: not valid TOML ({' '.join(str(exc).split())}); allowed: a TOML study file") from None
-    return parse_study(data, origin=str(path), base=path.parent)
+    return parse_study(read_toml(path, "study"), origin=str(path), base=path.parent)
