@@ -16,6 +16,7 @@ Units sit in the key names (``hbm_bytes_per_s``, ``l2_latency_ns``).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -50,6 +51,7 @@ _SCALARS = (
     ("launch", "overhead_s", "launch_overhead_s", "pos"),
 )
 _TOP = ("version", "name", "display_name", "kind")
+_OPTIONAL_TOP = ("compute_capability",)
 _SECTIONS = ("compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
              "vector_flops_per_s")
 _NUMBER_FORM = '{ value = <number>, source = "<citation>" }'
@@ -87,12 +89,19 @@ class HardwareProfile:
     sparse_speedup: float = 1.0
     sparse_dtypes: tuple[str, ...] = ()
     version: int = SCHEMA_VERSION
+    #: CUDA compute capability "MAJOR.MINOR" ("" for CPUs and profiles that omit it)
+    compute_capability: str = ""
     origin: str = "<memory>"  # file it came from, for messages
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def source(self, key: str) -> str:
         """The citation of a number, by its dotted key (``"compute.sm_count"``)."""
         return self.sources[key]
+
+    @property
+    def cc_major(self) -> int:
+        """Major compute capability (0 when unknown): 7 Volta, 8 Ampere/Ada, 9 Hopper."""
+        return int(self.compute_capability.split(".")[0]) if self.compute_capability else 0
 
     @property
     def clock_hz(self) -> float:
@@ -114,7 +123,7 @@ class HardwareProfile:
         return self.vector_flops_per_s[rate]
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in ("name", "display_name", "kind", "version")}
+        out = {k: getattr(self, k) for k in ("name", "display_name", "kind", "version", "compute_capability")}
         for section, key, attr, _ in _SCALARS:
             out[f"{section}.{key}"] = getattr(self, attr)
         for dtype, v in self.tensor_dense_flops_per_s.items():
@@ -175,8 +184,8 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
     if not isinstance(data, Mapping):
         raise SparsimError(f"profile {origin}: got {type(data).__name__}; allowed: a TOML table")
     for key in data:
-        if key not in _TOP and key not in _SECTIONS:
-            raise _fail(origin, key, key, "keys " + ", ".join(_TOP + _SECTIONS))
+        if key not in _TOP + _OPTIONAL_TOP and key not in _SECTIONS:
+            raise _fail(origin, key, key, "keys " + ", ".join(_TOP + _OPTIONAL_TOP + _SECTIONS))
     for key in _TOP:
         if key not in data:
             raise SparsimError(f"profile {origin}: missing key {key}")
@@ -187,6 +196,9 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
             raise _fail(origin, key, data[key], "a non-empty string")
     if data["kind"] not in ("gpu", "cpu"):
         raise _fail(origin, "kind", data["kind"], "gpu, cpu")
+    cc = data.get("compute_capability", "")
+    if cc and not (isinstance(cc, str) and re.fullmatch(r"\d+\.\d+", cc)):
+        raise _fail(origin, "compute_capability", cc, 'a string "MAJOR.MINOR", e.g. "9.0"')
 
     sources: dict[str, str] = {}
     values: dict[str, Any] = {}
@@ -224,6 +236,6 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
         tensor_dense_flops_per_s=MappingProxyType(tensor),
         vector_flops_per_s=MappingProxyType(vector),
         sparse_speedup=speedup, sparse_dtypes=sparse_dtypes,
-        version=data["version"], origin=origin,
+        version=data["version"], origin=origin, compute_capability=cc,
         sources=MappingProxyType(sources), **values,
     )

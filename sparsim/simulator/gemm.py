@@ -29,9 +29,8 @@ in near lockstep, so each wave reads its ``w_m`` A panels and ``w_n`` B panels.
 
 **Hopper clusters.** On Hopper, CUTLASS 3 / cuBLAS kernels launch CTAs in 2×1 clusters
 whose TMA loads multicast the shared B tile to both CTAs: L2 reads B once per pair
-(each SM still receives its full tiles over its own L2 port). The profile schema carries
-no compute capability, so Hopper is recognised by its 228 KB of shared memory per SM
-(the other profiled GPUs have at most 164 KB).
+(each SM still receives its full tiles over its own L2 port). Hopper is recognised by the
+profile's compute capability (9.x); a profile that omits it gets no clusters.
 
 **Latency.** A CTA first waits one load latency (the pipeline fill), then streams: with
 ``stages - 1`` k-tiles in flight, each round trip of the average load latency covers
@@ -122,7 +121,7 @@ def _ceil_div(a: int, b: int) -> int:
 
 def tma_multicast(hw: HardwareProfile) -> bool:
     """Hopper-class GPU (2-CTA clusters with TMA multicast); see the module docstring."""
-    return hw.kind == "gpu" and hw.shared_mem_per_sm_bytes >= 200 * 1024
+    return hw.kind == "gpu" and hw.cc_major >= 9
 
 
 def _m_eff(work: KernelWork) -> int:

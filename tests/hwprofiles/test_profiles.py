@@ -120,7 +120,7 @@ def test_rtx_4090_uses_fp32_accumulate_rates():
 def _numeric_keys(hw) -> list[str]:
     keys = []
     for key, value in hw.to_dict().items():
-        if key in ("name", "display_name", "kind", "version", "tensor_sparse.dtypes"):
+        if key in ("name", "display_name", "kind", "version", "compute_capability", "tensor_sparse.dtypes"):
             continue
         if key == "tensor_sparse.speedup" and not hw.sparse_dtypes:
             continue  # no [tensor_sparse] table: the 1.0 default is not a published number
@@ -291,3 +291,15 @@ def test_unknown_profile_name_lists_allowed_names():
     assert "'nonexistent'" in msg and "allowed:" in msg
     for name in BUILTIN:
         assert name in msg
+
+
+@pytest.mark.parametrize("name, major", [("v100-sxm2-32gb", 7), ("a100-sxm4-80gb", 8), ("l4", 8),
+                                         ("rtx-4090", 8), ("h100-sxm5-80gb", 9), ("h200-sxm-141gb", 9)])
+def test_compute_capability_names_the_generation(name, major):
+    assert load_profile(name).cc_major == major
+
+
+def test_malformed_compute_capability_is_refused(tmp_path):
+    text = _replace_line(_text(TEMPLATE), "compute_capability", 'compute_capability = "ampere"')
+    message = _error(_write(tmp_path, text))
+    assert "key compute_capability: got 'ampere'" in message and "MAJOR.MINOR" in message
