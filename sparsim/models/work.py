@@ -96,6 +96,13 @@ class KernelWork:
         """Executed FLOPs per compulsory byte (the roofline x-axis)."""
         return self.flops_executed / max(self.bytes_compulsory, 1)
 
+    def prediction_fields(self) -> dict[str, Any]:
+        """The fields a Prediction copies from the work, whatever time model made it."""
+        names = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "flops_useful", "flops_executed",
+                 "bytes_values", "bytes_index", "bytes_b", "bytes_c", "dependent_access_depth",
+                 "dependent_accesses")
+        return {name: getattr(self, name) for name in names}
+
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for name in self.__dataclass_fields__:

@@ -48,14 +48,9 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration: Calibra
     terms = {"compute": t_math, "memory": max(t_hbm, t_l2)}
     bound = "launch" if t_launch > body else max(terms, key=terms.get)
     return Prediction(
-        kernel=work.kernel, m=work.m, k=work.k, n=work.n, dtype=work.dtype, density=work.density,
-        pattern=work.pattern, hw=hw.name, model="analytic",
+        **work.prediction_fields(), hw=hw.name, model="analytic",
         calibration=calibration.name if calibration else None,
-        time_s=time_s, roofline_floor_s=floor,
-        flops_useful=work.flops_useful, flops_executed=work.flops_executed,
-        bytes_hbm=bytes_hbm, bytes_l2=bytes_l2, bytes_values=work.bytes_values,
-        bytes_index=work.bytes_index, bytes_b=work.bytes_b, bytes_c=work.bytes_c,
-        dependent_access_depth=work.dependent_access_depth, dependent_accesses=work.dependent_accesses,
+        time_s=time_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
         bound=bound, waves=0.0,
         busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},
         breakdown={"launch": t_launch, "compute": t_math, "hbm": t_hbm, "l2": t_l2},

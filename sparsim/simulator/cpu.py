@@ -44,9 +44,8 @@ from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
-from .gather import GATHER_KERNELS
+from .gather import GATHER_KERNELS, pattern_miss_ratio
 from .gemm import latencies
-from .reuse import gather_footprint
 from .roofline import math_peak
 
 __all__ = ["CACHE_LINE_BYTES", "plan_cpu"]
@@ -111,15 +110,7 @@ def _b_miss(work: KernelWork, capacity_bytes: float, line_row: float, seed: int)
     cache of ``capacity_bytes``, from the pattern's sampled reuse distances; 1 without a pattern."""
     if work.stats is None or line_row <= 0:
         return 1.0
-    pattern = work.stats.pattern
-    if work.kernel == "bsr":  # one item per stored block: c rows of B
-        fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
-        return fp.miss_ratio(capacity_bytes / (line_row * work.block[1]))
-    if work.kernel == "grouped":
-        fp = gather_footprint(pattern, "group", rows=work.group_size, salt=seed)
-    else:
-        fp = gather_footprint(pattern, "row", salt=seed)
-    return fp.miss_ratio(capacity_bytes / line_row)
+    return pattern_miss_ratio(work, capacity_bytes, line_row, seed)
 
 
 def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, rates: dict, launch: float):

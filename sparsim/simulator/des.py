@@ -125,15 +125,11 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration: Calibration 
     busy = {pipe: result.busy["math"], "l2": result.busy["l2"], "hbm": result.busy["hbm"], "sm": result.busy["sm"]}
     breakdown = {k: v for k, v in path.items() if v > 0}
     return Prediction(
-        kernel=work.kernel, m=work.m, k=work.k, n=work.n, dtype=work.dtype, density=work.density,
-        pattern=work.pattern, hw=hw.name, model="des",
+        **work.prediction_fields(), hw=hw.name, model="des",
         calibration=calibration.name if calibration else None,
         time_s=time_s, roofline_floor_s=floor,
-        flops_useful=work.flops_useful, flops_executed=work.flops_executed,
         bytes_hbm=round(result.bytes_hbm + plan.extra_hbm_bytes),
         bytes_l2=round(result.bytes_l2 + plan.extra_l2_bytes),
-        bytes_values=work.bytes_values, bytes_index=work.bytes_index, bytes_b=work.bytes_b, bytes_c=work.bytes_c,
-        dependent_access_depth=work.dependent_access_depth, dependent_accesses=work.dependent_accesses,
         bound=bound, waves=plan.waves, ctas=plan.ctas, events=result.events,
         busy=busy, breakdown=breakdown, notes=tuple(notes),
     )

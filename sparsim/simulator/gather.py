@@ -113,7 +113,12 @@ def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
 
 def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int) -> float:
     """Miss ratio of the B reads of ``work`` in a cache of ``capacity_bytes``, from its pattern."""
-    row_bytes = float(b_row_slices(work)[1].sum())
+    return pattern_miss_ratio(work, capacity_bytes, float(b_row_slices(work)[1].sum()), seed)
+
+
+def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float, seed: int) -> float:
+    """Miss ratio of gathered B rows of ``row_bytes`` each in a cache of ``capacity_bytes``:
+    the pattern's sampled reuse distances, per nonzero row (CSR/COO), row group or block."""
     pattern = work.stats.pattern
     if work.kernel == "bsr":
         fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
