@@ -13,6 +13,8 @@ sparsim.errors.SparsimError: --density: got 1.5; allowed: a number in [0, 1]
 
 from __future__ import annotations
 
+import numbers
+
 __all__ = ["SparsimError", "check_positive_int", "check_density", "check_choice"]
 
 
@@ -22,18 +24,9 @@ class SparsimError(ValueError):
 
 def check_positive_int(name: str, value) -> int:
     """Return ``value`` as an int if it is a whole number >= 1, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        isinstance(value, float) and value.is_integer()
-    ):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.integer):
-                value = int(value)
-            else:
-                raise TypeError
-        except TypeError:
-            raise SparsimError(f"{name}: got {value!r}; allowed: a whole number >= 1") from None
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise SparsimError(f"{name}: got {value!r}; allowed: a whole number >= 1")
     value = int(value)
     if value < 1:
         raise SparsimError(f"{name}: got {value}; allowed: a whole number >= 1")
