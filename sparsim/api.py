@@ -20,10 +20,9 @@ from .hwprofiles import HardwareProfile, load_profile
 from .models.patterns import load_weights
 from .models.work import build_work
 from .prediction import Prediction
+from .simulator import MODELS, predict_work
 
 __all__ = ["predict", "MODELS"]
-
-MODELS = ("des", "analytic")
 
 
 def predict(
@@ -58,10 +57,4 @@ def predict(
         weights = load_weights(weights, name=tensor)
     work = build_work(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern,
                       seed=seed, weights=weights, **options)
-    if model == "analytic":
-        from .simulator.analytic import predict_analytic
-
-        return predict_analytic(work, profile, cal)
-    from .simulator.des import predict_des
-
-    return predict_des(work, profile, cal, seed=seed)
+    return predict_work(work, profile, cal, model=model, seed=seed)

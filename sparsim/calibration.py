@@ -5,9 +5,19 @@ A calibration is plain data in a versioned TOML file, written by ``sparsim calib
 fitted for, the parameter values (see :mod:`sparsim.simulator.params`), and where they
 came from: device, driver and library versions, clocks seen, date, sample count, fit error.
 
->>> cal = Calibration(hw="a100-sxm4-80gb", params={"hbm_efficiency": 0.85})
->>> cal.param("hbm_efficiency"), cal.param("l2_efficiency")
-(0.85, 0.8)
+Three layers, each optional:
+
+* ``[params]``: parameters that hold for every implementation on this device;
+* ``[impl.NAME]``: parameters fitted for one implementation (``cublas``, ``cusparselt``,
+  ...) that override ``[params]`` when that implementation runs;
+* ``[measured]``: hardware ceilings measured by ``sparsim probe`` (keys as in the
+  profile: ``hbm_bytes_per_s``, ``l2_latency_ns``, ...), which replace the datasheet
+  value of the same key.
+
+>>> cal = Calibration(hw="a100-sxm4-80gb", params={"hbm_efficiency": 0.85},
+...                   impl_params={"cusparse": {"hbm_efficiency": 0.7}})
+>>> cal.param("hbm_efficiency"), cal.param("l2_efficiency"), cal.param("hbm_efficiency", impl="cusparse")
+(0.85, 0.8, 0.7)
 """
 
 from __future__ import annotations
@@ -24,7 +34,12 @@ from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
 
 __all__ = ["Calibration", "load_calibration", "CALIBRATION_VERSION"]
 
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
+#: versions this reader accepts (1 had no [impl.*] or [measured] tables)
+READABLE_VERSIONS = (1, 2)
+#: profile keys a probe may measure; see :mod:`sparsim.hwprofiles.schema`
+MEASURED_KEYS = ("hbm_bytes_per_s", "l2_bytes_per_s", "l2_latency_ns", "hbm_latency_ns", "l1_latency_ns",
+                 "launch_overhead_s", "l2_bytes", "clock_mhz")
 
 
 @dataclass(frozen=True)
@@ -35,18 +50,46 @@ class Calibration:
     params: Mapping[str, float] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
     name: str = "<memory>"  # file it came from
+    #: implementation name -> parameters fitted for it (override ``params``)
+    impl_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: measured hardware ceilings (profile keys; see MEASURED_KEYS, plus
+    #: ``tensor_flops_per_s.<dtype>``) that replace the datasheet values
+    measured: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self):
         for key, value in self.params.items():
             _check_param(self.name, key, value)
+        impl_params = {}
+        for impl, table in dict(self.impl_params).items():
+            if not isinstance(table, Mapping):
+                raise SparsimError(f"calibration {self.name}: key impl.{impl}: got {table!r}; allowed: a table of parameters")
+            for key, value in table.items():
+                _check_param(self.name, key, value, prefix=f"impl.{impl}.")
+            impl_params[str(impl)] = MappingProxyType(dict(table))
+        for key, value in self.measured.items():
+            _check_measured(self.name, key, value)
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "impl_params", MappingProxyType(impl_params))
+        object.__setattr__(self, "measured", MappingProxyType(dict(self.measured)))
         object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
-    def param(self, key: str) -> float:
+    def param(self, key: str, impl: str | None = None) -> float:
+        if impl is not None and key in self.impl_params.get(impl, {}):
+            return self.impl_params[impl][key]
         return self.params.get(key, DEFAULT_PARAMS[key])
 
-    def all_params(self) -> dict[str, float]:
-        return {key: self.param(key) for key in DEFAULT_PARAMS}
+    def all_params(self, impl: str | None = None) -> dict[str, float]:
+        """Every parameter's value for ``impl`` (its own fit, else the device's, else the default)."""
+        return {key: self.param(key, impl) for key in DEFAULT_PARAMS}
+
+    params_for = all_params
+
+    @property
+    def label(self) -> str:
+        """How a report names the figures' footing: "calibrated on <device>, <date>"."""
+        device = self.provenance.get("device") or self.hw
+        date = str(self.provenance.get("date", ""))[:10]
+        return f"calibrated on {device}" + (f", {date}" if date else "")
 
     def check_profile(self, hw_name: str) -> None:
         """Refuse to apply this calibration to another profile."""
@@ -59,6 +102,12 @@ class Calibration:
     def to_toml(self) -> str:
         lines = [f"version = {CALIBRATION_VERSION}", "", "[device]", f"hw = {_toml_value(self.hw)}", "", "[params]"]
         lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(self.params.items())]
+        for impl, table in sorted(self.impl_params.items()):
+            lines += ["", f"[impl.{_toml_key(impl)}]"]
+            lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(table.items())]
+        if self.measured:
+            lines += ["", "[measured]"]
+            lines += [f"{_toml_key(k)} = {_toml_value(float(v))}" for k, v in sorted(self.measured.items())]
         lines += ["", "[provenance]"]
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.provenance.items()]
         return "\n".join(lines) + "\n"
@@ -90,13 +139,21 @@ def _toml_value(v: Any) -> str:
     return f'"{text}"'
 
 
-def _check_param(origin: str, key: str, value: Any) -> None:
+def _check_param(origin: str, key: str, value: Any, prefix: str = "params.") -> None:
     if key not in DEFAULT_PARAMS:
-        raise SparsimError(f"calibration {origin}: key params.{key}: unknown; allowed: {', '.join(DEFAULT_PARAMS)}")
+        raise SparsimError(f"calibration {origin}: key {prefix}{key}: unknown; allowed: {', '.join(DEFAULT_PARAMS)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise SparsimError(f"calibration {origin}: key params.{key}: got {value!r}; allowed: a number > 0")
+        raise SparsimError(f"calibration {origin}: key {prefix}{key}: got {value!r}; allowed: a number > 0")
     if key in EFFICIENCY_PARAMS and value > 1:
-        raise SparsimError(f"calibration {origin}: key params.{key}: got {value!r}; allowed: a number in (0, 1]")
+        raise SparsimError(f"calibration {origin}: key {prefix}{key}: got {value!r}; allowed: a number in (0, 1]")
+
+
+def _check_measured(origin: str, key: str, value: Any) -> None:
+    if key not in MEASURED_KEYS and not key.startswith("tensor_flops_per_s."):
+        raise SparsimError(f"calibration {origin}: key measured.{key}: unknown; allowed: "
+                           f"{', '.join(MEASURED_KEYS)}, tensor_flops_per_s.<dtype>")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise SparsimError(f"calibration {origin}: key measured.{key}: got {value!r}; allowed: a number > 0")
 
 
 def load_calibration(path: str | Path | Calibration | None) -> Calibration | None:
@@ -105,15 +162,21 @@ def load_calibration(path: str | Path | Calibration | None) -> Calibration | Non
         return path
     path = Path(path)
     data = read_toml(path, "calibration")
-    if data.get("version") != CALIBRATION_VERSION:
-        raise SparsimError(f"calibration {path}: key version: got {data.get('version')!r}; allowed: {CALIBRATION_VERSION}")
+    if data.get("version") not in READABLE_VERSIONS:
+        raise SparsimError(f"calibration {path}: key version: got {data.get('version')!r}; "
+                           f"allowed: {', '.join(map(str, READABLE_VERSIONS))}")
     for key in data:
-        if key not in ("version", "device", "params", "provenance"):
-            raise SparsimError(f"calibration {path}: key {key}: unknown; allowed: version, device, params, provenance")
+        if key not in ("version", "device", "params", "impl", "measured", "provenance"):
+            raise SparsimError(f"calibration {path}: key {key}: unknown; "
+                               "allowed: version, device, params, impl, measured, provenance")
     device = data.get("device", {})
     if not isinstance(device, dict) or not isinstance(device.get("hw"), str):
         raise SparsimError(f"calibration {path}: key device.hw: got {device.get('hw') if isinstance(device, dict) else device!r}; allowed: a profile name")
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise SparsimError(f"calibration {path}: key params: got {params!r}; allowed: a table of parameters")
-    return Calibration(hw=device["hw"], params=params, provenance=data.get("provenance", {}), name=str(path))
+    for table in ("impl", "measured", "provenance"):
+        if not isinstance(data.get(table, {}), dict):
+            raise SparsimError(f"calibration {path}: key {table}: got {data[table]!r}; allowed: a table")
+    return Calibration(hw=device["hw"], params=params, provenance=data.get("provenance", {}), name=str(path),
+                       impl_params=data.get("impl", {}), measured=data.get("measured", {}))

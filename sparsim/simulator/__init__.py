@@ -3,9 +3,40 @@
 ``des`` is the discrete-event (simpy) model of SMs, tensor cores, caches and HBM that
 ``sparsim.predict`` uses by default; ``analytic`` is the roofline reference; ``roofline``
 gives the floor no prediction may go below; ``params`` the tunable efficiencies.
+:func:`predict_work` is the one place that switches between the time models.
+
+>>> from sparsim.models import build_work
+>>> from sparsim.hwprofiles import load_profile
+>>> p = predict_work(build_work("dense", m=64, k=64, n=64), load_profile("l4"), model="analytic")
+>>> p.model, sorted(MODELS)
+('analytic', ['analytic', 'des'])
 """
 
-from .params import DEFAULT_PARAMS
+from __future__ import annotations
+
+from .params import DEFAULT_PARAMS, resolve_params
 from .roofline import math_peak, roofline_floor
 
-__all__ = ["DEFAULT_PARAMS", "math_peak", "roofline_floor"]
+__all__ = ["DEFAULT_PARAMS", "MODELS", "math_peak", "predict_work", "resolve_params", "roofline_floor"]
+
+#: time models by name; the first is the default
+MODELS = ("des", "analytic")
+
+
+def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | None = None, seed: int = 0):
+    """Predict ``work`` on profile ``hw`` with time model ``model``.
+
+    ``calibration`` is None (defaults), a mapping of parameters, or a calibration object;
+    ``impl`` picks its per-implementation parameters.
+    """
+    if model == "analytic":
+        from .analytic import predict_analytic
+
+        return predict_analytic(work, hw, calibration, impl=impl)
+    if model != "des":
+        from ..errors import SparsimError
+
+        raise SparsimError(f"--model: got {model!r}; allowed: {', '.join(MODELS)}")
+    from .des import predict_des
+
+    return predict_des(work, hw, calibration, seed=seed, impl=impl)

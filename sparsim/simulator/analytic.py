@@ -15,10 +15,10 @@ L2, the gather re-reads that miss.
 
 from __future__ import annotations
 
-from ..calibration import Calibration
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
+from .params import resolve_params
 from .roofline import math_peak, roofline_floor
 
 __all__ = ["predict_analytic"]
@@ -29,8 +29,8 @@ def _efficiency(work: KernelWork, params: dict) -> float:
                    "vector": "vector_efficiency"}[work.math]]
 
 
-def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration: Calibration | None = None) -> Prediction:
-    params = (calibration or Calibration(hw=hw.name)).all_params()
+def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *, impl: str | None = None) -> Prediction:
+    params = resolve_params(calibration, impl)
     floor = roofline_floor(work, hw)
     t_math = work.flops_executed / (math_peak(work, hw) * _efficiency(work, params))
     bytes_l2 = work.bytes_a + work.bytes_c + (work.bytes_b_gather or work.bytes_b)
@@ -49,7 +49,7 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration: Calibra
     bound = "launch" if t_launch > body else max(terms, key=terms.get)
     return Prediction(
         **work.prediction_fields(), hw=hw.name, model="analytic",
-        calibration=calibration.name if calibration else None,
+        calibration=getattr(calibration, "name", None),
         time_s=time_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
         bound=bound, waves=0.0,
         busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..calibration import Calibration
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import Program, SimResult, simulate
+from .params import resolve_params
 from .roofline import roofline_floor
 
 __all__ = ["KernelPlan", "plan_kernel", "predict_des"]
@@ -96,14 +96,14 @@ def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
             f"hold work (wave quantization or load imbalance)")
 
 
-def predict_des(work: KernelWork, hw: HardwareProfile, calibration: Calibration | None = None, *,
-                seed: int = 0, tile: tuple[int, int] | None = None) -> Prediction:
+def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
+                seed: int = 0, tile: tuple[int, int] | None = None, impl: str | None = None) -> Prediction:
     """Predict ``work`` on ``hw`` with the discrete-event model (deterministic for ``seed``).
 
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
     """
-    params = (calibration or Calibration(hw=hw.name)).all_params()
+    params = resolve_params(calibration, impl)
     floor = roofline_floor(work, hw)
     plan = plan_kernel(work, hw, params, seed, tile=tile)
     result = simulate(plan.program, trace=False)
@@ -126,7 +126,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration: Calibration 
     breakdown = {k: v for k, v in path.items() if v > 0}
     return Prediction(
         **work.prediction_fields(), hw=hw.name, model="des",
-        calibration=calibration.name if calibration else None,
+        calibration=getattr(calibration, "name", None),
         time_s=time_s, roofline_floor_s=floor,
         bytes_hbm=round(result.bytes_hbm + plan.extra_hbm_bytes),
         bytes_l2=round(result.bytes_l2 + plan.extra_l2_bytes),

@@ -25,9 +25,9 @@ dependent loads is paid once per row (pointer) and once per 32 nonzeros (index),
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
->>> from sparsim.calibration import Calibration
+>>> from sparsim.simulator.params import resolve_params
 >>> hw = load_profile("a100-sxm4-80gb")
->>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), hw, Calibration(hw=hw.name).all_params())
+>>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), hw, resolve_params())
 >>> plan.ctas, round(plan.waves, 2)
 (512, 1.19)
 """

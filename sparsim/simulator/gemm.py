@@ -38,9 +38,9 @@ that many k-tiles (Little's law).
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
->>> from sparsim.calibration import Calibration
+>>> from sparsim.simulator.params import resolve_params
 >>> hw = load_profile("h100-sxm5-80gb")
->>> t = choose_tile(build_work("dense", m=8192, k=8192, n=8192), hw, Calibration(hw=hw.name).all_params())
+>>> t = choose_tile(build_work("dense", m=8192, k=8192, n=8192), hw, resolve_params())
 >>> (t.m, t.n, t.k, t.stages, t.occupancy, t.split_k)
 (128, 256, 64, 4, 1, 1)
 """

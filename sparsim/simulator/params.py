@@ -11,8 +11,9 @@ everything else keeps the default. Efficiencies are fractions of a datasheet pea
 from __future__ import annotations
 
 from types import MappingProxyType
+from typing import Any, Mapping
 
-__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS"]
+__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS", "resolve_params"]
 
 PARAM_DOCS = {
     "tensor_efficiency": "fraction of the dense tensor-core peak a large GEMM main loop sustains",
@@ -77,3 +78,18 @@ DEFAULT_PARAMS = MappingProxyType({
 
 #: parameters bounded to (0, 1]; the scales only need to be > 0
 EFFICIENCY_PARAMS = tuple(k for k in DEFAULT_PARAMS if k.endswith("_efficiency"))
+
+
+def resolve_params(calibration: Any = None, impl: str | None = None) -> dict[str, float]:
+    """Every parameter's value: defaults, a plain mapping over them, or a calibration's
+    values for ``impl`` (any object with ``all_params(impl)``, so the simulator needs no
+    import of :mod:`sparsim.calibration`).
+
+    >>> resolve_params({"hbm_efficiency": 0.5})["hbm_efficiency"], resolve_params()["hbm_efficiency"]
+    (0.5, 0.9)
+    """
+    if calibration is None:
+        return dict(DEFAULT_PARAMS)
+    if isinstance(calibration, Mapping):
+        return {**DEFAULT_PARAMS, **calibration}
+    return calibration.all_params(impl)

@@ -138,14 +138,9 @@ def _calibration(path: str):
 
 
 def _time_model(work, profile, calibration, model: str, seed: int):
-    # The dispatch of sparsim.predict, on a work counted once for every profile.
-    if model == "analytic":
-        from ..simulator.analytic import predict_analytic
+    from ..simulator import predict_work
 
-        return predict_analytic(work, profile, calibration)
-    from ..simulator.des import predict_des
-
-    return predict_des(work, profile, calibration, seed=seed)
+    return predict_work(work, profile, calibration, model=model, seed=seed)
 
 
 def time_split(prediction) -> dict[str, float]:

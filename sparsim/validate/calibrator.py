@@ -52,13 +52,9 @@ def _bounds(name: str) -> tuple[float, float]:
 def time_model(model: str):
     """``f(work, hw, calibration) -> Prediction`` for ``"des"`` or ``"analytic"``."""
     check_choice("--model", model, MODELS)
-    if model == "analytic":
-        from ..simulator.analytic import predict_analytic
+    from ..simulator import predict_work
 
-        return predict_analytic
-    from ..simulator.des import predict_des
-
-    return lambda work, hw, cal: predict_des(work, hw, cal, seed=0)
+    return lambda work, hw, cal: predict_work(work, hw, cal, model=model, seed=0)
 
 
 def _as_records(results) -> list[dict]:
