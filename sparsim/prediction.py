@@ -16,9 +16,10 @@ from typing import Any, Mapping
 
 __all__ = ["Prediction", "BOUNDS"]
 
-#: what limits a kernel: the math pipes, a memory level's bandwidth, dependent-load
-#: latency that too little parallel work cannot hide, or the fixed launch cost
-BOUNDS = ("compute", "memory", "latency", "launch")
+#: what limits a call: the math pipes, a memory level's bandwidth, dependent-load
+#: latency that too little parallel work cannot hide, the fixed launch cost, or the
+#: library's host work per call (longer than its kernels)
+BOUNDS = ("compute", "memory", "latency", "launch", "overhead")
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,20 @@ class Prediction:
     #: seconds attributed to each phase (launch, compute, memory, latency, tail, ...)
     breakdown: Mapping[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: the implementation (software stack) whose call was modelled; see sparsim.impls
+    impl: str = ""
+    #: device time of the kernels of one call; ``time_s = kernel_s + overhead_s``
+    kernel_s: float = 0.0
+    #: host work per call that the GPU waits for in an eager loop
+    overhead_s: float = 0.0
+    #: what the figures rest on: "datasheet only" or "calibrated on <device>, <date>"
+    basis: str = "datasheet only"
+    #: the kernels one call launches, in order: (name, seconds)
+    kernels: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self):
+        if self.kernel_s == 0.0 and self.overhead_s == 0.0:
+            object.__setattr__(self, "kernel_s", self.time_s)
 
     @property
     def flops_per_s(self) -> float:
@@ -71,7 +86,7 @@ class Prediction:
             if isinstance(value, Mapping):
                 value = {k: float(v) for k, v in value.items()}
             elif isinstance(value, tuple):
-                value = list(value)
+                value = [list(v) if isinstance(v, tuple) else v for v in value]
             out[name] = value
         out["tflops_useful"] = self.flops_per_s / 1e12
         return out

@@ -19,7 +19,7 @@ from ..errors import SparsimError
 from ..tomlfile import read_toml
 from .schema import HardwareProfile, parse_profile
 
-__all__ = ["load_profile", "list_profiles", "read_profile_file"]
+__all__ = ["load_profile", "list_profiles", "read_profile_file", "shipped_calibration"]
 
 HOST = "host"
 
@@ -31,6 +31,13 @@ def _data_dir():
 def list_profiles() -> list[str]:
     """Names of the built-in profiles, sorted."""
     return sorted(p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".toml"))
+
+
+def shipped_calibration(name: str) -> Path | None:
+    """The measured calibration that ships for built-in profile ``name``, if any
+    (``sparsim/hwprofiles/calibrations/<name>.toml``; see its provenance for the data)."""
+    entry = resources.files("sparsim.hwprofiles") / "calibrations" / f"{name}.toml"
+    return Path(str(entry)) if entry.is_file() else None
 
 
 def read_profile_file(path: str | Path) -> HardwareProfile:

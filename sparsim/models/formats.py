@@ -8,8 +8,11 @@ metadata). How wide an index is depends on a policy:
   1 byte below 256, 2 below 65,536, 4 below 2**32, else 8 (course notes, "CSR Overhead":
   column indices are sized by the number of columns, row pointers by the number of
   nonzeros, because the last pointer equals nnz).
-* ``"library"`` — what cuSPARSE / SciPy / PyTorch use: int32, or int64 once a value
+* ``"library"`` — what cuSPARSE / SciPy use by default: int32, or int64 once a value
   reaches 2**31.
+* ``"int32"`` / ``"int64"`` — one fixed width, as a library call is made with
+  ``CUSPARSE_INDEX_32I`` / ``_64I`` (PyTorch's sparse tensors default to int64);
+  ``"int32"`` refuses a value that does not fit.
 
 The course-notes 4×4 example, with 2-byte values: 6 values, 6 one-byte column indices and
 5 one-byte row pointers, 23 bytes against 32 dense:
@@ -58,7 +61,7 @@ __all__ = [
     "csr_arrays",
 ]
 
-INDEX_POLICIES = ("minimal", "library")
+INDEX_POLICIES = ("minimal", "library", "int32", "int64")
 FORMATS = ("dense", "coo", "csr", "bsr", "nm", "channel")
 #: element widths storage_of can build arrays for: int8/fp8, fp16/bf16, fp32/tf32, fp64
 VALUE_BYTES = (1, 2, 4, 8)
@@ -68,6 +71,8 @@ VALUE_BYTES = (1, 2, 4, 8)
 _INDEX_DTYPES = {
     "minimal": {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64},
     "library": {4: np.int32, 8: np.int64},
+    "int32": {4: np.int32},
+    "int64": {8: np.int64},
 }
 # stand-in value types of each width; only their itemsize matters for byte counts
 _VALUE_DTYPES = {1: np.int8, 2: np.float16, 4: np.float32, 8: np.float64}
@@ -85,6 +90,13 @@ def index_width_bytes(max_value: int, policy: str = "minimal") -> int:
     max_value = _check_count("largest index value", max_value)
     if policy == "library":
         return 4 if max_value < 2**31 else 8
+    if policy == "int64":
+        return 8
+    if policy == "int32":
+        if max_value >= 2**31:
+            raise SparsimError(f"index policy int32: largest index {max_value} does not fit in int32; "
+                               "allowed: values below 2**31 (use int64)")
+        return 4
     # course notes, "CSR Overhead": 1 byte if it fits in a byte, 2 if in 16 bits, ...
     for width in (1, 2, 4):
         if max_value < 2 ** (8 * width):

@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .params import resolve_params
+from .library import call_params, library_call
 from .roofline import math_peak, roofline_floor
 
 __all__ = ["predict_analytic"]
@@ -30,7 +30,8 @@ def _efficiency(work: KernelWork, params: dict) -> float:
 
 
 def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *, impl: str | None = None) -> Prediction:
-    params = resolve_params(calibration, impl)
+    call = library_call(impl, work.kernel, work.dtype, hw)
+    params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
     t_math = work.flops_executed / (math_peak(work, hw) * _efficiency(work, params))
     bytes_l2 = work.bytes_a + work.bytes_c + (work.bytes_b_gather or work.bytes_b)
@@ -47,10 +48,16 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     time_s = max(t_launch + body, floor)
     terms = {"compute": t_math, "memory": max(t_hbm, t_l2)}
     bound = "launch" if t_launch > body else max(terms, key=terms.get)
+    from .des import basis_of, call_timeline
+
+    kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
+    if overhead_s > time_s:
+        bound = "overhead"
     return Prediction(
         **work.prediction_fields(), hw=hw.name, model="analytic",
-        calibration=getattr(calibration, "name", None),
-        time_s=time_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
+        calibration=getattr(calibration, "name", None), impl=call.impl, kernel_s=kernel_s,
+        overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
+        time_s=kernel_s + overhead_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
         bound=bound, waves=0.0,
         busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},
         breakdown={"launch": t_launch, "compute": t_math, "hbm": t_hbm, "l2": t_l2},

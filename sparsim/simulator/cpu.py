@@ -44,6 +44,7 @@ from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
+from .plan import KernelPlan
 from .gather import GATHER_KERNELS, pattern_miss_ratio
 from .gemm import latencies
 from .roofline import math_peak
@@ -73,7 +74,7 @@ def _items(work: KernelWork) -> float:
 
 
 def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
-    from .des import KernelPlan
+
 
     cores = hw.sm_count
     lat_llc, lat_dram = latencies(hw, params)
@@ -116,7 +117,7 @@ def _b_miss(work: KernelWork, capacity_bytes: float, line_row: float, seed: int)
 def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, rates: dict, launch: float):
     """SciPy's single-threaded sparse x dense loop as one flow whose latency bound is the
     ECM-style sum of its stages (module docstring)."""
-    from .des import KernelPlan
+
 
     cores = hw.sm_count
     lat_llc, lat_dram = latencies(hw, params)

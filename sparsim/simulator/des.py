@@ -28,13 +28,12 @@ notes; the tests assert it never fires.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .engine import Program, SimResult, simulate
-from .params import resolve_params
+from .engine import SimResult, simulate
+from .library import LibraryCall, call_params, library_call
+from .plan import KernelPlan
 from .roofline import roofline_floor
 
 __all__ = ["KernelPlan", "plan_kernel", "predict_des"]
@@ -44,24 +43,12 @@ _BOUND_OF = {"launch": "launch", "latency": "latency", "compute": "compute", "l2
              "hbm": "memory", "reduction": "memory"}
 
 
-@dataclass(frozen=True)
-class KernelPlan:
-    """A kernel mapped onto a profile: the engine program plus what the report needs."""
-
-    program: Program
-    ctas: int
-    waves: float
-    notes: tuple[str, ...] = ()
-    #: traffic outside the engine's pools (the split-K reduction kernel)
-    extra_l2_bytes: float = 0.0
-    extra_hbm_bytes: float = 0.0
-
-
 def plan_kernel(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0, *,
-                tile: tuple[int, int] | None = None) -> KernelPlan:
+                tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
     """Choose the mapping of ``work`` on ``hw`` (see the module docstring).
 
-    ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library-like choice.
+    ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library's choice;
+    ``call`` gives the library's candidate tiles and split-K (none: the reference choice).
     """
     if hw.kind == "cpu":
         from .cpu import plan_cpu
@@ -70,10 +57,37 @@ def plan_kernel(work: KernelWork, hw: HardwareProfile, params: dict, seed: int =
     from .gather import GATHER_KERNELS, plan_gather
 
     if work.kernel in GATHER_KERNELS:
+        if work.index_policy == "int64":
+            # 64-bit indices: wider address math and loads slow the gather loop (library
+            # behaviour measured per implementation; 1.0 without a measurement)
+            slow = params["index64_efficiency"]
+            params = {**params, "gather_efficiency": params["gather_efficiency"] * slow,
+                      "vector_efficiency": params["vector_efficiency"] * slow}
         return plan_gather(work, hw, params, seed)
-    from .gemm import make_tile, plan_gemm
+    from .gemm import choose_tile, make_tile, plan_gemm
 
-    return plan_gemm(work, hw, params, make_tile(work, hw, tile) if tile else None)
+    if tile:
+        return plan_gemm(work, hw, params, make_tile(work, hw, tile))
+    if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
+        return plan_gemm(work, hw, params, make_tile(work, hw, call.tiles[0]))
+    if call is not None and (call.tiles is not None or call.split_k is not None):
+        return plan_gemm(work, hw, params, choose_tile(work, hw, params, tiles=call.tiles, splits=call.split_k))
+    return plan_gemm(work, hw, params)
+
+
+def call_timeline(call: LibraryCall, work: KernelWork, main_s: float):
+    """((kernel name, seconds) of each kernel one call launches, kernel seconds, host seconds)."""
+    kernels = [(call.label or f"{call.library} {work.kernel}", main_s)]
+    kernels += [(extra.name, extra.time_s(work.nnz)) for extra in call.extra_kernels]
+    return tuple(kernels), sum(t for _, t in kernels), call.host_s
+
+
+def basis_of(calibration) -> str:
+    """What a prediction's figures rest on, in the words a report shows."""
+    label = getattr(calibration, "label", None)
+    if label:
+        return label
+    return "parameters given" if calibration else "datasheet only"
 
 
 def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
@@ -97,15 +111,17 @@ def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
 
 
 def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
-                seed: int = 0, tile: tuple[int, int] | None = None, impl: str | None = None) -> Prediction:
-    """Predict ``work`` on ``hw`` with the discrete-event model (deterministic for ``seed``).
+                seed: int = 0, tile: tuple[int, int] | None = None, impl=None) -> Prediction:
+    """Predict one call of ``impl`` (None: the kernel's default library) running ``work``
+    on ``hw`` with the discrete-event model (deterministic for ``seed``).
 
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
     """
-    params = resolve_params(calibration, impl)
+    call = library_call(impl, work.kernel, work.dtype, hw)
+    params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, hw, params, seed, tile=tile)
+    plan = plan_kernel(work, hw, params, seed, tile=tile, call=call)
     result = simulate(plan.program, trace=False)
     notes = list(plan.notes)
     tail = _tail_note(plan, result)
@@ -121,13 +137,21 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     for category, seconds in path.items():
         by_bound[_BOUND_OF[category]] = by_bound.get(_BOUND_OF[category], 0.0) + seconds
     bound = max(by_bound, key=by_bound.get)
+    if call.host_s > time_s:
+        bound = "overhead"
     pipe = "cpu" if hw.kind == "cpu" else work.math
     busy = {pipe: result.busy["math"], "l2": result.busy["l2"], "hbm": result.busy["hbm"], "sm": result.busy["sm"]}
     breakdown = {k: v for k, v in path.items() if v > 0}
+    kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
+    if len(kernels) > 1:
+        breakdown["extra kernels"] = kernel_s - time_s
+    if overhead_s:
+        breakdown["host"] = overhead_s
     return Prediction(
         **work.prediction_fields(), hw=hw.name, model="des",
         calibration=getattr(calibration, "name", None),
-        time_s=time_s, roofline_floor_s=floor,
+        time_s=kernel_s + overhead_s, roofline_floor_s=floor, impl=call.impl, kernel_s=kernel_s,
+        overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
         bytes_hbm=round(result.bytes_hbm + plan.extra_hbm_bytes),
         bytes_l2=round(result.bytes_l2 + plan.extra_l2_bytes),
         bound=bound, waves=plan.waves, ctas=plan.ctas, events=result.events,

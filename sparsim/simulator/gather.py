@@ -44,6 +44,7 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import SECTOR_BYTES, KernelWork
 from .dispatch import greedy_slots, uniform_slots
 from .engine import Program
+from .plan import KernelPlan
 from .gemm import latencies, occupancy
 from .reuse import gather_footprint, per_block_counts
 from .roofline import math_peak
@@ -189,7 +190,7 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
 
 def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
     """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
-    from .des import KernelPlan
+
 
     if work.kernel not in GATHER_KERNELS:
         raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {', '.join(GATHER_KERNELS)}")

@@ -56,6 +56,7 @@ from ..models.formats import nm_metadata_bits
 from ..models.work import KernelWork
 from .dispatch import uniform_slots
 from .engine import Program
+from .plan import KernelPlan
 from .roofline import math_peak
 
 __all__ = ["DENSE_TILES", "SPARSE_TILES", "GemmTile", "choose_tile", "gemm_traffic", "make_tile", "plan_gemm"]
@@ -228,20 +229,24 @@ def _estimate(t: GemmTraffic, tile: GemmTile, hw: HardwareProfile, rates: dict, 
     return main
 
 
-def choose_tile(work: KernelWork, hw: HardwareProfile, params: dict) -> GemmTile:
+def choose_tile(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles=None, splits=None) -> GemmTile:
     """The candidate tile and split with the lowest estimated time at K = :data:`TILE_CHOICE_K`.
 
-    Near-ties (within 0.1%) go to the tile that pads less math, then to the earlier
-    (larger) tile.
+    ``tiles`` and ``splits`` are a library's candidates (see :mod:`sparsim.impls`); by
+    default the cuBLAS-like :data:`DENSE_TILES` with :data:`SPLITS`, or the sparse tiles
+    without split-K. Near-ties (within 0.1%) go to the tile that pads less math, then to
+    the earlier (larger) tile.
     """
     sparse = work.math == "sparse_tensor"
     rates = _rates(work, hw, params)
     launch = hw.launch_overhead_s * params["launch_scale"]
     best, best_key = None, (math.inf, math.inf)
-    for shape in SPARSE_TILES if sparse else DENSE_TILES:
-        tiles = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
-        for split in (1,) if sparse else SPLITS:
-            if split > 1 and tiles * (split - 1) >= hw.sm_count:
+    candidates = tiles if tiles is not None else (SPARSE_TILES if sparse else DENSE_TILES)
+    split_options = splits if splits is not None else ((1,) if sparse else SPLITS)
+    for shape in candidates:
+        tiles_mn = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
+        for split in split_options:
+            if split > 1 and tiles_mn * (split - 1) >= hw.sm_count:
                 break  # already enough CTAs to fill the machine without this split
             tile = _tile(work, hw, shape, sparse, split)
             t = gemm_traffic(work, hw, params, tile, k=TILE_CHOICE_K)
@@ -262,7 +267,7 @@ def plan_gemm(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTil
 
     ``tile`` forces a tile (see :func:`make_tile`) instead of :func:`choose_tile`'s.
     """
-    from .des import KernelPlan  # the plan record lives with the model that uses it
+
 
     tile = tile or choose_tile(work, hw, params)
     t = gemm_traffic(work, hw, params, tile)

@@ -27,7 +27,10 @@ def test_a100_dense_fp16_16384_cubed_reaches_the_cutlass_figure():
 
 def test_a100_2_4_fp16_16384_cubed_reaches_the_cutlass_figure():
     # same source: 484 dense-equivalent TFLOP/s for the 2:4 sparse GEMM. Tolerance: 5%.
-    p = sparsim.predict("2:4", m=16384, k=16384, n=16384, hw=A100)
+    # CUTLASS's profiler times every kernel configuration and reports the fastest, which
+    # is what a searched cuSPARSELt plan does; the default plan's fixed 128x128 tile is
+    # slower (about 326 TFLOP/s predicted).
+    p = sparsim.predict("2:4", m=16384, k=16384, n=16384, hw=A100, impl="cusparselt-search")
     assert tflops_dense_equivalent(p, 16384, 16384, 16384) == pytest.approx(484, rel=0.05)
 
 
@@ -78,17 +81,16 @@ def test_skinny_gemm_of_16_tokens_gains_nothing_from_2_4():
     assert speedup <= 1.1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "datasheet-only model predicts 2:4 weights 1.5-1.7x faster for 16-token decode GEMMs "
-    "(memory-bound; compressed weights are 56% of the dense bytes), while NVIDIA forum "
-    "thread 340931 measures 2:4 LLaMA2-7B decode 12% slower than dense on an RTX 4090: "
-    "cuSPARSELt's skinny kernels fall short of the bandwidth the model assumes. No documented per-SM "
-    "limit explains it: no split-K with N >= 64 tiles and CUTLASS's 3-4 sparse stages still leave "
-    ">= 1.46 TB/s on A100 by Little's law. The published losses trace to alg-id choice, PyTorch padding "
-    "and transposes, and Ampere-only sparse kernels on H100; see docs/sanity.md"))
 @pytest.mark.parametrize("hw", ["rtx-4090", A100])
 def test_skinny_weight_sparse_decode_gains_little_from_2_4(hw):
-    # A = 2:4 weights (4096 x 4096, Llama-2-7B q_proj), N = 16 tokens. Tolerance: <= 1.15x.
+    # A = 2:4 weights (4096 x 4096, Llama-2-7B q_proj), N = 16 tokens. NVIDIA forum thread
+    # 340931 measures 2:4 LLaMA2-7B decode 12% slower than dense on an RTX 4090, and the
+    # H200 atlas (sparsim/validate/data/h200-2026-11-29) 0.52x of dense with cuSPARSELt's
+    # default plan: its one fixed tile pads N = 16 up to the tile width. Until the
+    # implementation layer (sparsim.impls) this was a strict xfail: a hardware-only model
+    # predicted 1.5-1.7x. Tolerance: <= 1.15x with the default plan; a searched plan
+    # (measured 1.36x on the H200) must come out faster than dense.
     shape = dict(m=4096, k=4096, n=16, hw=hw)
-    speedup = sparsim.predict("dense", **shape).time_s / sparsim.predict("2:4", **shape).time_s
-    assert speedup <= 1.15
+    dense = sparsim.predict("dense", **shape).time_s
+    assert dense / sparsim.predict("2:4", **shape).time_s <= 1.15
+    assert dense / sparsim.predict("2:4", impl="cusparselt-search", **shape).time_s > 1.2

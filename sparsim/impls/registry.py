@@ -1,0 +1,100 @@
+"""The registry of implementations: the built-in files in ``impls/data/`` by name.
+
+A kernel's default implementation is the library a user reaches first: cuBLAS for dense
+and channel-pruned GEMMs, cuSPARSE for CSR/COO/BSR, cuSPARSELt for 2:4 and 1:2, and on a
+CPU profile NumPy (dense) and SciPy (sparse). ``reference`` is sparsim's own
+library-free mapping (the best tile for the hardware, no extra kernels, no host work):
+the default for the ``grouped`` kernel, which no library ships.
+
+>>> get_impl("torch").rule("2:4").params_from
+'cusparselt'
+>>> check_impl("cusparselt", "2:4", "fp64")
+Traceback (most recent call last):
+...
+sparsim.errors.SparsimError: --dtype: got 'fp64' with --impl cusparselt --kernel 2:4; allowed: fp16, bf16, int8, fp8
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from pathlib import Path
+
+from ..dtypes import DTYPES
+from ..errors import SparsimError
+from ..tomlfile import read_toml
+from .spec import Implementation, KernelRule, parse_impl
+
+__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "DEFAULTS"]
+
+#: kernel -> default implementation on a GPU profile (DESIGN.md, sparsim.predict contract)
+DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "cusparse", "bsr": "cusparse",
+            "2:4": "cusparselt", "1:2": "cusparselt", "grouped": "reference"}
+#: kernel -> default implementation on a CPU profile (NumPy/SciPy take every dtype: the
+#: CPU model runs narrow types as the BLAS/SciPy loops do, after conversion)
+CPU_DEFAULTS = {"dense": "numpy", "channel": "numpy", "csr": "scipy", "coo": "scipy"}
+_KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
+
+
+def _data_dir():
+    return resources.files("sparsim.impls") / "data"
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin() -> dict[str, Implementation]:
+    out = {}
+    for entry in sorted(_data_dir().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".toml"):
+            impl = load_impl(Path(str(entry)))
+            if impl.name != entry.name[:-5]:
+                raise SparsimError(f"implementation {entry.name}: key name: got {impl.name!r}; "
+                                   f"allowed: {entry.name[:-5]!r} (the file's name)")
+            out[impl.name] = impl
+    return out
+
+
+def load_impl(path: str | Path) -> Implementation:
+    """Read and check one implementation TOML file."""
+    return parse_impl(read_toml(path, "implementation"), str(Path(path).name), kernels=_KERNELS,
+                      dtypes=tuple(DTYPES))
+
+
+def impl_names(public_only: bool = True) -> tuple[str, ...]:
+    return tuple(name for name, impl in _builtin().items() if impl.public or not public_only)
+
+
+def get_impl(name) -> Implementation:
+    """A built-in implementation by name (or the object itself)."""
+    if isinstance(name, Implementation):
+        return name
+    impls = _builtin()
+    if name not in impls:
+        raise SparsimError(f"--impl: got {str(name)[:80]!r}; allowed: {', '.join(impl_names())}")
+    return impls[name]
+
+
+def default_impl(kernel: str, hw_kind: str = "gpu") -> str:
+    """The implementation a kernel runs with when none is named."""
+    if hw_kind == "cpu":
+        return CPU_DEFAULTS.get(kernel, "reference")
+    return DEFAULTS[kernel]
+
+
+def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu") -> tuple[Implementation, KernelRule]:
+    """The implementation and its rule for ``kernel`` in ``dtype``; one clear line if it
+    does not run that kernel, dtype or kind of hardware."""
+    impl = get_impl(name)
+    rule = impl.rule(kernel)
+    if dtype not in rule.dtypes:
+        hint = ""
+        if kernel in ("2:4", "1:2") and dtype in ("fp32", "tf32", "fp16", "bf16", "int8", "fp8"):
+            other = "1:2" if kernel == "2:4" else "2:4"
+            hint = (f" (cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
+                    f"use --kernel {other} for {dtype})")
+        raise SparsimError(f"--dtype: got {dtype!r} with --impl {impl.name} --kernel {kernel}; "
+                           f"allowed: {', '.join(rule.dtypes)}{hint}")
+    if impl.kind != hw_kind and impl.name != "reference":
+        names = [n for n in impl_names() if get_impl(n).kind == hw_kind and kernel in get_impl(n).rules]
+        raise SparsimError(f"--impl: got {impl.name!r}, a {impl.kind} library, on a {hw_kind} profile; "
+                           f"allowed for --kernel {kernel} there: {', '.join(names) or 'none'}")
+    return impl, rule

@@ -1,0 +1,272 @@
+"""An implementation: what one call of a library runs for a kernel, as sourced data.
+
+A hardware profile says what a GPU can do; an implementation says what a software stack
+does with it. For each kernel it runs, an implementation file names
+
+* the **mapping** onto the machine (``gemm``: tensor-core tiles; ``gather``: a
+  cuSPARSE-style SpMM; ``cpu``: NumPy/SciPy on a host; ``reference``: sparsim's own
+  library-free choice), and for a tiled GEMM the **tiles** the library picks from (one
+  tile: a fixed plan, such as cuSPARSELt's default algorithm; several: a heuristic or a
+  search) and the **split-K** slices it may use;
+* the **index width** and **B layout** it calls the kernel with;
+* **extra kernels** each call launches (cuSPARSE's partition kernel, a memset), with
+  their time;
+* **host work per call** that the GPU waits for (plan set-up, format checks, dispatch);
+* the **knob** a user can turn to change the answer.
+
+Every number carries its ``source`` (a document, or "fitted to <data>"), as profiles do.
+Tables keyed by selector let one file describe several GPUs: for ``tiles`` the first of
+``sm90.fp16``, ``sm90``, ``default`` that exists applies (compute capability 9.0, dtype
+fp16).
+
+>>> from sparsim.impls import get_impl
+>>> rule = get_impl("cusparselt").rule("2:4")
+>>> rule.mapping, rule.tiles_for(cc="9.0", dtype="fp16"), rule.split_k
+('gemm', ((128, 256),), (1,))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from ..errors import SparsimError
+
+__all__ = ["ExtraKernel", "Implementation", "KernelRule", "MAPPINGS", "parse_impl", "IMPL_VERSION"]
+
+IMPL_VERSION = 1
+#: how an implementation's kernels are laid onto the machine (see sparsim.simulator.library)
+MAPPINGS = ("gemm", "gather", "cpu", "reference")
+_B_LAYOUTS = ("row", "col")
+_INDEX_BITS = (32, 64)
+
+
+@dataclass(frozen=True)
+class ExtraKernel:
+    """A kernel a call launches besides the main one: ``seconds + per_nonzero_s · nnz``."""
+
+    name: str
+    seconds: float
+    per_nonzero_s: float = 0.0
+    source: str = ""
+
+    def time_s(self, nnz: int) -> float:
+        return self.seconds + self.per_nonzero_s * nnz
+
+
+@dataclass(frozen=True)
+class KernelRule:
+    """How one implementation runs one kernel."""
+
+    kernel: str
+    mapping: str
+    dtypes: tuple[str, ...]
+    #: selector ("sm90.fp16", "sm90", "default") -> candidate tiles (tile_m, tile_n)
+    tiles: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    split_k: tuple[int, ...] = (1,)
+    index_bits: int | None = None
+    b_layout: str | None = None
+    extra_kernels: tuple[ExtraKernel, ...] = ()
+    host_s: float = 0.0
+    #: implementation whose fitted parameters the kernels use (torch runs cuBLAS kernels...)
+    params_from: str | None = None
+    knob: str = ""
+    #: the implementation the knob leads to, predicted beside this one for comparison
+    alternative: str | None = None
+    label: str = ""  # what the kernel is called in a profiler trace
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def tiles_for(self, *, cc: str | None, dtype: str) -> tuple[tuple[int, int], ...] | None:
+        """The candidate tiles on a GPU of compute capability ``cc`` for ``dtype``, or None
+        (the mapping's own heuristic candidates)."""
+        arch = "sm" + cc.replace(".", "") if cc else None
+        for key in ((f"{arch}.{dtype}", arch) if arch else ()) + (f"default.{dtype}", "default"):
+            if key in self.tiles:
+                return self.tiles[key]
+        return None
+
+    @property
+    def index_policy(self) -> str | None:
+        """How A's indices are counted: int32 calls use the library rule (int32, and
+        int64 only where a value cannot fit, as a caller must); int64 calls always int64."""
+        return {32: "library", 64: "int64"}.get(self.index_bits)
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: str
+    display_name: str
+    library: str
+    kind: str  # "gpu" | "cpu"
+    rules: Mapping[str, KernelRule]
+    description: str = ""
+    public: bool = True
+    #: default parameters of this implementation's kernels (library behaviour, sourced)
+    params: Mapping[str, float] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+    origin: str = "<memory>"
+
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        return tuple(self.rules)
+
+    def rule(self, kernel: str) -> KernelRule:
+        if kernel not in self.rules:
+            raise SparsimError(f"--impl: got {self.name!r} with --kernel {kernel}; "
+                               f"allowed kernels for {self.name}: {', '.join(self.rules)}")
+        return self.rules[kernel]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "display_name": self.display_name, "library": self.library, "kind": self.kind,
+            "description": self.description, "params": dict(self.params),
+            "kernels": {k: {"mapping": r.mapping, "dtypes": list(r.dtypes),
+                            "tiles": {s: [list(t) for t in ts] for s, ts in r.tiles.items()},
+                            "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
+                            "extra_kernels": [{"name": e.name, "seconds": e.seconds,
+                                               "per_nonzero_s": e.per_nonzero_s} for e in r.extra_kernels],
+                            "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob}
+                        for k, r in self.rules.items()},
+        }
+
+
+# --- parsing --------------------------------------------------------------------------
+
+def _fail(origin: str, key: str, got: Any, allowed: str) -> SparsimError:
+    text = repr(got)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return SparsimError(f"implementation {origin}: key {key}: got {text}; allowed: {allowed}")
+
+
+def _sourced(origin: str, key: str, entry: Any) -> tuple[Any, str]:
+    """A ``{ value = ..., source = "..." }`` entry: every number says where it comes from."""
+    if not isinstance(entry, Mapping) or "value" not in entry:
+        raise _fail(origin, key, entry, "a table { value = ..., source = \"...\" }")
+    source = entry.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise _fail(origin, f"{key}.source", source, "a non-empty string naming where the value comes from")
+    return entry["value"], source
+
+
+def _seconds(origin: str, key: str, value: Any, limit: float = 10.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= limit:
+        raise _fail(origin, key, value, f"seconds in [0, {limit}]")
+    return float(value)
+
+
+def _tiles(origin: str, key: str, value: Any) -> tuple[tuple[int, int], ...]:
+    ok = isinstance(value, list) and value and all(
+        isinstance(t, list) and len(t) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                    and 8 <= x <= 512 for x in t) for t in value)
+    if not ok:
+        raise _fail(origin, key, value, "a non-empty list of [tile_m, tile_n] pairs of integers in [8, 512]")
+    return tuple((int(a), int(b)) for a, b in value)
+
+
+def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...]) -> KernelRule:
+    pre = f"kernel.{kernel}"
+    allowed = {"mapping", "dtypes", "tiles", "split_k", "index_bits", "b_layout", "extra_kernels", "host_s",
+               "params_from", "knob", "label", "alternative"}
+    for key in table:
+        if key not in allowed:
+            raise _fail(origin, f"{pre}.{key}", "(unknown key)", ", ".join(sorted(allowed)))
+    sources: dict[str, str] = {}
+    mapping = table.get("mapping")
+    if mapping not in MAPPINGS:
+        raise _fail(origin, f"{pre}.mapping", mapping, ", ".join(MAPPINGS))
+    dtypes = table.get("dtypes")
+    if not isinstance(dtypes, list) or not dtypes or any(d not in known_dtypes for d in dtypes):
+        raise _fail(origin, f"{pre}.dtypes", dtypes, f"a list of {', '.join(known_dtypes)}")
+    tiles: dict[str, tuple[tuple[int, int], ...]] = {}
+    for selector, entry in (table.get("tiles") or {}).items():
+        value, sources[f"tiles.{selector}"] = _sourced(origin, f"{pre}.tiles.{selector}", entry)
+        tiles[selector] = _tiles(origin, f"{pre}.tiles.{selector}", value)
+    split_k = (1,)
+    if "split_k" in table:
+        value, sources["split_k"] = _sourced(origin, f"{pre}.split_k", table["split_k"])
+        if not isinstance(value, list) or not value or any(
+                isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 64 for s in value) or 1 not in value:
+            raise _fail(origin, f"{pre}.split_k", value, "a list of integers in [1, 64] that includes 1")
+        split_k = tuple(sorted(set(value)))
+    index_bits = None
+    if "index_bits" in table:
+        index_bits, sources["index_bits"] = _sourced(origin, f"{pre}.index_bits", table["index_bits"])
+        if index_bits not in _INDEX_BITS:
+            raise _fail(origin, f"{pre}.index_bits", index_bits, "32 or 64")
+    b_layout = None
+    if "b_layout" in table:
+        b_layout, sources["b_layout"] = _sourced(origin, f"{pre}.b_layout", table["b_layout"])
+        if b_layout not in _B_LAYOUTS:
+            raise _fail(origin, f"{pre}.b_layout", b_layout, "row or col")
+    extras = []
+    for i, entry in enumerate(table.get("extra_kernels") or []):
+        key = f"{pre}.extra_kernels[{i}]"
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str):
+            raise _fail(origin, key, entry, "a table with name, seconds = { value, source }")
+        seconds, src = _sourced(origin, f"{key}.seconds", entry.get("seconds"))
+        per_nz, src2 = 0.0, ""
+        if "per_nonzero_s" in entry:
+            per_nz, src2 = _sourced(origin, f"{key}.per_nonzero_s", entry["per_nonzero_s"])
+        extras.append(ExtraKernel(entry["name"], _seconds(origin, f"{key}.seconds", seconds),
+                                  _seconds(origin, f"{key}.per_nonzero_s", per_nz, 1e-6), src + (f"; {src2}" if src2 else "")))
+    host_s = 0.0
+    if "host_s" in table:
+        value, sources["host_s"] = _sourced(origin, f"{pre}.host_s", table["host_s"])
+        host_s = _seconds(origin, f"{pre}.host_s", value)
+    params_from = table.get("params_from")
+    if params_from is not None and not isinstance(params_from, str):
+        raise _fail(origin, f"{pre}.params_from", params_from, "an implementation name")
+    for key in ("knob", "label", "alternative"):
+        if not isinstance(table.get(key, ""), str):
+            raise _fail(origin, f"{pre}.{key}", table.get(key), "a string")
+    return KernelRule(kernel=kernel, mapping=mapping, dtypes=tuple(dtypes), tiles=MappingProxyType(tiles),
+                      split_k=split_k, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
+                      host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
+                      alternative=table.get("alternative") or None,
+                      label=table.get("label", ""), sources=MappingProxyType(sources))
+
+
+def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tuple[str, ...],
+               dtypes: tuple[str, ...]) -> Implementation:
+    """Check an implementation file's data and build an :class:`Implementation`.
+
+    ``kernels`` and ``dtypes`` are what the models know (passed in). Parameter names are
+    checked by the simulator, which owns them (``sparsim.simulator.library``).
+    """
+    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params"}
+    for key in data:
+        if key not in allowed:
+            raise _fail(origin, key, "(unknown key)", ", ".join(sorted(allowed)))
+    if data.get("version") != IMPL_VERSION:
+        raise _fail(origin, "version", data.get("version"), str(IMPL_VERSION))
+    for key in ("name", "display_name", "library"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise _fail(origin, key, data.get(key), "a non-empty string")
+    if data.get("kind") not in ("gpu", "cpu"):
+        raise _fail(origin, "kind", data.get("kind"), "gpu or cpu")
+    rules_data = data.get("kernel")
+    if not isinstance(rules_data, Mapping) or not rules_data:
+        raise _fail(origin, "kernel", rules_data, "one [kernel.NAME] table per kernel it runs")
+    rules = {}
+    for kernel, table in rules_data.items():
+        if kernel not in kernels:
+            raise _fail(origin, f"kernel.{kernel}", kernel, ", ".join(kernels))
+        if not isinstance(table, Mapping):
+            raise _fail(origin, f"kernel.{kernel}", table, "a table")
+        rules[kernel] = _rule(origin, kernel, table, dtypes)
+    params, sources = {}, {}
+    for key, entry in (data.get("params") or {}).items():
+        if not isinstance(key, str) or not key.replace("_", "").isalnum():
+            raise _fail(origin, f"params.{key}", key, "a parameter name of the time models")
+        value, sources[f"params.{key}"] = _sourced(origin, f"params.{key}", entry)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1000:
+            raise _fail(origin, f"params.{key}", value, "a number in (0, 1000]")
+        params[key] = float(value)
+    return Implementation(
+        name=data["name"], display_name=data["display_name"], library=data["library"], kind=data["kind"],
+        rules=MappingProxyType(rules), description=str(data.get("description", "")),
+        public=bool(data.get("public", True)), params=MappingProxyType(params),
+        sources=MappingProxyType(sources), origin=origin,
+    )

@@ -1,0 +1,74 @@
+"""The Problem: one ``C[M×N] = A[M×K] @ B[K×N]`` to predict, measure or sweep.
+
+A Problem is plain, frozen data: the kernel, the shape, the element type, A's sparsity
+(density and pattern), kernel options, and the implementation (software stack) that
+runs it. ``sparsim.predict``, the study sweep and the CLI all build one, so a field
+means the same thing everywhere.
+
+The implementation decides some options a user did not set: PyTorch's sparse tensors
+carry int64 indices, cuSPARSE is called with int32, so :meth:`Problem.work` counts A's
+index bytes the way the chosen library stores them.
+
+>>> p = Problem("csr", m=4096, k=4096, n=16, density=0.01, impl="torch")
+>>> p.resolved_options()["index_policy"], Problem("csr", m=4096, k=4096, n=16, density=0.01).resolved_options()["index_policy"]
+('int64', 'library')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from .errors import check_choice
+from .impls import check_impl, default_impl
+from .models.work import KERNELS, KernelWork, build_work
+
+__all__ = ["Problem", "OPTION_KEYS"]
+
+#: kernel options a Problem may carry (passed to sparsim.models.build_work)
+OPTION_KEYS = ("index_policy", "b_layout", "group_size", "block", "weights", "sparsity_pattern",
+               "pattern_options")
+
+
+@dataclass(frozen=True)
+class Problem:
+    kernel: str
+    m: int
+    k: int
+    n: int
+    dtype: str = "fp16"
+    density: float = 1.0
+    pattern: str = "uniform"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    impl: str | None = None  # None: the kernel's default library
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("--kernel", self.kernel, KERNELS)
+        for key in self.options:
+            check_choice("kernel option", key, OPTION_KEYS)
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    def impl_for(self, hw_kind: str = "gpu") -> str:
+        """The implementation that runs this problem on a ``hw_kind`` profile."""
+        return self.impl if self.impl is not None else default_impl(self.kernel, hw_kind)
+
+    def resolved_options(self, hw_kind: str = "gpu") -> dict[str, Any]:
+        """The options with the implementation's index width and B layout filled in
+        where the user set none (an explicit option always wins)."""
+        options = dict(self.options)
+        _, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.dtype, hw_kind)
+        if rule.index_policy and "index_policy" not in options:
+            options["index_policy"] = rule.index_policy
+        if rule.b_layout and "b_layout" not in options:
+            options["b_layout"] = rule.b_layout
+        return options
+
+    def work(self, hw_kind: str = "gpu") -> KernelWork:
+        """The hardware-free work of this problem as its implementation stores A."""
+        return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
+                          pattern=self.pattern, seed=self.seed, **self.resolved_options(hw_kind))
+
+    def with_impl(self, impl: str | None) -> "Problem":
+        return replace(self, impl=impl)

@@ -1,0 +1,92 @@
+"""One library call on a machine: which kernels an implementation launches, with which
+tiles and parameters, and the host work the GPU waits for.
+
+An implementation (:mod:`sparsim.impls`) is data; this module turns its rule for a kernel
+into what the time model needs:
+
+* the **parameters**: the defaults (:mod:`~sparsim.simulator.params`), then the
+  implementation file's own (library behaviour, such as cuSPARSE's int64 slow-down), then
+  a calibration's device-wide ``[params]``, then its ``[impl.NAME]`` table, where NAME is
+  the rule's ``params_from`` (PyTorch's ``torch.mm`` runs cuBLAS kernels, so it uses
+  cuBLAS's fitted values) or the implementation's own name;
+* the **candidate tiles and split-K** of a tensor-core GEMM (one tile: a fixed plan);
+* the **extra kernels** and the **host seconds** per call.
+
+``time_s = kernel_s + overhead_s``: ``kernel_s`` is the device time of the kernels of
+one call (main kernel, then the extra ones, back to back), ``overhead_s`` the host work
+per call that an eager loop makes the GPU wait for.
+
+>>> from sparsim.hwprofiles import load_profile
+>>> call = library_call("torch", "2:4", "fp16", load_profile("h200-sxm-141gb"))
+>>> call.params_key, call.tiles, round(call.host_s * 1e3, 2)
+('cusparselt', ((128, 256),), 0.45)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..errors import SparsimError
+from ..impls import check_impl, default_impl
+from ..impls.spec import ExtraKernel
+from .params import DEFAULT_PARAMS
+
+__all__ = ["LibraryCall", "library_call", "call_params"]
+
+
+@dataclass(frozen=True)
+class LibraryCall:
+    impl: str
+    kernel: str
+    mapping: str  # "gemm" | "gather" | "cpu" | "reference"
+    params_key: str  # the [impl.NAME] table of a calibration that applies
+    tiles: tuple[tuple[int, int], ...] | None  # None: the mapping's own candidates
+    split_k: tuple[int, ...] | None  # None: the mapping's own choice
+    extra_kernels: tuple[ExtraKernel, ...] = ()
+    host_s: float = 0.0
+    index_policy: str | None = None
+    b_layout: str | None = None
+    label: str = ""
+    knob: str = ""
+    library: str = ""
+    defaults: tuple[tuple[str, float], ...] = ()  # the implementation file's [params]
+
+    @property
+    def fixed_tile(self) -> bool:
+        return self.tiles is not None and len(self.tiles) == 1
+
+
+def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
+    """The call ``impl`` (a name, an Implementation, or None for the kernel's default)
+    makes for ``kernel`` in ``dtype`` on profile ``hw``."""
+    name = default_impl(kernel, hw.kind) if impl is None else impl
+    implementation, rule = check_impl(name, kernel, dtype, hw.kind)
+    for key in implementation.params:
+        if key not in DEFAULT_PARAMS:
+            raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "
+                               f"allowed: {', '.join(DEFAULT_PARAMS)}")
+    reference = rule.mapping == "reference"
+    cc = getattr(hw, "compute_capability", None)
+    return LibraryCall(
+        impl=implementation.name, kernel=kernel, mapping=rule.mapping,
+        params_key=rule.params_from or implementation.name,
+        tiles=None if reference else rule.tiles_for(cc=cc, dtype=dtype),
+        split_k=None if reference or rule.mapping != "gemm" else rule.split_k,
+        extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
+        b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
+        defaults=tuple(sorted(implementation.params.items())),
+    )
+
+
+def call_params(call: LibraryCall, calibration=None) -> dict[str, float]:
+    """Parameter values for ``call``: defaults < implementation file < calibration
+    ``[params]`` < calibration ``[impl.<params_key>]``."""
+    params = {**DEFAULT_PARAMS, **dict(call.defaults)}
+    if calibration is None:
+        return params
+    if isinstance(calibration, Mapping):  # a plain mapping of parameters
+        return {**params, **calibration}
+    params.update(calibration.params)
+    params.update(calibration.impl_params.get(call.params_key, {}))
+    return params
