@@ -31,7 +31,7 @@ OPTION_KEYS = ("index_policy", "b_layout", "group_size", "block", "weights", "sp
                "pattern_options")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Problem:
     kernel: str
     m: int
@@ -49,6 +49,20 @@ class Problem:
         for key in self.options:
             check_choice("kernel option", key, OPTION_KEYS)
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+
+    @property
+    def key(self) -> str:
+        """A string that identifies the problem (options included), for caches and files."""
+        options = ",".join(f"{k}={v!r}" for k, v in sorted(self.options.items()) if k not in ("weights", "sparsity_pattern"))
+        return (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|{self.pattern}|"
+                f"s{self.seed}|{self.impl or '-'}|{options}")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Problem) and self.key == other.key and not (
+            {"weights", "sparsity_pattern"} & (set(self.options) | set(other.options)))
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
     def impl_for(self, hw_kind: str = "gpu") -> str:
         """The implementation that runs this problem on a ``hw_kind`` profile."""

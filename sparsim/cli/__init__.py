@@ -25,6 +25,7 @@ __all__ = ["main", "cli"]
 _COMMANDS = {
     "predict": ("predict", "predict"),
     "hw": ("hw", "hw"),
+    "impl": ("impl", "impl"),
     "calibrate": ("calibrate", "calibrate"),
     "validate": ("validate", "validate"),
     "study": ("study", "study"),

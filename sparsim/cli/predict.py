@@ -8,6 +8,7 @@ import click
 
 from ..api import MODELS, predict as predict_fn
 from ..dtypes import DTYPES
+from ..impls import impl_names
 from ..models.formats import INDEX_POLICIES
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
@@ -33,27 +34,41 @@ __all__ = ["predict"]
 @click.option("--tensor", "weights_tensor", default=None, help="Tensor name inside a .safetensors file.")
 @click.option("--model", default="des", show_default=True, type=click.Choice(MODELS),
               help="Time model: discrete-event simulator or analytic roofline.")
+@click.option("--impl", default=None, type=click.Choice(impl_names()),
+              help="Software stack that runs the kernel (see 'sparsim impl list'); default: the kernel's "
+                   "library (dense/channel cublas, csr/coo/bsr cusparse, 2:4/1:2 cusparselt).")
 @click.option("--calibration", type=click.Path(dir_okay=False), default=None,
-              help="Calibration TOML written by 'sparsim calibrate'.")
-@click.option("--index-policy", default="library", show_default=True, type=click.Choice(INDEX_POLICIES),
-              help="Index widths: int32/int64 as libraries store them, or the minimal width.")
-@click.option("--b-layout", default="row", show_default=True, type=click.Choice(B_LAYOUTS),
-              help="Storage order of the dense operand B.")
+              help="Calibration TOML written by 'sparsim calibrate' (default: the one shipped for the profile, if any).")
+@click.option("--datasheet", is_flag=True, help="Use datasheet figures only, not the profile's shipped calibration.")
+@click.option("--index-policy", default=None, type=click.Choice(INDEX_POLICIES),
+              help="Index widths: as the implementation stores them (default), library (int32, int64 past 2^31), "
+                   "int32, int64, or minimal.")
+@click.option("--b-layout", default=None, type=click.Choice(B_LAYOUTS),
+              help="Storage order of the dense operand B (default: as the implementation calls it, else row).")
 @click.option("--group-size", default=8, show_default=True, type=int, help="Rows per group (kernel grouped).")
 @click.option("--block", default=16, show_default=True, type=int, help="Square block edge (kernel bsr).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every Prediction field.")
-def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights_tensor, model,
-            calibration, index_policy, b_layout, group_size, block, as_json):
-    """Predict the cost of C[MxN] = A[MxK] @ B[KxN] for one kernel on one GPU profile.
+def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights_tensor, model, impl,
+            calibration, datasheet, index_policy, b_layout, group_size, block, as_json):
+    """Predict one library call of C[MxN] = A[MxK] @ B[KxN] on one GPU profile.
+
+    The time is the device time of the kernels the call launches plus the host work per
+    call the GPU waits for (PyTorch's, for --impl torch).
 
     \b
-    Example:
+    Examples:
       sparsim predict --hw h100-sxm5-80gb --kernel csr --m 4096 --k 4096 --n 256 --density 0.1
+      sparsim predict --hw h200-sxm-141gb --kernel 2:4 --impl cusparselt-search --m 4096 --k 4096 --n 16
     """
+    if datasheet and calibration:
+        from ..errors import SparsimError
+
+        raise SparsimError("--datasheet: given with --calibration; allowed: one of the two")
+    options = {key: value for key, value in (("index_policy", index_policy), ("b_layout", b_layout))
+               if value is not None}
     p = predict_fn(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, density=density, pattern=pattern,
-                   calibration=calibration, model=model, seed=seed, weights=weights,
-                   weights_tensor=weights_tensor, index_policy=index_policy, b_layout=b_layout,
-                   group_size=group_size, block=block)
+                   calibration=False if datasheet else calibration, model=model, seed=seed, impl=impl,
+                   weights=weights, weights_tensor=weights_tensor, group_size=group_size, block=block, **options)
     if as_json:
         click.echo(json.dumps(p.to_dict(), sort_keys=False))
         return
@@ -63,9 +78,14 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
 def render(p) -> str:
     rows = [
         ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"),
-        ("hardware", p.hw + (f"  (calibration {p.calibration})" if p.calibration else "")),
+        ("hardware", p.hw),
+        ("implementation", p.impl),
+        ("figures", p.basis + (f"  ({p.calibration})" if p.calibration else "")),
         ("model", p.model),
-        ("time", f"{human_seconds(p.time_s)}   (roofline floor {human_seconds(p.roofline_floor_s)})"),
+        ("time per call", f"{human_seconds(p.time_s)}   = kernels {human_seconds(p.kernel_s)} + host "
+                          f"{human_seconds(p.overhead_s)}"),
+        ("kernels", "; ".join(f"{name} {human_seconds(t)}" for name, t in p.kernels) or "-"),
+        ("roofline floor", human_seconds(p.roofline_floor_s)),
         ("bound", p.bound),
         ("useful FLOP/s", f"{human_count(p.flops_per_s)}FLOP/s"),
         ("FLOPs useful", human_count(p.flops_useful)),

@@ -5,8 +5,8 @@
 132
 """
 
-from .loader import list_profiles, load_profile, read_profile_file, shipped_calibration
+from .loader import apply_measured, list_profiles, load_profile, read_profile_file, shipped_calibration
 from .schema import HardwareProfile, parse_profile
 
 __all__ = ["HardwareProfile", "list_profiles", "load_profile", "parse_profile", "read_profile_file",
-           "shipped_calibration"]
+           "shipped_calibration", "apply_measured"]

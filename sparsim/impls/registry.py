@@ -60,7 +60,7 @@ def load_impl(path: str | Path) -> Implementation:
 
 
 def impl_names(public_only: bool = True) -> tuple[str, ...]:
-    return tuple(name for name, impl in _builtin().items() if impl.public or not public_only)
+    return tuple(sorted(name for name, impl in _builtin().items() if impl.public or not public_only))
 
 
 def get_impl(name) -> Implementation:

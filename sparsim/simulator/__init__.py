@@ -27,8 +27,14 @@ def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | 
     """Predict ``work`` on profile ``hw`` with time model ``model``.
 
     ``calibration`` is None (defaults), a mapping of parameters, or a calibration object;
-    ``impl`` picks its per-implementation parameters.
+    ``impl`` picks its per-implementation parameters. A calibration's measured ceilings
+    (``[measured]``) replace the profile's datasheet values first.
     """
+    measured = getattr(calibration, "measured", None)
+    if measured:
+        from ..hwprofiles import apply_measured
+
+        hw = apply_measured(hw, measured)
     if model == "analytic":
         from .analytic import predict_analytic
 

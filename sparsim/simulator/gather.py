@@ -188,6 +188,19 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     return amounts, fill, notes
 
 
+def _issue_flops(flops: np.ndarray, work: KernelWork, hw: HardwareProfile, params: dict, rates: dict) -> np.ndarray:
+    """Math-pipe time, as FLOPs, of the issue work per stored nonzero of a CSR/COO CTA.
+
+    A CTA handles ``flops / (2 · columns)`` nonzeros of its N-slice; each costs
+    ``gather_nonzero_cycles`` SM cycles however narrow the slice, which is why an SpMM
+    with N = 16 costs nearly as much per nonzero as one with N = 128 (H200 atlas,
+    sparsim/validate/data/h200-2026-11-29: cuSPARSE CSR_ALG2 ~41 ps per nonzero at N = 16).
+    """
+    cols_per_cta = work.n / b_row_slices(work)[0].size
+    nonzeros = flops / (2.0 * cols_per_cta)
+    return nonzeros * params["gather_nonzero_cycles"] * rates["sm_math_flops_per_s"] / hw.clock_hz
+
+
 def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
     """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
 
@@ -202,10 +215,13 @@ def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int =
     slots = hw.sm_count * occ
     if work.kernel == "coo":
         amounts, fill_s, notes = _coo(work, hw, params, seed, warps)
+        amounts["flops"] = amounts["flops"] + float(_issue_flops(np.array([amounts["flops"]]), work, hw, params, rates)[0])
         ctas = amounts.pop("ctas")
         groups, classes = uniform_slots(ctas, sms=hw.sm_count, occupancy=occ, cta=amounts, fill_s=fill_s)
     else:
         amounts, fill, notes = _per_cta(work, hw, params, seed)
+        if work.kernel == "csr":
+            amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, hw, params, rates)
         ctas = int(amounts["flops"].size)
         duration = np.maximum.reduce([
             amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import SparsimError
-from ..impls import check_impl, default_impl
+from ..impls import check_impl, default_impl, get_impl
 from ..impls.spec import ExtraKernel
 from .params import DEFAULT_PARAMS
 
@@ -62,11 +62,16 @@ def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
     makes for ``kernel`` in ``dtype`` on profile ``hw``."""
     name = default_impl(kernel, hw.kind) if impl is None else impl
     implementation, rule = check_impl(name, kernel, dtype, hw.kind)
-    for key in implementation.params:
+    for key in implementation.params:  # checked here: the simulator owns parameter names
         if key not in DEFAULT_PARAMS:
             raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "
                                f"allowed: {', '.join(DEFAULT_PARAMS)}")
     reference = rule.mapping == "reference"
+    # the kernels' library behaviour: that of the implementation whose kernels run
+    # (PyTorch's A_csr @ B runs cuSPARSE's kernels, with cuSPARSE's int64 slow-down)
+    from ..impls import impl_names
+
+    owner = get_impl(rule.params_from) if rule.params_from in impl_names(public_only=False) else implementation
     cc = getattr(hw, "compute_capability", None)
     return LibraryCall(
         impl=implementation.name, kernel=kernel, mapping=rule.mapping,
@@ -75,7 +80,7 @@ def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
         split_k=None if reference or rule.mapping != "gemm" else rule.split_k,
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
-        defaults=tuple(sorted(implementation.params.items())),
+        defaults=tuple(sorted(owner.params.items())),
     )
 
 

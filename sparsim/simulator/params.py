@@ -32,6 +32,7 @@ PARAM_DOCS = {
     "cpu_loads_in_flight": "cache-line misses one CPU core keeps in flight (line-fill buffers; Little's law)",
     "cpu_spmm_efficiency": "fraction of one core's share of the vector FLOP/s SciPy's sparse x dense loop sustains",
     "cpu_nonzero_overhead_ns": "loop overhead per stored nonzero in SciPy's single-threaded sparse x dense loop",
+    "gather_nonzero_cycles": "SM issue cycles a CSR/COO SpMM spends per stored nonzero and N-slice (index and value loads, address math), whatever N",
     # library behaviour (an implementation file may set it; see sparsim.impls)
     "index64_efficiency": "how fast a gather kernel runs with 64-bit indices relative to 32-bit (wider address math and loads)",
 }
@@ -76,6 +77,9 @@ DEFAULT_PARAMS = MappingProxyType({
     "cpu_loads_in_flight": 12.0,
     "cpu_spmm_efficiency": 0.12,
     "cpu_nonzero_overhead_ns": 2.5,
+    # 4 cycles: estimate (a warp issues at least an index load, a value load, an address
+    # computation and a shuffle per nonzero; one SM issues up to 4 warp instructions per cycle)
+    "gather_nonzero_cycles": 4.0,
     # 1.0: datasheet-only figures know no library; cuSPARSE's file sets its measured value
     "index64_efficiency": 1.0,
 })

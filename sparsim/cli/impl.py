@@ -1,0 +1,75 @@
+"""``sparsim impl``: list the implementations (software stacks) and show one with its sources."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..impls import get_impl, impl_names
+from .format import human_seconds, kv_table
+
+__all__ = ["impl"]
+
+
+@click.group()
+def impl():
+    """List and show implementations: what one call of a library runs for each kernel.
+
+    \b
+    Examples:
+      sparsim impl list
+      sparsim impl show cusparselt
+    """
+
+
+@impl.command("list")
+def list_cmd():
+    """Print each implementation with the kernels it runs."""
+    names = impl_names()
+    width = max(map(len, names))
+    for name in names:
+        i = get_impl(name)
+        click.echo(f"{name:<{width}}  {i.kind}  {', '.join(i.kernels):<40s}  {i.display_name}")
+
+
+@impl.command("show")
+@click.argument("name", metavar="NAME")
+@click.option("--json", "as_json", is_flag=True, help="Print the implementation as one JSON object.")
+def show(name, as_json):
+    """Print what NAME runs for each kernel, every number with its source.
+
+    \b
+    Example:
+      sparsim impl show torch
+    """
+    from ..errors import SparsimError
+
+    if name not in impl_names():
+        raise SparsimError(f"NAME: got {name[:80]!r}; allowed: {', '.join(impl_names())}")
+    i = get_impl(name)
+    if as_json:
+        click.echo(json.dumps(i.to_dict()))
+        return
+    rows = [("name", i.name), ("library", i.library), ("runs on", i.kind), ("what", i.description)]
+    for key, value in i.params.items():
+        rows.append((f"param {key}", f"{value:g}   [{i.sources.get(f'params.{key}', '')}]"))
+    for kernel, r in i.rules.items():
+        rows.append((f"{kernel}", f"{r.mapping} mapping; dtypes {', '.join(r.dtypes)}"
+                     + (f"; uses [impl.{r.params_from}] parameters" if r.params_from else "")))
+        for selector, tiles in r.tiles.items():
+            rows.append((f"  tiles {selector}", f"{', '.join(f'{a}x{b}' for a, b in tiles)}   [{r.sources.get(f'tiles.{selector}', '')}]"))
+        if r.mapping == "gemm":
+            rows.append(("  split-K", f"{', '.join(map(str, r.split_k))}   [{r.sources.get('split_k', 'no split-K')}]"))
+        if r.index_bits:
+            rows.append(("  indices", f"int{r.index_bits}   [{r.sources.get('index_bits', '')}]"))
+        if r.b_layout:
+            rows.append(("  B layout", f"{r.b_layout}-major   [{r.sources.get('b_layout', '')}]"))
+        for extra in r.extra_kernels:
+            cost = human_seconds(extra.seconds) + (f" + {extra.per_nonzero_s * 1e12:.2f} ps/nonzero" if extra.per_nonzero_s else "")
+            rows.append(("  extra kernel", f"{extra.name}: {cost}   [{extra.source}]"))
+        if r.host_s:
+            rows.append(("  host per call", f"{human_seconds(r.host_s)}   [{r.sources.get('host_s', '')}]"))
+        if r.knob:
+            rows.append(("  knob", r.knob))
+    click.echo(kv_table(rows))
