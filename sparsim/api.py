@@ -25,6 +25,13 @@ from .simulator import MODELS, predict_work
 __all__ = ["predict", "MODELS"]
 
 
+def _load_hw(hw):
+    """The profile; ``"host"`` first brings in the host microbenchmarks (validation layer)."""
+    if isinstance(hw, (str, Path)) and str(hw) == "host":
+        from .validate import hostbench  # noqa: F401 - registers the measurer with hwprofiles.host
+    return load_profile(hw)
+
+
 def predict(
     kernel: str,
     *,
@@ -47,7 +54,7 @@ def predict(
     ``weights_tensor`` to pick a tensor, ``sparsity_pattern``, ``pattern_options``).
     """
     check_choice("--model", model, MODELS)
-    profile = load_profile(hw)
+    profile = _load_hw(hw)
     cal = load_calibration(calibration)
     if cal is not None:
         cal.check_profile(profile.name)

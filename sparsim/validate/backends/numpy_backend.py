@@ -2,7 +2,7 @@
 
 It exists so the whole measure -> fit -> hold-out loop runs for real on any machine, CI
 included, against the detected host profile (``--hw host``,
-:mod:`sparsim.hwprofiles.host`).
+:mod:`sparsim.hwprofiles.host`, timed by :mod:`sparsim.validate.hostbench`).
 
 * ``dense``: ``numpy.matmul(A, B, out=C)`` (the BLAS NumPy links), fp32 and fp64;
 * ``csr``: ``scipy.sparse.csr_matrix @ B`` (SciPy's ``csr_matvecs``), fp32 and fp64;
@@ -30,7 +30,7 @@ import scipy
 import scipy.sparse as sp
 
 from ...hwprofiles import HardwareProfile, load_profile
-from ...hwprofiles.host import cpu_ticks, others_cpu_share
+from ..hostbench import cpu_ticks, others_cpu_share
 from ..spec import MeasureSpec
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance, relative_error, rotation_copies
 from .base import Backend, Unsupported, random_values, time_calls
