@@ -27,6 +27,7 @@ _COMMANDS = {
     "hw": ("hw", "hw"),
     "calibrate": ("calibrate", "calibrate"),
     "validate": ("validate", "validate"),
+    "probe": ("probe", "probe"),
     "study": ("study", "study"),
     "report": ("report", "report"),
 }
