@@ -24,9 +24,16 @@ from ..errors import SparsimError, check_choice
 from ..models import build_work, patterns
 from ..models.work import KernelWork
 
-__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record"]
+__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "IMPLS", "B_LAYOUTS",
+           "INDEX_BITS", "atlas_plan"]
 
 SPLITS = ("train", "test")
+#: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
+IMPLS = ("cublas", "cusparse", "cusparselt", "cusparselt-search", "torch", "numpy", "scipy")
+#: storage order of the dense operand B (and C) of a sparse point
+B_LAYOUTS = ("row", "col")
+#: width of a sparse point's row/column indices
+INDEX_BITS = (32, 64)
 #: kernels a backend can time for real (channel pruning is a smaller dense GEMM)
 MEASURED_KERNELS = ("dense", "csr", "coo", "2:4")
 
@@ -44,10 +51,21 @@ class MeasureSpec:
     pattern: str = "uniform"  # generator of A's nonzeros (ignored by dense; "nm" for 2:4)
     seed: int = 0
     split: str = "train"
+    #: which implementation to time (None: the backend's default for the kernel)
+    impl: str | None = None
+    #: sparse points only: B's storage order and the index width (None: the backend's default)
+    b_layout: str | None = None
+    index_bits: int | None = None
 
     def __post_init__(self):
         check_choice("kernel", self.kernel, MEASURED_KERNELS)
         check_choice("split", self.split, SPLITS)
+        if self.impl is not None:
+            check_choice("impl", self.impl, IMPLS)
+        if self.b_layout is not None:
+            check_choice("b_layout", self.b_layout, B_LAYOUTS)
+        if self.index_bits is not None:
+            check_choice("index_bits", self.index_bits, INDEX_BITS)
         if self.kernel == "dense":
             object.__setattr__(self, "pattern", "dense")
             object.__setattr__(self, "density", 1.0)
@@ -58,8 +76,16 @@ class MeasureSpec:
     @property
     def key(self) -> str:
         """Identity of the point in a results file (the split is a label, not identity)."""
-        return (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|"
-                f"{self.pattern}|s{self.seed}")
+        key = (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|"
+               f"{self.pattern}|s{self.seed}")
+        # variants add to the key; a spec without them keeps the key older files carry
+        if self.impl is not None:
+            key += f"|{self.impl}"
+        if self.b_layout is not None:
+            key += f"|b={self.b_layout}"
+        if self.index_bits is not None:
+            key += f"|i{self.index_bits}"
+        return key
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -90,7 +116,8 @@ def _pattern(pattern: str, m: int, k: int, density: float, seed: int) -> pattern
     return patterns.generate(pattern, m, k, density, seed=seed)
 
 
-_SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", "split")
+_SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", "split", "impl", "b_layout",
+                "index_bits")
 
 
 def spec_from_record(record: dict) -> MeasureSpec:
