@@ -15,7 +15,8 @@ What is measured, on a GPU (``cupy``; CUDA events, median of repetitions):
   no SM's L1 can hold the set) is L2's bandwidth, the sweep is kept in the details;
 * ``l1_latency_ns``, ``l2_latency_ns``, ``hbm_latency_ns``: one thread chasing a random
   cyclic permutation (16 KiB ring, 128 B stride: L1 hits; 8 MiB ring, 128 B stride: L2
-  hits; 2 GiB ring, 4 KiB stride: DRAM with TLB misses, as gpu-benches does). Two chase
+  hits; 2 GiB ring, 256 B stride: its lines far exceed L2, so every step goes to DRAM
+  (TLB misses included, as in gpu-benches' large working sets)). Two chase
   lengths are timed and the difference divided by the difference in steps, so launch
   cost cancels;
 * ``launch_overhead_s``: back-to-back launches of an empty kernel, per launch;
@@ -159,12 +160,14 @@ extern "C" __global__ void copy16(const float4* __restrict__ src, float4* __rest
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
         dst[i] = src[i];
 }
-extern "C" __global__ void read_repeat(const float4* __restrict__ buf, long long n, long long total, float* sink) {
+extern "C" __global__ void read_repeat(const float4* __restrict__ buf, long long n, long long reps, float* sink) {
     float acc = 0.f;
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
-        float4 v = buf[i % n];
-        acc += v.x + v.y + v.z + v.w;
-    }
+    long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+    for (long long r = 0; r < reps; ++r)  // no modulo in the loop: its 64-bit division would bound the rate
+        for (long long i = first; i < n; i += stride) {
+            float4 v = buf[i];
+            acc += v.x + v.y + v.z + v.w;
+        }
     if (acc == 12345.678f) sink[0] = acc;  // never true for the data written: keeps the loads alive
 }
 extern "C" __global__ void chase(const long long* __restrict__ ring, long long start, long long steps, long long* sink) {
@@ -221,10 +224,10 @@ def _cupy_probe(quick: bool):
     size = 1 << 20
     while size <= max(4 * l2, 8 << 20):
         n = size // 16
-        total = max(n, (512 << 20) // 16 if not quick else (128 << 20) // 16)
-        t = timed(lambda n=n, total=total: read_repeat((grid,), (block,), (src, cp.int64(n), cp.int64(total), sink)),
+        reps = max(1, ((128 if quick else 512) << 20) // size)
+        t = timed(lambda n=n, reps=reps: read_repeat((grid,), (block,), (src, cp.int64(n), cp.int64(reps), sink)),
                   3 if quick else 5)
-        sweep.append((size, total * 16 / t))
+        sweep.append((size, reps * n * 16 / t))
         size *= 2
     del src
     l2_rate = plateau(sweep, lo=l2 // 8, hi=l2 // 2)
@@ -239,7 +242,8 @@ def _cupy_probe(quick: bool):
         order = cp.random.permutation(nodes).astype(cp.int64) * stride
         ring[order] = cp.roll(order, -1)
         first = cp.int64(int(order[0]))
-        chase((1,), (1,), (ring, first, cp.int64(nodes), out))  # one lap: warms the caches and TLB
+        # one lap warms L1/L2 for the small rings; the DRAM ring is far too long to lap
+        chase((1,), (1,), (ring, first, cp.int64(min(nodes, 100_000)), out))
         t1 = timed(lambda: chase((1,), (1,), (ring, first, cp.int64(steps), out)), 3)
         t2 = timed(lambda: chase((1,), (1,), (ring, first, cp.int64(2 * steps), out)), 3)
         return (t2 - t1) / steps * 1e9
@@ -247,10 +251,11 @@ def _cupy_probe(quick: bool):
     steps = 20_000 if quick else 100_000
     l1_lat = chase_ns(16 << 10, 128, steps)
     l2_lat = chase_ns(8 << 20, 128, steps)
-    hbm_lat = chase_ns((512 << 20) if quick else (2 << 30), 4096, steps // 5)
+    # 256 B apart over 2 GiB: 8 M nodes whose lines (1 GiB) dwarf L2, so every step misses
+    hbm_lat = chase_ns((512 << 20) if quick else (2 << 30), 256, steps // 5)
     details["latency"] = {"method": "one thread, random cyclic permutation; (t(2s) - t(s)) / s",
                           "rings": {"l1": "16 KiB / 128 B", "l2": "8 MiB / 128 B",
-                                    "hbm": f"{'512 MiB' if quick else '2 GiB'} / 4 KiB"}}
+                                    "hbm": f"{'512 MiB' if quick else '2 GiB'} / 256 B"}}
 
     launches = 200 if quick else 1000
     empty((1,), (1,), ())
@@ -280,8 +285,11 @@ def _clock_mhz(cp, props) -> float:
         pynvml.nvmlInit()
         handle = pynvml.nvmlDeviceGetHandleByIndex(cp.cuda.Device().id)
         return float(pynvml.nvmlDeviceGetClockInfo(handle, pynvml.NVML_CLOCK_SM))
-    except Exception:  # noqa: BLE001 - NVML is optional; the CUDA property is the fallback
-        return float(props.get("clockRate", 0)) / 1e3
+    except Exception:  # noqa: BLE001 - NVML is optional; the CUDA attribute is the fallback
+        try:  # cudaDevAttrClockRate (13), kHz; cudaDeviceProp.clockRate is gone in CUDA 13
+            return float(cp.cuda.runtime.deviceGetAttribute(13, cp.cuda.Device().id)) / 1e3
+        except Exception:  # noqa: BLE001
+            return float(props.get("clockRate", 0)) / 1e3
 
 
 def _gemm_peaks(cp, size: int, timed) -> tuple[dict, dict]:

@@ -164,7 +164,7 @@ class CupyBackend(Backend):
         name = props["name"]
         self.device_name = name.decode() if isinstance(name, bytes) else str(name)
         self.l2_bytes = int(props.get("l2CacheSize", 0)) or (50 << 20)
-        self.clock_hz = float(props.get("clockRate", 1_500_000)) * 1e3
+        self.clock_hz = _sm_clock_hz(cp, props, device)
         self._hw = hw or match_profile(self.device_name)
         if self._hw is None:
             raise SparsimError(f"--hw: no built-in profile matches GPU {self.device_name!r}; "
@@ -559,6 +559,14 @@ class CupyBackend(Backend):
         algorithm = f"alg {extra.get('alg_id', extra['alg_id_default'])} " + \
             ("(cusparseLtMatmulSearch)" if search else "(CUSPARSELT_MATMUL_ALG_DEFAULT)")
         return call, result, reference, f"cuSPARSELt {lt.version} via ctypes ({lt.origin}), {algorithm}"
+
+
+def _sm_clock_hz(cp, props, device: int) -> float:
+    """The SM clock the spin kernel counts (cudaDevAttrClockRate; the prop is gone in CUDA 13)."""
+    try:
+        return float(cp.cuda.runtime.deviceGetAttribute(13, device)) * 1e3
+    except Exception:  # noqa: BLE001 - an estimate is enough: the delay has a 3x margin
+        return float(props.get("clockRate", 0) or 1_500_000) * 1e3
 
 
 @functools.lru_cache(maxsize=1)
