@@ -234,3 +234,14 @@ def test_gpu_24_runs_or_says_why():
         assert m.library.startswith("cuSPARSELt") or m.library.startswith(backend.nm.name)
     else:
         assert m.status == "error" and "2:4 unavailable" in m.error
+
+
+def test_host_operands_reuse_a_across_n_and_never_hold_zeros():
+    from sparsim.validate.backends.cupy_backend import host_operands
+
+    a8, b8 = host_operands(MeasureSpec("dense", 64, 32, 8, "fp16"))
+    a16, b16 = host_operands(MeasureSpec("dense", 64, 32, 16, "fp16"))
+    assert a8 is a16 and b8.shape == (32, 8) and b16.shape == (32, 16)
+    assert (a8 != 0).all() and (b16 != 0).all()
+    nm, _ = host_operands(MeasureSpec("2:4", 64, 32, 8, "fp16"), dense_a=True)
+    assert nm.shape == (64, 32) and (nm != 0).sum() == 64 * 32 // 2

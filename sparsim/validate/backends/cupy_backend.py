@@ -58,7 +58,7 @@ from .base import Backend, Unsupported, random_values, time_calls
 from .gemm_ex import CUDA_TYPES, cublas_module, from_bf16_bits, gemm_ex_args, to_bf16_bits
 from .nm import NM_DTYPES, select_nm_library
 
-__all__ = ["CupyBackend", "DENSE_DTYPES", "SPARSE_DTYPES", "dense_dtype_name", "sparse_dtype_name",
+__all__ = ["CupyBackend", "host_operands", "DENSE_DTYPES", "SPARSE_DTYPES", "dense_dtype_name", "sparse_dtype_name",
            "match_profile", "cupy_available", "spmm_layout", "SPMM_CONSTANTS"]
 
 #: sparsim dtype -> CuPy/NumPy type name cuBLAS runs (``cupy.matmul``)
@@ -317,11 +317,7 @@ class CupyBackend(Backend):
             cp.get_default_memory_pool().free_all_blocks()
 
     def _host_operands(self, spec: MeasureSpec):
-        rng = np.random.default_rng(spec.seed)
-        b = random_values(rng, (spec.k, spec.n), np.float32)
-        if spec.kernel == "dense":
-            return random_values(rng, (spec.m, spec.k), np.float32), b
-        return _host_pattern(spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+        return host_operands(spec)
 
     def _dense(self, spec, impl):
         if impl != "cublas":
@@ -466,8 +462,7 @@ class CupyBackend(Backend):
         if impl not in ("cusparselt", "cusparselt-search", "torch"):
             raise Unsupported(f"impl {impl!r} for 2:4 on the cupy backend; allowed: cusparselt, cusparselt-search")
         cp = self.cp
-        a_host, b_host = self._host_operands(spec)
-        a_dense = a_host.toarray()  # the seeded 2:4 pattern, values never zero
+        a_dense, b_host = host_operands(spec, dense_a=True)  # the seeded 2:4 pattern, values never zero
         lt = self._cusparselt() if impl != "torch" else None
         if lt is None:
             if impl != "torch" and spec.impl is not None:
@@ -559,6 +554,28 @@ class CupyBackend(Backend):
         algorithm = f"alg {extra.get('alg_id', extra['alg_id_default'])} " + \
             ("(cusparseLtMatmulSearch)" if search else "(CUSPARSELT_MATMUL_ALG_DEFAULT)")
         return call, result, reference, f"cuSPARSELt {lt.version} via ctypes ({lt.origin}), {algorithm}"
+
+
+def host_operands(spec: MeasureSpec, dense_a: bool = False):
+    """(A, B) on the host, float32, never zero: A a random dense matrix or the spec's seeded
+    pattern as SciPy CSR (``dense_a``: as a dense array). A does not depend on N and is
+    cached, so a sweep over N (the atlas) builds it once; B comes from its own stream."""
+    b = random_values(np.random.default_rng([spec.seed, 1]), (spec.k, spec.n), np.float32)
+    if spec.kernel == "dense":
+        return _host_dense_a(spec.m, spec.k, spec.seed), b
+    if dense_a:
+        return _host_pattern_dense(spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+    return _host_pattern(spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+
+
+@functools.lru_cache(maxsize=1)
+def _host_dense_a(m, k, seed):
+    return random_values(np.random.default_rng(seed), (m, k), np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _host_pattern_dense(kernel, m, k, density, pattern, seed):
+    return _host_pattern(kernel, m, k, density, pattern, seed).toarray()
 
 
 def _sm_clock_hz(cp, props, device: int) -> float:

@@ -32,8 +32,8 @@ from ...hwprofiles import HardwareProfile, load_profile
 from ..spec import MeasureSpec
 from ..telemetry import Telemetry
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance
-from .base import Backend, Unsupported, random_values, time_calls
-from .cupy_backend import match_profile
+from .base import Backend, Unsupported, time_calls
+from .cupy_backend import host_operands, match_profile
 
 __all__ = ["TorchBackend", "torch_available", "TORCH_KERNELS", "TORCH_DTYPES"]
 
@@ -153,12 +153,7 @@ class TorchBackend(Backend):
         if spec.b_layout not in (None, "row"):
             raise Unsupported(f"b_layout {spec.b_layout!r} on the torch backend; allowed: row (contiguous B)")
         dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[spec.dtype]
-        rng = np.random.default_rng(spec.seed)
-        b_host = random_values(rng, (spec.k, spec.n), np.float32)
-        if spec.kernel == "dense":
-            a_host = random_values(rng, (spec.m, spec.k), np.float32)
-        else:
-            a_host = spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=spec.seed).toarray()
+        a_host, b_host = host_operands(spec, dense_a=True)  # A cached across N
         try:
             a = torch.from_numpy(a_host).to(self.device, dtype)
             b = torch.from_numpy(b_host).to(self.device, dtype)
