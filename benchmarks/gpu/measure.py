@@ -22,6 +22,25 @@ class _Deadline(Exception):
     pass
 
 
+def interleave(specs):
+    """Round-robin over implementation variants (impl, kernel, b_layout, index_bits), so a
+    stage cut by its deadline has points of every implementation, not all of the first.
+
+    >>> from sparsim.validate.spec import MeasureSpec
+    >>> specs = [MeasureSpec("dense", 8, 8, n, "fp16", impl="cublas") for n in (1, 2)] + \\
+    ...         [MeasureSpec("2:4", 8, 8, n, "fp16", impl="cusparselt") for n in (1, 2)]
+    >>> [(s.impl, s.n) for s in interleave(specs)]
+    [('cublas', 1), ('cusparselt', 1), ('cublas', 2), ('cusparselt', 2)]
+    """
+    groups: dict = {}
+    for spec in specs:
+        groups.setdefault((spec.impl, spec.kernel, spec.b_layout, spec.index_bits), []).append(spec)
+    out = []
+    for i in range(max((len(g) for g in groups.values()), default=0)):
+        out += [g[i] for g in groups.values() if i < len(g)]
+    return out
+
+
 def profile_name(backend: str) -> str:
     """The profile the backend's device maps to, without timing anything."""
     if backend == "numpy":
@@ -67,7 +86,9 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     try:
-        specs = atlas_plan(args.backend) if args.plan == "atlas" else plan(args.backend, quick=args.plan == "quick")
+        # the atlas keeps N innermost (operands are reused); a calibration plan is interleaved
+        specs = atlas_plan(args.backend) if args.plan == "atlas" else \
+            interleave(plan(args.backend, quick=args.plan == "quick"))
         backend = get_backend(args.backend, policy=QUICK, hw=args.hw)
     except SparsimError as exc:
         print(f"measure: error: {exc}", file=sys.stderr)

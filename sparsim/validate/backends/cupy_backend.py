@@ -563,9 +563,10 @@ def host_operands(spec: MeasureSpec, dense_a: bool = False):
     b = random_values(np.random.default_rng([spec.seed, 1]), (spec.k, spec.n), np.float32)
     if spec.kernel == "dense":
         return _host_dense_a(spec.m, spec.k, spec.seed), b
+    kind = "2:4" if spec.kernel == "2:4" else "csr"  # CSR and COO share one pattern (and cache entry)
     if dense_a:
-        return _host_pattern_dense(spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
-    return _host_pattern(spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+        return _host_pattern_dense(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+    return _host_pattern(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
 
 
 @functools.lru_cache(maxsize=1)
