@@ -28,6 +28,7 @@ _COMMANDS = {
     "impl": ("impl", "impl"),
     "calibrate": ("calibrate", "calibrate"),
     "validate": ("validate", "validate"),
+    "probe": ("probe", "probe"),
     "study": ("study", "study"),
     "report": ("report", "report"),
 }

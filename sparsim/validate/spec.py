@@ -24,9 +24,16 @@ from ..errors import SparsimError, check_choice
 from ..models import build_work, patterns
 from ..models.work import KernelWork
 
-__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record"]
+__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "IMPLS", "B_LAYOUTS",
+           "INDEX_BITS", "atlas_plan"]
 
 SPLITS = ("train", "test")
+#: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
+IMPLS = ("cublas", "cusparse", "cusparselt", "cusparselt-search", "torch", "numpy", "scipy")
+#: storage order of the dense operand B (and C) of a sparse point
+B_LAYOUTS = ("row", "col")
+#: width of a sparse point's row/column indices
+INDEX_BITS = (32, 64)
 #: kernels a backend can time for real (channel pruning is a smaller dense GEMM)
 MEASURED_KERNELS = ("dense", "csr", "coo", "2:4")
 
@@ -44,10 +51,21 @@ class MeasureSpec:
     pattern: str = "uniform"  # generator of A's nonzeros (ignored by dense; "nm" for 2:4)
     seed: int = 0
     split: str = "train"
+    #: which implementation to time (None: the backend's default for the kernel)
+    impl: str | None = None
+    #: sparse points only: B's storage order and the index width (None: the backend's default)
+    b_layout: str | None = None
+    index_bits: int | None = None
 
     def __post_init__(self):
         check_choice("kernel", self.kernel, MEASURED_KERNELS)
         check_choice("split", self.split, SPLITS)
+        if self.impl is not None:
+            check_choice("impl", self.impl, IMPLS)
+        if self.b_layout is not None:
+            check_choice("b_layout", self.b_layout, B_LAYOUTS)
+        if self.index_bits is not None:
+            check_choice("index_bits", self.index_bits, INDEX_BITS)
         if self.kernel == "dense":
             object.__setattr__(self, "pattern", "dense")
             object.__setattr__(self, "density", 1.0)
@@ -58,8 +76,16 @@ class MeasureSpec:
     @property
     def key(self) -> str:
         """Identity of the point in a results file (the split is a label, not identity)."""
-        return (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|"
-                f"{self.pattern}|s{self.seed}")
+        key = (f"{self.kernel}|{self.m}x{self.k}x{self.n}|{self.dtype}|d={self.density:g}|"
+               f"{self.pattern}|s{self.seed}")
+        # variants add to the key; a spec without them keeps the key older files carry
+        if self.impl is not None:
+            key += f"|{self.impl}"
+        if self.b_layout is not None:
+            key += f"|b={self.b_layout}"
+        if self.index_bits is not None:
+            key += f"|i{self.index_bits}"
+        return key
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -90,7 +116,8 @@ def _pattern(pattern: str, m: int, k: int, density: float, seed: int) -> pattern
     return patterns.generate(pattern, m, k, density, seed=seed)
 
 
-_SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", "split")
+_SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", "split", "impl", "b_layout",
+                "index_bits")
 
 
 def spec_from_record(record: dict) -> MeasureSpec:
@@ -170,7 +197,7 @@ def _numpy_full():
     return dense + sparse
 
 
-def _cupy_plan(quick: bool):
+def _gpu_shapes(quick: bool):
     # Shapes large enough to fill an A100/H100 (hundreds of CTAs) down to launch-bound ones.
     if quick:
         dense_train = [(1024, 1024, 1024), (4096, 4096, 4096), (8192, 8192, 1024), (2048, 8192, 256)]
@@ -191,11 +218,74 @@ def _cupy_plan(quick: bool):
                        (8192, 8192, 128, 0.02, "block")]
         nm_train = [(m, m, m) for m in (2048, 4096, 8192, 16384)] + [(8192, 8192, 1024), (4096, 16384, 256)]
         nm_test = [(6144, 6144, 2048), (12288, 4096, 768)]
+    return dense_train, dense_test, sparse_train, sparse_test, nm_train, nm_test
+
+
+def _variants(specs, **choices):
+    """Every spec once per combination of the given field values (impl=..., b_layout=...)."""
+    out = [dict()]
+    for name, values in choices.items():
+        out = [{**o, name: v} for o in out for v in values]
+    return [replace(spec, **o) for spec in specs for o in out]
+
+
+#: the four cuSPARSE SpMM variants a GPU sweep measures: B row-major (PyTorch's call) or
+#: column-major (cupyx.cusparse.spmm's), int32 or int64 indices
+_SPMM_VARIANTS = {"b_layout": ("row", "col"), "index_bits": (32, 64)}
+
+
+def _cupy_plan(quick: bool):
+    dense_train, dense_test, sparse_train, sparse_test, nm_train, nm_test = _gpu_shapes(quick)
     specs = _dense(("fp16", "bf16", "fp32"), dense_train, dense_test)
-    specs += _sparse(("csr", "coo"), ("fp32", "fp64"), sparse_train, sparse_test)
-    specs += [MeasureSpec("2:4", m, k, n, dt, split=split)
+    specs = [replace(s, impl="cublas") for s in specs]
+    csr = [replace(s, impl="cusparse") for s in _sparse(("csr",), ("fp32",), sparse_train, sparse_test)]
+    specs += _variants(csr, **_SPMM_VARIANTS)
+    coo = [replace(s, impl="cusparse") for s in _sparse(("coo",), ("fp32",), sparse_train, sparse_test)]
+    specs += _variants(coo, b_layout=("row", "col"), index_bits=(32,))
+    if not quick:  # fp16 values (PyTorch's common case) and fp64, in the default variant
+        specs += [replace(s, impl="cusparse", b_layout="row", index_bits=32)
+                  for s in _sparse(("csr",), ("fp16", "fp64"), sparse_train, sparse_test)]
+    nm = [MeasureSpec("2:4", m, k, n, dt, split=split)
+          for split, shapes in (("train", nm_train), ("test", nm_test)) for (m, k, n) in shapes
+          for dt in ("fp16", "bf16")]
+    specs += _variants(nm, impl=("cusparselt", "cusparselt-search"))
+    return specs
+
+
+def _torch_plan(quick: bool):
+    """What PyTorch users run: torch.mm, semi-structured 2:4, sparse CSR/COO (int64) @ dense."""
+    dense_train, dense_test, sparse_train, sparse_test, nm_train, nm_test = _gpu_shapes(quick)
+    specs = [replace(s, impl="torch") for s in _dense(("fp16", "bf16"), dense_train, dense_test)]
+    specs += [replace(s, impl="torch", b_layout="row", index_bits=64)
+              for s in _sparse(("csr", "coo"), ("fp32",) if quick else ("fp16", "fp32"), sparse_train, sparse_test)]
+    specs += [MeasureSpec("2:4", m, k, n, dt, split=split, impl="torch")
               for split, shapes in (("train", nm_train), ("test", nm_test)) for (m, k, n) in shapes
               for dt in ("fp16", "bf16")]
+    return specs
+
+
+#: the atlas (shared/data/gpu/h200-2026-11-29/atlas.json): LLM-sized weights, N from 1 to 4096
+ATLAS_SHAPES = ((4096, 4096), (4096, 11008), (8192, 8192))
+ATLAS_N = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
+ATLAS_DENSITIES = (0.01, 0.05, 0.1, 0.3, 0.5)
+
+
+def atlas_plan(backend: str) -> list[MeasureSpec]:
+    """fp16 dense, 2:4 and CSR across N for one GPU backend, cheapest families first and N
+    innermost (a stage cut by its time budget keeps whole curves; operands are reused).
+
+    >>> len(atlas_plan("cupy")), len(atlas_plan("torch"))
+    (429, 231)
+    """
+    check_choice("--backend", backend, ("cupy", "torch"))
+    families = ([("dense", "cublas", {}), ("2:4", "cusparselt", {}), ("2:4", "cusparselt-search", {})]
+                if backend == "cupy" else [("dense", "torch", {}), ("2:4", "torch", {})])
+    specs = [MeasureSpec(kernel, m, k, n, "fp16", split="test", impl=impl, **opts)
+             for kernel, impl, opts in families for (m, k) in ATLAS_SHAPES for n in ATLAS_N]
+    csr = ([("cusparse", "row", 32), ("cusparse", "row", 64)] if backend == "cupy" else [("torch", "row", 64)])
+    specs += [MeasureSpec("csr", m, k, n, "fp16", density, split="test", impl=impl, b_layout=layout, index_bits=bits)
+              for density in ATLAS_DENSITIES for (m, k) in ATLAS_SHAPES for impl, layout, bits in csr
+              for n in ATLAS_N]
     return specs
 
 
@@ -204,12 +294,14 @@ PLANS = {
     ("numpy", False): _numpy_full,
     ("cupy", True): lambda: _cupy_plan(True),
     ("cupy", False): lambda: _cupy_plan(False),
+    ("torch", True): lambda: _torch_plan(True),
+    ("torch", False): lambda: _torch_plan(False),
 }
 
 
 def plan(backend: str, quick: bool = False, kernels=None) -> list[MeasureSpec]:
     """The built-in sweep for ``backend`` (``--quick``: the small one), optionally filtered."""
-    check_choice("--backend", backend, ("numpy", "cupy"))
+    check_choice("--backend", backend, ("numpy", "cupy", "torch"))
     specs = PLANS[(backend, bool(quick))]()
     if kernels:
         for kernel in kernels:

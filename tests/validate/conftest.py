@@ -32,12 +32,12 @@ def never_contended():
     """Time once and never flag a point as contended: a shared CI machine would otherwise
     make these tests re-time (and re-measure) points at random. The flagging itself is
     tested on its own (test_validate_numpy_backend, test_validate_results)."""
-    from sparsim.hwprofiles import host
+    from sparsim.validate import hostbench
     from sparsim.validate.backends import numpy_backend
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(numpy_backend, "CONTENDED_SHARE", 2.0)
-        patch.setattr(host, "BUSY_SHARE", 2.0)
+        patch.setattr(hostbench, "BUSY_SHARE", 2.0)
         yield
 
 

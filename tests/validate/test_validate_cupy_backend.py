@@ -10,8 +10,9 @@ import pytest
 from sparsim.cli import main
 from sparsim.errors import SparsimError
 from sparsim.validate.backends import Unsupported
-from sparsim.validate.backends.cupy_backend import (CupyBackend, cupy_available, dense_dtype_name,
-                                                    match_profile, resolve_dtype, sparse_dtype_name)
+from sparsim.validate.backends.cupy_backend import (SPMM_CONSTANTS, CupyBackend, _host_pattern, cupy_available,
+                                                    dense_dtype_name, match_profile, resolve_dtype,
+                                                    sparse_dtype_name, spmm_layout)
 from sparsim.validate.backends.nm import select_nm_library
 from sparsim.validate.spec import MeasureSpec
 from sparsim.validate.timing import TimingPolicy
@@ -26,10 +27,11 @@ def test_dense_dtypes_map_to_cublas_types(dtype, name):
     assert dense_dtype_name(dtype) == name
 
 
-def test_sparse_spmm_is_float32_or_float64_only():
+def test_sparse_spmm_value_types():
     assert sparse_dtype_name("fp32") == "float32" and sparse_dtype_name("fp64") == "float64"
-    with pytest.raises(Unsupported, match="dtype 'fp16' for cuSPARSE SpMM through cupyx.scipy.sparse; allowed: fp32, fp64"):
-        sparse_dtype_name("fp16")
+    assert sparse_dtype_name("fp16") == "float16"
+    with pytest.raises(Unsupported, match="dtype 'bf16' for cuSPARSE SpMM; allowed: fp16, fp32, fp64"):
+        sparse_dtype_name("bf16")
     with pytest.raises(Unsupported, match="dtype 'int8' for cupy.matmul"):
         dense_dtype_name("int8")
 
@@ -97,6 +99,43 @@ def test_without_a_gpu_the_backend_refuses_in_one_line(capsys, tmp_path):
     assert not (tmp_path / "c" / "results.jsonl").exists()
 
 
+@pytest.mark.parametrize("layout,expected", [("row", (2, 64, 64)), ("col", (1, 96, 128))])
+def test_spmm_order_and_leading_dimensions(layout, expected):
+    # B is K x N = 96 x 64, C is M x N = 128 x 64; cusparse.h: CUSPARSE_ORDER_COL = 1, _ROW = 2
+    assert spmm_layout(layout, m=128, k=96, n=64) == expected
+    assert SPMM_CONSTANTS["CUSPARSE_INDEX_32I"] == 2 and SPMM_CONSTANTS["CUSPARSE_INDEX_64I"] == 3
+
+
+def test_the_host_pattern_is_shared_across_n():
+    _host_pattern.cache_clear()
+    a = _host_pattern("csr", 256, 128, 0.05, "uniform", 0)
+    again = _host_pattern("csr", 256, 128, 0.05, "uniform", 0)
+    assert again is a and a.shape == (256, 128)
+    assert a.nnz == MeasureSpec("csr", 256, 128, 7, "fp32", 0.05).work().nnz
+    nm = _host_pattern("2:4", 64, 64, 0.5, "nm", 0)
+    assert nm.nnz == 64 * 64 // 2
+
+
+def test_records_of_each_variant_have_their_own_key_and_fields():
+    from sparsim.validate.backends.base import Measurement
+
+    keys = set()
+    for layout in ("row", "col"):
+        for bits in (32, 64):
+            spec = MeasureSpec("csr", 4096, 4096, 64, "fp16", 0.01, impl="cusparse", b_layout=layout, index_bits=bits)
+            record = Measurement(spec=spec, backend="cupy", hw="h200-sxm-141gb", status="ok", time_s=2e-5,
+                                 kernel_s=2e-5, call_s=3e-5, impl="cusparse", b_layout=layout,
+                                 index_bits=bits).to_record()
+            assert (record["impl"], record["b_layout"], record["index_bits"]) == ("cusparse", layout, bits)
+            assert record["time_s"] == record["kernel_s"] == 2e-5 and record["call_s"] == 3e-5
+            keys.add(record["key"])
+    assert len(keys) == 4
+    spec = MeasureSpec("2:4", 4096, 4096, 64, "fp16", impl="cusparselt-search")
+    record = Measurement(spec=spec, backend="cupy", hw="h200-sxm-141gb", status="ok", time_s=1e-5, kernel_s=1e-5,
+                         call_s=2e-5, impl="cusparselt-search", plan_s=0.01, compress_s=0.002).to_record()
+    assert record["plan_s"] == 0.01 and record["compress_s"] == 0.002 and record["impl"] == "cusparselt-search"
+
+
 # -- on a real GPU ----------------------------------------------------------------------
 
 GPU_FAST = TimingPolicy(warmup_s=0.01, target_s=0.02, min_reps=3, max_reps=10)
@@ -114,9 +153,72 @@ def test_gpu_kernels_are_checked_and_timed(kernel, dtype):
     assert m.status == "ok", m.error
     assert m.rel_error <= m.tolerance and m.time_s > 0
     assert ("cuBLAS" if kernel == "dense" else "cuSPARSE SpMM") in m.library
+    assert m.time_s == m.kernel_s and m.call_s >= 0.5 * m.kernel_s
+    assert m.impl == ("cublas" if kernel == "dense" else "cusparse")
     if backend.telemetry is not None:
         assert len(m.telemetry) == len(m.times_s)
         assert {"sm_clock_mhz", "reasons", "throttled"} <= set(m.telemetry[0])
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("layout,bits", [("row", 32), ("row", 64), ("col", 32), ("col", 64)])
+def test_gpu_spmm_variants(layout, bits):
+    backend = CupyBackend(policy=GPU_FAST)
+    try:
+        m = backend.run(MeasureSpec("csr", 2048, 2048, 64, "fp16", 0.01, b_layout=layout, index_bits=bits))
+    finally:
+        backend.close()
+    assert m.status == "ok", m.error
+    assert (m.b_layout, m.index_bits, m.impl) == (layout, bits, "cusparse")
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_bf16_dense_through_gemm_ex():
+    backend = CupyBackend(policy=GPU_FAST)
+    try:
+        m = backend.run(MeasureSpec("dense", 1024, 1024, 512, "bf16"))
+    finally:
+        backend.close()
+    assert m.status == "ok", m.error
+    assert 1e-4 < m.rel_error <= m.tolerance  # bf16 rounding shows, but within the bound
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("impl", ["cusparselt", "cusparselt-search"])
+def test_gpu_cusparselt_records_plan_and_compress(impl):
+    backend = CupyBackend(policy=GPU_FAST)
+    try:
+        m = backend.run(MeasureSpec("2:4", 1024, 1024, 256, "fp16", impl=impl))
+    finally:
+        backend.close()
+    if backend._lt is None:
+        pytest.skip(f"no libcusparseLt: {backend._lt_error}")
+    assert m.status == "ok", m.error
+    assert m.plan_s > 0 and m.compress_s > 0 and m.impl == impl
+
+
+@pytest.mark.gpu
+@gpu
+def test_gpu_out_of_memory_is_a_failed_point_and_the_run_goes_on(monkeypatch):
+    backend = CupyBackend(policy=GPU_FAST)
+    real = backend._dense
+
+    def too_big(spec, impl):  # a real device allocation of 2 TiB: CuPy's OutOfMemoryError
+        if spec.m == 4096:
+            backend.cp.empty(1 << 41, dtype=backend.cp.uint8)
+        return real(spec, impl)
+
+    monkeypatch.setattr(backend, "_dense", too_big)
+    try:
+        huge = backend.run(MeasureSpec("dense", 4096, 256, 256, "fp32"))
+        small = backend.run(MeasureSpec("dense", 256, 256, 256, "fp32"))
+    finally:
+        backend.close()
+    assert huge.status == "error" and huge.error.startswith("cudaErrorMemoryAllocation: out of memory")
+    assert small.status == "ok"
 
 
 @pytest.mark.gpu
@@ -127,8 +229,19 @@ def test_gpu_24_runs_or_says_why():
         m = backend.run(MeasureSpec("2:4", 1024, 1024, 1024, "fp16"))
     finally:
         backend.close()
-    if backend.nm.available:
+    if backend._lt is not None or backend.nm.available:
         assert m.status == "ok", m.error
-        assert m.library.startswith(backend.nm.name)
+        assert m.library.startswith("cuSPARSELt") or m.library.startswith(backend.nm.name)
     else:
         assert m.status == "error" and "2:4 unavailable" in m.error
+
+
+def test_host_operands_reuse_a_across_n_and_never_hold_zeros():
+    from sparsim.validate.backends.cupy_backend import host_operands
+
+    a8, b8 = host_operands(MeasureSpec("dense", 64, 32, 8, "fp16"))
+    a16, b16 = host_operands(MeasureSpec("dense", 64, 32, 16, "fp16"))
+    assert a8 is a16 and b8.shape == (32, 8) and b16.shape == (32, 16)
+    assert (a8 != 0).all() and (b16 != 0).all()
+    nm, _ = host_operands(MeasureSpec("2:4", 64, 32, 8, "fp16"), dense_a=True)
+    assert nm.shape == (64, 32) and (nm != 0).sum() == 64 * 32 // 2

@@ -1,4 +1,5 @@
-"""The host CPU profile: built from sysfs/procfs and microbenchmarks, schema-checked, cached."""
+"""The host CPU profile: built from sysfs/procfs (hwprofiles.host) and microbenchmarks
+(validate.hostbench), schema-checked, cached."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from sparsim.hwprofiles import load_profile
 from sparsim.hwprofiles import host as host_module
 from sparsim.hwprofiles.host import cache_dir, detect_host, host_name, host_profile
+from sparsim.validate import hostbench
 
 SOURCE = re.compile(r"^(sysfs |procfs |measured on this host by .+ at \d{4}-\d\d-\d\d \d\d:\d\d UTC)")
 
@@ -50,7 +52,7 @@ def test_the_profile_is_cached_per_cpu_and_not_measured_twice(host, monkeypatch)
     def refuse(facts):
         raise AssertionError("measured again although a cached profile exists")
 
-    monkeypatch.setattr(host_module, "measure_host", refuse)
+    monkeypatch.setattr(hostbench, "measure_host", refuse)
     again = host_profile()
     assert again == host and again.origin == str(path)
 
@@ -60,8 +62,8 @@ def test_a_damaged_cache_is_measured_again(host, tmp_path, monkeypatch):
     path = tmp_path / f"{host.name}.v{host_module.HOST_PROFILE_VERSION}.toml"
     path.write_text("version = [")
     calls = []
-    real = host_module.measure_host
-    monkeypatch.setattr(host_module, "measure_host", lambda facts: calls.append(1) or real(facts))
+    real = hostbench.measure_host
+    monkeypatch.setattr(hostbench, "measure_host", lambda facts: calls.append(1) or real(facts))
     host_module._cached_profile.cache_clear()
     fresh = host_profile()
     assert calls == [1] and fresh.name == host.name
@@ -88,11 +90,11 @@ def test_cpu_lists():
 
 def test_a_profile_measured_on_a_busy_machine_says_so_and_is_not_cached(host, tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSIM_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(host_module, "BUSY_SHARE", 0.25)
+    monkeypatch.setattr(hostbench, "BUSY_SHARE", 0.25)
     shares = iter([0.6, 0.5, 0.7])
-    monkeypatch.setattr(host_module, "others_cpu_share", lambda before, after: next(shares))
-    monkeypatch.setattr(host_module.time, "sleep", lambda s: None)
-    monkeypatch.setattr(host_module, "measure_host", lambda facts: _fake_profile_data(host))
+    monkeypatch.setattr(hostbench, "others_cpu_share", lambda before, after: next(shares))
+    monkeypatch.setattr(hostbench.time, "sleep", lambda s: None)
+    monkeypatch.setattr(hostbench, "measure_host", lambda facts: _fake_profile_data(host))
     host_module._cached_profile.cache_clear()
     busy = host_profile()
     host_module._cached_profile.cache_clear()
@@ -110,3 +112,50 @@ def _fake_profile_data(profile):
         section, key = dotted.split(".")
         data.setdefault(section, {})[key] = {"value": value, "source": profile.source(dotted)}
     return data
+
+
+def test_the_profile_package_never_imports_the_validation_layer():
+    import ast
+    import pathlib
+
+    import sparsim
+
+    root = pathlib.Path(sparsim.__file__).parent
+    for package in ("hwprofiles", "models", "simulator"):
+        for path in (root / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.ImportFrom):
+                    target = "." * node.level + (node.module or "")
+                    assert "validate" not in target.split("."), (path, target)
+                elif isinstance(node, ast.Import):
+                    assert not any("validate" in alias.name.split(".") for alias in node.names), path
+
+
+def test_without_a_measurer_an_uncached_host_says_what_to_run(tmp_path, monkeypatch):
+    from sparsim.errors import SparsimError
+
+    monkeypatch.setenv("SPARSIM_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(host_module, "_MEASURER", None)
+    host_module._cached_profile.cache_clear()
+    with pytest.raises(SparsimError, match=r"^--hw host: no measured profile of this CPU in .*sparsim probe --backend numpy"):
+        host_profile()
+    host_module._cached_profile.cache_clear()
+
+
+def test_predict_on_host_measures_a_fresh_machine(tmp_path):
+    """A new process with an empty cache: sparsim.predict(hw="host") brings in the
+    measurer itself (nothing imported sparsim.validate before)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, sparsim; assert 'sparsim.validate' not in sys.modules; "
+            "p = sparsim.predict('dense', m=64, k=64, n=64, hw='host', dtype='fp32', model='analytic'); "
+            "print(p.hw, p.time_s > 0)")
+    env = {**os.environ, "SPARSIM_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    name, positive = out.stdout.split()
+    assert name.startswith("host-") and positive == "True"
+    # cached unless the shared machine was busy while it measured
+    assert {p.name for p in tmp_path.iterdir()} <= {f"{name}.v{host_module.HOST_PROFILE_VERSION}.toml"}

@@ -64,3 +64,29 @@ def test_other_processes_share_of_the_cpus():
     assert others_cpu_share((0, 0, 0), (100, 200, 100)) == 0.0
     assert others_cpu_share((0, 0, 0), (150, 200, 50)) == 0.5
     assert others_cpu_share(None, (1, 2, 3)) is None
+
+
+def test_records_name_the_implementation_and_keep_call_time_as_time(backend):
+    dense = backend.run(MeasureSpec("dense", 96, 64, 32, "fp32")).to_record()
+    assert dense["impl"] == "numpy" and dense["kernel_s"] is None
+    assert dense["call_s"] == dense["time_s"] > 0 and dense["b_layout"] is None
+    csr = backend.run(MeasureSpec("csr", 96, 64, 32, "fp32", density=0.1)).to_record()
+    assert csr["impl"] == "scipy" and csr["b_layout"] == "row" and csr["index_bits"] == 32
+    assert csr["call_s"] == csr["time_s"]
+
+
+def test_int64_indices_are_their_own_variant_and_scipy_refuses_them(backend):
+    spec = MeasureSpec("coo", 96, 64, 32, "fp64", density=0.1, index_bits=64)
+    m = backend.run(spec)
+    assert m.status == "error" and m.error.startswith("unsupported: index_bits 64 on the numpy backend")
+    record = m.to_record()
+    assert record["index_bits"] == 64 and record["impl"] == "scipy"
+    assert record["key"].endswith("|i64") and record["key"] != MeasureSpec("coo", 96, 64, 32, "fp64", 0.1).key
+
+
+def test_an_implementation_the_cpu_does_not_have_is_refused(backend):
+    m = backend.run(MeasureSpec("dense", 32, 32, 32, "fp32", impl="cublas"))
+    assert m.status == "error" and m.error == "unsupported: impl 'cublas' for dense on the numpy backend; allowed: numpy"
+    assert m.to_record()["impl"] == "numpy"
+    col = backend.run(MeasureSpec("csr", 32, 32, 32, "fp32", density=0.1, b_layout="col"))
+    assert col.error == "unsupported: b_layout 'col' on the numpy backend; allowed: row"

@@ -1,9 +1,10 @@
-"""Backends that run kernel specs on real hardware: ``numpy`` (host CPU) and ``cupy`` (GPU).
+"""Backends that run kernel specs on real hardware: ``numpy`` (host CPU), ``cupy`` (GPU:
+cuBLAS, cuSPARSE, cuSPARSELt) and ``torch`` (GPU: PyTorch eager calls).
 
-Both share :class:`~sparsim.validate.backends.base.Backend`: ``run(spec) -> Measurement``.
+All share :class:`~sparsim.validate.backends.base.Backend`: ``run(spec) -> Measurement``.
 
 >>> sorted(BACKENDS)
-['cupy', 'numpy']
+['cupy', 'numpy', 'torch']
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from .base import Backend, Measurement, Unsupported
 
 __all__ = ["Backend", "Measurement", "Unsupported", "BACKENDS", "get_backend"]
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "torch")
 
 
 def get_backend(name: str, *, policy: TimingPolicy = QUICK, hw: str | None = None) -> Backend:
@@ -24,6 +25,10 @@ def get_backend(name: str, *, policy: TimingPolicy = QUICK, hw: str | None = Non
         from .numpy_backend import NumpyBackend
 
         return NumpyBackend(policy=policy, hw=hw or "host")
+    if name == "torch":
+        from .torch_backend import TorchBackend
+
+        return TorchBackend(policy=policy, hw=hw)
     from .cupy_backend import CupyBackend
 
     return CupyBackend(policy=policy, hw=hw)

@@ -1,14 +1,34 @@
 """The ``cupy`` backend: cuBLAS, cuSPARSE and cuSPARSELt on an NVIDIA GPU through CuPy.
 
-* ``dense``: ``cupy.matmul`` (cuBLAS), fp16 / bf16 / fp32 (fp32 as SGEMM: CuPy does not
-  enable TF32 unless ``CUPY_TF32=1``), fp64;
-* ``csr`` / ``coo``: ``cupyx.cusparse.spmm`` (cusparseSpMM on the CSR or COO descriptor,
-  B and C column-major as cuSPARSE wants them), float32 / float64 only;
-* ``2:4``: the library :mod:`~sparsim.validate.backends.nm` finds, fp16 / bf16.
+What runs, per implementation (``impl`` in every record):
 
-Time is CUDA events around each call; L2 is flushed before each repetition by writing a
-buffer twice its size; NVML telemetry is sampled after each repetition and throttled
-repetitions are left out of the median (:mod:`~sparsim.validate.telemetry`).
+* ``cublas``: ``cupy.matmul`` for fp16 / fp32 (SGEMM: CuPy does not enable TF32 unless
+  ``CUPY_TF32=1``) / fp64; bf16, which CuPy 14 has no dtype for, through ``cublasGemmEx``
+  on uint16 buffers holding bf16 bits (``CUDA_R_16BF``, ``CUBLAS_COMPUTE_32F``; see
+  :mod:`~sparsim.validate.backends.gemm_ex`);
+* ``cusparse``: CSR / COO ``cusparseSpMM`` through CuPy's generic-API binding
+  (``cupy_backends.cuda.libs.cusparse``), each call creating its descriptors and buffer as
+  PyTorch and ``cupyx.cusparse.spmm`` do. B and C are row-major (``CUSPARSE_ORDER_ROW``,
+  how PyTorch calls it; the default) or column-major (what ``cupyx.cusparse.spmm`` does),
+  indices int32 or int64: four variants, recorded as ``b_layout`` / ``index_bits``. Where
+  the generic binding is missing, column-major int32 falls back to ``cupyx.cusparse.spmm``
+  and says so; fp16 / fp32 / fp64 values (fp16 accumulates in fp32);
+* ``cusparselt`` / ``cusparselt-search``: 2:4 through the ctypes binding
+  :mod:`~sparsim.validate.backends.cusparselt`, the plan built once, timed with the
+  default algorithm or with the one ``cusparseLtMatmulSearch`` picks; the plan and the
+  compression of A are one-time costs, recorded as ``plan_s`` and ``compress_s``. Without
+  libcusparseLt the 2:4 points fall back to PyTorch (:mod:`~sparsim.validate.backends.nm`,
+  recorded as impl ``torch``).
+
+Two timings per point. ``call_s``: CUDA events around the Python call on an idle GPU, so
+the host work of the call (descriptor setup, Python, the launch) is inside. ``kernel_s``:
+the same events with a spin kernel enqueued just before the start event, longer than
+three call times, so the host has finished enqueueing before the start event fires and
+the events bracket device time only ("delay-kernel" timing; no CUPTI needed). L2 is
+flushed before each repetition by writing a buffer twice its size; NVML telemetry is
+sampled after each kernel-timed repetition and throttled ones are left out of the median
+(:mod:`~sparsim.validate.telemetry`). Out of memory on a point records it as failed
+(``cudaErrorMemoryAllocation: out of memory``) and the sweep goes on.
 
 The dtype rules, the profile matching and the 2:4 library chain are plain functions, so
 they are tested without a GPU; nothing here fakes a GPU result.
@@ -17,11 +37,15 @@ they are tested without a GPU; nothing here fakes a GPU result.
 ('bfloat16', 'float64')
 >>> match_profile("NVIDIA H100 80GB HBM3"), match_profile("NVIDIA A100-SXM4-40GB")
 ('h100-sxm5-80gb', 'a100-sxm4-40gb')
+>>> spmm_layout("row", m=4, k=3, n=2), spmm_layout("col", m=4, k=3, n=2)
+((2, 2, 2), (1, 3, 4))
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 
 import numpy as np
 
@@ -31,15 +55,22 @@ from ..spec import MeasureSpec
 from ..telemetry import Telemetry
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance
 from .base import Backend, Unsupported, random_values, time_calls
+from .gemm_ex import CUDA_TYPES, cublas_module, from_bf16_bits, gemm_ex_args, to_bf16_bits
 from .nm import NM_DTYPES, select_nm_library
 
-__all__ = ["CupyBackend", "DENSE_DTYPES", "SPARSE_DTYPES", "dense_dtype_name", "sparse_dtype_name",
-           "match_profile", "cupy_available"]
+__all__ = ["CupyBackend", "host_operands", "DENSE_DTYPES", "SPARSE_DTYPES", "dense_dtype_name", "sparse_dtype_name",
+           "match_profile", "cupy_available", "spmm_layout", "SPMM_CONSTANTS"]
 
 #: sparsim dtype -> CuPy/NumPy type name cuBLAS runs (``cupy.matmul``)
 DENSE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
-#: cusparseSpMM through cupyx: real types float32 / float64 only
-SPARSE_DTYPES = {"fp32": "float32", "fp64": "float64"}
+#: cusparseSpMM value types (fp16 accumulates in fp32)
+SPARSE_DTYPES = {"fp16": "float16", "fp32": "float32", "fp64": "float64"}
+#: cusparse.h enumerations, used where CuPy's binding does not export them
+SPMM_CONSTANTS = {"CUSPARSE_INDEX_32I": 2, "CUSPARSE_INDEX_64I": 3, "CUSPARSE_INDEX_BASE_ZERO": 0,
+                  "CUSPARSE_ORDER_COL": 1, "CUSPARSE_ORDER_ROW": 2, "CUSPARSE_SPMM_ALG_DEFAULT": 0,
+                  "CUSPARSE_OPERATION_NON_TRANSPOSE": 0}
+#: the generic-API calls the row-major / int64 variants need from cupy_backends.cuda.libs.cusparse
+SPMM_CALLS = ("createCsr", "createCoo", "createDnMat", "spMM_bufferSize", "spMM", "destroySpMat", "destroyDnMat")
 
 
 def dense_dtype_name(dtype: str) -> str:
@@ -50,9 +81,15 @@ def dense_dtype_name(dtype: str) -> str:
 
 def sparse_dtype_name(dtype: str) -> str:
     if dtype not in SPARSE_DTYPES:
-        raise Unsupported(f"dtype {dtype!r} for cuSPARSE SpMM through cupyx.scipy.sparse; "
-                          f"allowed: {', '.join(SPARSE_DTYPES)}")
+        raise Unsupported(f"dtype {dtype!r} for cuSPARSE SpMM; allowed: {', '.join(SPARSE_DTYPES)}")
     return SPARSE_DTYPES[dtype]
+
+
+def spmm_layout(b_layout: str, m: int, k: int, n: int) -> tuple[int, int, int]:
+    """(cusparseOrder_t, leading dimension of B[k×n], of C[m×n]) for a B layout."""
+    if b_layout == "row":
+        return SPMM_CONSTANTS["CUSPARSE_ORDER_ROW"], n, n
+    return SPMM_CONSTANTS["CUSPARSE_ORDER_COL"], k, m
 
 
 def resolve_dtype(cp, name: str):
@@ -100,6 +137,14 @@ def cupy_available() -> tuple[bool, str]:
     return True, ""
 
 
+_DELAY_KERNEL = r"""
+extern "C" __global__ void spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
+
+
 class CupyBackend(Backend):
     """Times cuBLAS / cuSPARSE / cuSPARSELt kernels on GPU ``device``."""
 
@@ -119,6 +164,7 @@ class CupyBackend(Backend):
         name = props["name"]
         self.device_name = name.decode() if isinstance(name, bytes) else str(name)
         self.l2_bytes = int(props.get("l2CacheSize", 0)) or (50 << 20)
+        self.clock_hz = _sm_clock_hz(cp, props, device)
         self._hw = hw or match_profile(self.device_name)
         if self._hw is None:
             raise SparsimError(f"--hw: no built-in profile matches GPU {self.device_name!r}; "
@@ -126,13 +172,22 @@ class CupyBackend(Backend):
         self._profile: HardwareProfile | None = None
         self.telemetry, self.telemetry_note = Telemetry.open(device)
         self.nm = select_nm_library()
+        self._spin = cp.RawKernel(_DELAY_KERNEL, "spin")
+        self._lt = None  # the cuSPARSELt binding, loaded on the first 2:4 point
+        self._lt_error: str | None = None
         # writing 2x L2 between repetitions evicts whatever the previous one left there
         self._flush = cp.empty(2 * self.l2_bytes // 4, dtype=cp.float32)
+        self._sparse_cache: tuple | None = None  # (key, device operand): the atlas varies N innermost
 
     def profile(self) -> HardwareProfile:
         if self._profile is None:
             self._profile = load_profile(self._hw)
         return self._profile
+
+    def default_impl(self, spec: MeasureSpec) -> str:
+        if spec.impl is not None:
+            return spec.impl
+        return {"dense": "cublas", "csr": "cusparse", "coo": "cusparse", "2:4": "cusparselt"}[spec.kernel]
 
     def describe(self) -> dict:
         cp = self.cp
@@ -146,8 +201,14 @@ class CupyBackend(Backend):
                 versions[key] = fn()
             except Exception as exc:  # noqa: BLE001 - version strings are provenance, not essential
                 versions[key] = f"unknown ({type(exc).__name__})"
+        lt = self._cusparselt()
+        versions["cusparselt"] = lt.version if lt is not None else f"unavailable ({self._lt_error})"
         info = {"backend": self.name, "hw": self.profile().name, "device": self.device_name,
-                "versions": versions, "nm_library": self.nm.name if self.nm.available else self.nm.reason}
+                "versions": versions, "nm_library": self.nm.name if self.nm.available else self.nm.reason,
+                "timing": {"kernel_s": "CUDA events after a delay kernel (device time only)",
+                           "call_s": "CUDA events around the Python call on an idle GPU"}}
+        if lt is not None:
+            info["cusparselt_library"] = lt.origin
         if self.telemetry is not None:
             info["nvml"] = self.telemetry.device_info()
             info["versions"]["driver"] = info["nvml"].get("driver_version")
@@ -159,29 +220,63 @@ class CupyBackend(Backend):
         if self.telemetry is not None:
             self.telemetry.close()
 
+    def _cusparselt(self):
+        if self._lt is None and self._lt_error is None:
+            from . import cusparselt
+
+            try:
+                self._lt = cusparselt.load()
+            except Exception as exc:  # noqa: BLE001 - ImportError, or a library that fails its init
+                self._lt_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return self._lt
+
     # -- timing ----------------------------------------------------------------------
 
-    def _time(self, call, samples: list) -> tuple[list[float], int]:
+    def _time(self, call, samples: list) -> tuple[list[float], list[float], int, dict]:
+        """(kernel times, call times, warm-up count, notes): call times first, on an idle
+        GPU; then kernel times with a spin kernel of 3 call times ahead of the start event."""
         cp = self.cp
         start, end = cp.cuda.Event(), cp.cuda.Event()
+        device = cp.cuda.Device()
+        flush = lambda i: self._flush.fill(i % 7 + 1)  # noqa: E731
 
-        def timer(fn):
+        def call_timer(fn):
+            device.synchronize()
             start.record()
             fn()
             end.record()
+            end.synchronize()
+            return cp.cuda.get_elapsed_time(start, end) / 1e3
+
+        call_times, _ = time_calls(call, self.policy, call_timer, between=flush)
+        delay_s = min(max(3 * float(np.median(call_times)), 50e-6), 20e-3)
+        cycles = np.int64(delay_s * self.clock_hz)
+        hidden = []
+
+        def kernel_timer(fn):
+            self._spin((1,), (1,), (cycles,))
+            host = time.perf_counter()
+            start.record()
+            fn()
+            end.record()
+            hidden.append(time.perf_counter() - host < delay_s)
             end.synchronize()
             seconds = cp.cuda.get_elapsed_time(start, end) / 1e3
             if self.telemetry is not None:
                 samples.append(self.telemetry.sample())
             return seconds
 
-        return time_calls(call, self.policy, timer, between=lambda i: self._flush.fill(i % 7 + 1))
+        kernel_times, warm = time_calls(call, self.policy, kernel_timer, between=flush)
+        notes = {"delay_s": delay_s, "host_hidden_share": float(np.mean(hidden[warm:])) if hidden[warm:] else None}
+        return kernel_times, call_times, warm, notes
 
     def _check(self, result, reference, spec) -> tuple[float, float]:
         cp = self.cp
         diff = float(cp.linalg.norm(result.astype(cp.float64) - reference))
         norm = float(cp.linalg.norm(reference))
         error = diff / norm if norm > 0 else diff
+        if not np.isfinite(error):
+            error = float("inf")
         tolerance = reference_tolerance(spec.dtype, spec.k)
         if not error <= tolerance:
             raise WrongResult(f"relative error {error:.3g} against the float64 reference; allowed: <= {tolerance:.3g}")
@@ -191,38 +286,48 @@ class CupyBackend(Backend):
 
     def _measure(self, spec: MeasureSpec) -> dict:
         cp = self.cp
+        impl = self.default_impl(spec)
         try:
+            extra: dict = {}
             if spec.kernel == "dense":
-                call, result, reference, library = self._dense(spec)
+                call, result, reference, library = self._dense(spec, impl)
             elif spec.kernel in ("csr", "coo"):
-                call, result, reference, library = self._sparse(spec)
+                call, result, reference, library = self._sparse(spec, impl, extra)
             elif spec.kernel == "2:4":
-                call, result, reference, library = self._nm(spec)
+                call, result, reference, library, impl = self._nm(spec, impl, extra)
             else:
                 raise Unsupported(f"kernel {spec.kernel!r} on the cupy backend; allowed: dense, csr, coo, 2:4")
             error, tolerance = self._check(result, reference, spec)
             del result, reference
             samples: list = []
-            times, warm = self._time(call, samples)
+            times, call_times, warm, notes = self._time(call, samples)
             telemetry = samples[warm:] if samples else []
-            return {"times_s": times, "throttled": [s["throttled"] for s in telemetry] or None,
-                    "telemetry": tuple(telemetry), "library": library, "reps": len(times), "warmup_reps": warm,
-                    "rel_error": error, "tolerance": tolerance,
-                    "extra": {} if self.telemetry else {"telemetry": self.telemetry_note}}
+            extra.update(notes)
+            if not self.telemetry:
+                extra["telemetry"] = self.telemetry_note
+            fields = {"times_s": times, "timing": "kernel", "call_times_s": call_times,
+                      "throttled": [s["throttled"] for s in telemetry] or None, "telemetry": tuple(telemetry),
+                      "library": library, "reps": len(times), "warmup_reps": warm, "rel_error": error,
+                      "tolerance": tolerance, "impl": impl, "extra": extra}
+            for key in ("plan_s", "compress_s", "b_layout", "index_bits"):
+                if key in extra:
+                    fields[key] = extra.pop(key)
+            return fields
         finally:
             cp.get_default_memory_pool().free_all_blocks()
 
     def _host_operands(self, spec: MeasureSpec):
-        rng = np.random.default_rng(spec.seed)
-        b = random_values(rng, (spec.k, spec.n), np.float32)
-        if spec.kernel == "dense":
-            return random_values(rng, (spec.m, spec.k), np.float32), b
-        return spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=spec.seed), b
+        return host_operands(spec)
 
-    def _dense(self, spec):
+    def _dense(self, spec, impl):
+        if impl != "cublas":
+            raise Unsupported(f"impl {impl!r} for dense on the cupy backend; allowed: cublas")
         cp = self.cp
-        dtype = resolve_dtype(cp, dense_dtype_name(spec.dtype))
+        dense_dtype_name(spec.dtype)
         a_host, b_host = self._host_operands(spec)
+        if spec.dtype == "bf16" and getattr(cp, "bfloat16", None) is None:
+            return self._dense_gemm_ex(spec, a_host, b_host)
+        dtype = resolve_dtype(cp, dense_dtype_name(spec.dtype))
         a, b = cp.asarray(a_host).astype(dtype), cp.asarray(b_host).astype(dtype)
         out = cp.empty((spec.m, spec.n), dtype=dtype)
         reference = cp.matmul(a.astype(cp.float64), b.astype(cp.float64))
@@ -230,40 +335,147 @@ class CupyBackend(Backend):
         return (lambda i: cp.matmul(a, b, out=out)), result, reference, \
             f"cupy.matmul (cuBLAS, cupy {cp.__version__})"
 
-    def _sparse(self, spec):
+    def _dense_gemm_ex(self, spec, a_host, b_host):
+        """bf16 through cublasGemmEx on uint16 buffers (CuPy has no bfloat16 dtype)."""
+        cp = self.cp
+        cublas = cublas_module()
+        a_bits, b_bits = to_bf16_bits(a_host), to_bf16_bits(b_host)
+        a, b = cp.asarray(a_bits), cp.asarray(b_bits)
+        c = cp.full((spec.m, spec.n), 0xFFFF, dtype=cp.uint16)  # NaN: an unwritten element fails the check
+        reference = cp.asarray(from_bf16_bits(a_bits), dtype=cp.float64) @ cp.asarray(from_bf16_bits(b_bits),
+                                                                                     dtype=cp.float64)
+        alpha, beta = np.array(1.0, np.float32), np.array(0.0, np.float32)
+        args = gemm_ex_args(cp.cuda.device.get_cublas_handle(), spec.m, spec.k, spec.n, a.data.ptr, b.data.ptr,
+                            c.data.ptr, "bf16", alpha.ctypes.data, beta.ctypes.data)
+
+        def call(i):
+            cublas.gemmEx(*args)
+
+        call(0)
+        result = (c.astype(cp.uint32) << 16).view(cp.float32)
+        return call, result, reference, \
+            f"cublasGemmEx CUDA_R_16BF, CUBLAS_COMPUTE_32F (uint16 buffers, cupy {cp.__version__})"
+
+    def _sparse(self, spec, impl, extra):
+        if impl != "cusparse":
+            raise Unsupported(f"impl {impl!r} for {spec.kernel} on the cupy backend; allowed: cusparse")
+        cp = self.cp
+        dtype = cp.dtype(sparse_dtype_name(spec.dtype))
+        layout = spec.b_layout or "row"
+        bits = spec.index_bits or 32
+        extra["b_layout"], extra["index_bits"] = layout, bits
+        a_host, b_host = self._host_operands(spec)
+        index = cp.int32 if bits == 32 else cp.int64
+        key = (spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed, spec.dtype, bits)
+        if self._sparse_cache is not None and self._sparse_cache[0] == key:
+            arrays = self._sparse_cache[1]
+        else:
+            self._sparse_cache = None
+            coo = a_host.tocoo()
+            arrays = {"data": cp.asarray(a_host.data.astype(np.float32)).astype(dtype),
+                      "indices": cp.asarray(a_host.indices).astype(index),
+                      "indptr": cp.asarray(a_host.indptr).astype(index),
+                      "row": cp.asarray(coo.row).astype(index), "nnz": int(a_host.nnz)}
+            self._sparse_cache = (key, arrays)
+        order = "C" if layout == "row" else "F"
+        b = cp.asarray(b_host, order=order).astype(dtype, order=order)
+        c = cp.full((spec.m, spec.n), cp.nan, dtype=dtype, order=order)
+        import cupyx.scipy.sparse as csp
+
+        ref_a = csp.csr_matrix((arrays["data"].astype(cp.float64), arrays["indices"].astype(cp.int32),
+                                arrays["indptr"].astype(cp.int32)), shape=(spec.m, spec.k))
+        reference = ref_a @ b.astype(cp.float64)
+        del ref_a
+        try:
+            from cupy_backends.cuda.libs import cusparse
+            missing = [name for name in SPMM_CALLS if not hasattr(cusparse, name)]
+        except ImportError as exc:
+            cusparse, missing = None, [f"cupy_backends.cuda.libs.cusparse ({exc})"]
+        if missing:
+            if layout == "col" and bits == 32:
+                extra["fallback"] = f"cupyx.cusparse.spmm: CuPy's binding lacks {', '.join(missing)}"
+                return self._sparse_cupyx(spec, arrays, b, c, reference)
+            raise Unsupported(f"cuSPARSE SpMM with {layout}-major B and int{bits} indices needs the generic API; "
+                              f"CuPy {cp.__version__} lacks {', '.join(missing)}")
+        call = self._spmm_call(cusparse, spec, arrays, b, c, layout, bits, dtype)
+        call(0)
+        return call, c, reference, (f"cuSPARSE SpMM {spec.kernel.upper()} generic API ({layout}-major B, "
+                                    f"int{bits} indices, CUSPARSE_SPMM_ALG_DEFAULT; cupy {cp.__version__})")
+
+    def _spmm_call(self, cusparse, spec, arrays, b, c, layout, bits, dtype):
+        """One user-level SpMM: descriptors, buffer size, buffer, SpMM, descriptors destroyed."""
+        cp = self.cp
+        const = {name: getattr(cusparse, name, value) for name, value in SPMM_CONSTANTS.items()}
+        value_type = {"float16": 2, "float32": 0, "float64": 1}[dtype.name]  # cudaDataType
+        compute = 1 if dtype.name == "float64" else 0  # CUDA_R_64F / CUDA_R_32F
+        scalar = np.float64 if dtype.name == "float64" else np.float32
+        alpha, beta = np.array(1.0, scalar), np.array(0.0, scalar)
+        index_type = const["CUSPARSE_INDEX_32I"] if bits == 32 else const["CUSPARSE_INDEX_64I"]
+        order, ldb, ldc = spmm_layout(layout, spec.m, spec.k, spec.n)
+        order = const["CUSPARSE_ORDER_ROW"] if layout == "row" else const["CUSPARSE_ORDER_COL"]
+        op = const["CUSPARSE_OPERATION_NON_TRANSPOSE"]
+        alg = const["CUSPARSE_SPMM_ALG_DEFAULT"]
+        handle = cp.cuda.device.get_cusparse_handle()
+        base = const["CUSPARSE_INDEX_BASE_ZERO"]
+
+        def call(i):
+            if spec.kernel == "csr":
+                mat_a = cusparse.createCsr(spec.m, spec.k, arrays["nnz"], arrays["indptr"].data.ptr,
+                                           arrays["indices"].data.ptr, arrays["data"].data.ptr, index_type,
+                                           index_type, base, value_type)
+            else:
+                mat_a = cusparse.createCoo(spec.m, spec.k, arrays["nnz"], arrays["row"].data.ptr,
+                                           arrays["indices"].data.ptr, arrays["data"].data.ptr, index_type, base,
+                                           value_type)
+            mat_b = cusparse.createDnMat(spec.k, spec.n, ldb, b.data.ptr, value_type, order)
+            mat_c = cusparse.createDnMat(spec.m, spec.n, ldc, c.data.ptr, value_type, order)
+            try:
+                size = cusparse.spMM_bufferSize(handle, op, op, alpha.ctypes.data, mat_a, mat_b, beta.ctypes.data,
+                                                mat_c, compute, alg)
+                buffer = cp.empty(max(int(size), 1), dtype=cp.int8)
+                cusparse.spMM(handle, op, op, alpha.ctypes.data, mat_a, mat_b, beta.ctypes.data, mat_c, compute,
+                              alg, buffer.data.ptr)
+            finally:
+                cusparse.destroySpMat(mat_a)
+                cusparse.destroyDnMat(mat_b)
+                cusparse.destroyDnMat(mat_c)
+
+        return call
+
+    def _sparse_cupyx(self, spec, arrays, b, c, reference):
         cp = self.cp
         import cupyx.cusparse
         import cupyx.scipy.sparse as csp
 
-        dtype = resolve_dtype(cp, sparse_dtype_name(spec.dtype))
-        if not cupyx.cusparse.check_availability("spmm"):
-            raise Unsupported("cusparseSpMM is not available in this CUDA build")
-        a_host, b_host = self._host_operands(spec)
-        a_host = a_host.astype(np.dtype(dtype))
-        a = csp.csr_matrix(a_host) if spec.kernel == "csr" else csp.coo_matrix(a_host.tocoo())
-        if spec.kernel == "coo":
-            a.sum_duplicates()  # cuSPARSE COO SpMM wants row-sorted, duplicate-free entries
-        b = cp.asfortranarray(cp.asarray(b_host).astype(dtype))
-        out = cp.empty((spec.m, spec.n), dtype=dtype, order="F")
-        reference = csp.csr_matrix(a_host.astype(np.float64)) @ cp.asarray(b_host, dtype=cp.float64)
+        if spec.kernel == "csr":
+            a = csp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(spec.m, spec.k))
+        else:
+            a = csp.coo_matrix((arrays["data"], (arrays["row"], arrays["indices"])), shape=(spec.m, spec.k))
+            a.sum_duplicates()
         result = cupyx.cusparse.spmm(a, b)
-        return (lambda i: cupyx.cusparse.spmm(a, b, c=out)), result, reference, \
-            f"cuSPARSE SpMM {spec.kernel.upper()} (cupyx.cusparse.spmm, cupy {cp.__version__})"
+        return (lambda i: cupyx.cusparse.spmm(a, b, c=c)), result, reference, \
+            f"cuSPARSE SpMM {spec.kernel.upper()} (cupyx.cusparse.spmm, column-major B, cupy {cp.__version__})"
 
-    def _nm(self, spec):
+    def _nm(self, spec, impl, extra):
         if spec.dtype not in NM_DTYPES:
             raise Unsupported(f"dtype {spec.dtype!r} for 2:4; allowed: {', '.join(NM_DTYPES)}")
-        if not self.nm.available:
-            raise Unsupported(self.nm.reason)
+        if impl not in ("cusparselt", "cusparselt-search", "torch"):
+            raise Unsupported(f"impl {impl!r} for 2:4 on the cupy backend; allowed: cusparselt, cusparselt-search")
         cp = self.cp
-        a_host, b_host = self._host_operands(spec)
-        a_dense = a_host.toarray()  # the seeded 2:4 pattern, values never zero
-        reference = cp.asarray(a_dense, dtype=cp.float64) @ cp.asarray(b_host, dtype=cp.float64)
-        if self.nm.name.startswith("torch"):
+        a_dense, b_host = host_operands(spec, dense_a=True)  # the seeded 2:4 pattern, values never zero
+        lt = self._cusparselt() if impl != "torch" else None
+        if lt is None:
+            if impl != "torch" and spec.impl is not None:
+                raise Unsupported(f"{impl}: {self._lt_error}")
+            if not self.nm.available:
+                raise Unsupported(f"{self._lt_error}; {self.nm.reason}")
+            extra["fallback"] = f"torch: {self._lt_error}"
+            reference = cp.asarray(a_dense, dtype=cp.float64) @ cp.asarray(b_host, dtype=cp.float64)
             call, result, tensor_class = self._nm_torch(spec, a_dense, b_host)
-            return call, result, reference, f"{self.nm.name} [{tensor_class}]"
-        call, result, algorithm = self._nm_cusparselt(spec, a_dense, b_host)
-        return call, result, reference, f"{self.nm.name} {algorithm}"
+            return call, result, reference, f"{self.nm.name} [{tensor_class}]", "torch"
+        call, result, reference, library = self._nm_cusparselt(lt, spec, a_dense, b_host, impl == "cusparselt-search",
+                                                               extra)
+        return call, result, reference, library, impl
 
     def _nm_torch(self, spec, a_dense, b_host):
         torch = self.nm.module
@@ -274,45 +486,109 @@ class CupyBackend(Backend):
         result = self.cp.from_dlpack(torch.mm(a_sparse, b).contiguous())
         return (lambda i: torch.mm(a_sparse, b)), result, type(a_sparse).__name__
 
-    def _nm_cusparselt(self, spec, a_dense, b_host):
-        """cuSPARSELt through CuPy's binding (the sequence of CuPy's examples/cusparselt)."""
-        cp, lt = self.cp, self.nm.module
-        from cupy_backends.cuda.libs import cusparse
+    def _upload16(self, values: np.ndarray, dtype: str):
+        """A device buffer of 16-bit values and their float64 twin (the exact rounded values)."""
+        cp = self.cp
+        if dtype == "bf16":
+            bits = to_bf16_bits(values)
+            return cp.asarray(bits), from_bf16_bits(bits).astype(np.float64)
+        half = values.astype(np.float16)
+        return cp.asarray(half), half.astype(np.float64)
 
-        dtype = resolve_dtype(cp, dense_dtype_name(spec.dtype))
-        cuda_type = {"fp16": cp.cuda.runtime.CUDA_R_16F, "bf16": getattr(cp.cuda.runtime, "CUDA_R_16BF", 14)}[spec.dtype]
-        compute = getattr(lt, "CUSPARSE_COMPUTE_32F", None) if spec.dtype == "bf16" else None
-        compute = compute if compute is not None else getattr(lt, "CUSPARSE_COMPUTE_16F")
-        a = cp.asarray(a_dense).astype(dtype)
-        b = cp.asarray(b_host).astype(dtype)
-        c = cp.zeros((spec.m, spec.n), dtype=dtype)
-        handle, mat_a, mat_b, mat_c = lt.Handle(), lt.MatDescriptor(), lt.MatDescriptor(), lt.MatDescriptor()
-        matmul, alg_sel, plan = lt.MatmulDescriptor(), lt.MatmulAlgSelection(), lt.MatmulPlan()
-        lt.init(handle)
-        row = cusparse.CUSPARSE_ORDER_ROW
-        lt.structuredDescriptorInit(handle, mat_a, spec.m, spec.k, spec.k, 128, cuda_type, row,
-                                    lt.CUSPARSELT_SPARSITY_50_PERCENT)
-        lt.denseDescriptorInit(handle, mat_b, spec.k, spec.n, spec.n, 128, cuda_type, row)
-        lt.denseDescriptorInit(handle, mat_c, spec.m, spec.n, spec.n, 128, cuda_type, row)
-        op = cusparse.CUSPARSE_OPERATION_NON_TRANSPOSE
-        lt.matmulDescriptorInit(handle, matmul, op, op, mat_a, mat_b, mat_c, mat_c, compute)
-        lt.matmulAlgSelectionInit(handle, alg_sel, matmul, lt.CUSPARSELT_MATMUL_ALG_DEFAULT)
-        workspace_size = lt.matmulGetWorkspace(handle, alg_sel)
-        workspace = cp.empty(max(int(workspace_size), 1), dtype=cp.int8)
-        lt.matmulPlanInit(handle, plan, matmul, alg_sel, workspace_size)
-        valid = np.array(-1, dtype=np.int32)
-        lt.spMMAPruneCheck(handle, matmul, a.data.ptr, valid.ctypes.data)
-        cp.cuda.Device().synchronize()
-        if int(valid) != 0:
-            raise WrongResult("cuSPARSELt says the 2:4 pattern of A is not 2:4 (spMMAPruneCheck)")
-        compressed = cp.zeros(int(lt.spMMACompressedSize(handle, plan)), dtype=cp.uint8)
-        lt.spMMACompress(handle, plan, a.data.ptr, compressed.data.ptr)
-        alpha, beta = np.array(1.0, dtype=np.float32), np.array(0.0, dtype=np.float32)
+    def _nm_cusparselt(self, lt, spec, a_dense, b_host, search: bool, extra):
+        """Plan once (timed as plan_s), check and compress A once (compress_s), time the matmul."""
+        cp = self.cp
+        m, k, n = spec.m, spec.k, spec.n
+        a, a64 = self._upload16(a_dense, spec.dtype)
+        b, b64 = self._upload16(b_host, spec.dtype)
+        c = cp.full((m, n), 0xFFFF, dtype=cp.uint16)  # NaN in either 16-bit type: unwritten shows
+        reference = cp.asarray(a64) @ cp.asarray(b64)
+        device = cp.cuda.Device()
+        device.synchronize()
+        if getattr(self, "_keep", None):  # the previous point's descriptors and plan
+            self._keep[1].destroy(*self._keep[0])
+            self._keep = None
+        objects = []
+        start = time.perf_counter()
+        mat_a = lt.structured(m, k, k, spec.dtype)
+        mat_b = lt.dense(k, n, n, spec.dtype)
+        mat_c = lt.dense(m, n, n, spec.dtype)
+        objects += [mat_a, mat_b, mat_c]
+        matmul = lt.matmul_descriptor(mat_a, mat_b, mat_c, spec.dtype)
+        selection = lt.alg_selection(matmul)
+        plan = lt.plan(matmul, selection)
+        objects.append(plan)
+        workspace = cp.empty(max(lt.workspace_size(plan), 1), dtype=cp.uint8)
+        extra["plan_s"] = time.perf_counter() - start
+        valid = cp.full(1, -1, dtype=cp.int32)
+        lt.prune_check(matmul, a.data.ptr, valid.data.ptr)
+        if int(valid.get()[0]) != 0:
+            raise WrongResult("cuSPARSELt says A is not 2:4 (cusparseLtSpMMAPruneCheck)")
+        start = time.perf_counter()
+        size, buffer_size = lt.compressed_size(plan)
+        compressed = cp.empty(max(size, 1), dtype=cp.uint8)
+        buffer = cp.empty(max(buffer_size, 1), dtype=cp.uint8)
+        lt.compress(plan, a.data.ptr, compressed.data.ptr, buffer.data.ptr)
+        device.synchronize()
+        extra["compress_s"] = time.perf_counter() - start
+        del buffer
+        alpha, beta = np.array(1.0, np.float32), np.array(0.0, np.float32)
+        args = (plan, alpha.ctypes.data, compressed.data.ptr, b.data.ptr, beta.ctypes.data, c.data.ptr, c.data.ptr,
+                workspace.data.ptr)
+        extra["alg_id_default"] = lt.alg_id(selection)
+        if search:
+            start = time.perf_counter()
+            lt.search(*args)
+            device.synchronize()
+            extra["search_s"] = time.perf_counter() - start
+            extra["alg_id"] = lt.alg_id(selection)
+            c.fill(0xFFFF)
+        self._keep = (objects, lt)  # the descriptors must outlive the timed calls
 
         def call(i):
-            lt.matmul(handle, plan, alpha.ctypes.data, compressed.data.ptr, b.data.ptr, beta.ctypes.data,
-                      c.data.ptr, c.data.ptr, workspace.data.ptr)
+            lt.matmul(*args)
 
         call(0)
-        cp.cuda.Device().synchronize()
-        return call, c.copy(), "CUSPARSELT_MATMUL_ALG_DEFAULT"
+        device.synchronize()
+        result = (c.astype(cp.uint32) << 16).view(cp.float32) if spec.dtype == "bf16" else c.view(cp.float16)
+        algorithm = f"alg {extra.get('alg_id', extra['alg_id_default'])} " + \
+            ("(cusparseLtMatmulSearch)" if search else "(CUSPARSELT_MATMUL_ALG_DEFAULT)")
+        return call, result, reference, f"cuSPARSELt {lt.version} via ctypes ({lt.origin}), {algorithm}"
+
+
+def host_operands(spec: MeasureSpec, dense_a: bool = False):
+    """(A, B) on the host, float32, never zero: A a random dense matrix or the spec's seeded
+    pattern as SciPy CSR (``dense_a``: as a dense array). A does not depend on N and is
+    cached, so a sweep over N (the atlas) builds it once; B comes from its own stream."""
+    b = random_values(np.random.default_rng([spec.seed, 1]), (spec.k, spec.n), np.float32)
+    if spec.kernel == "dense":
+        return _host_dense_a(spec.m, spec.k, spec.seed), b
+    kind = "2:4" if spec.kernel == "2:4" else "csr"  # CSR and COO share one pattern (and cache entry)
+    if dense_a:
+        return _host_pattern_dense(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+    return _host_pattern(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
+
+
+@functools.lru_cache(maxsize=1)
+def _host_dense_a(m, k, seed):
+    return random_values(np.random.default_rng(seed), (m, k), np.float32)
+
+
+@functools.lru_cache(maxsize=1)
+def _host_pattern_dense(kernel, m, k, density, pattern, seed):
+    return _host_pattern(kernel, m, k, density, pattern, seed).toarray()
+
+
+def _sm_clock_hz(cp, props, device: int) -> float:
+    """The SM clock the spin kernel counts (cudaDevAttrClockRate; the prop is gone in CUDA 13)."""
+    try:
+        return float(cp.cuda.runtime.deviceGetAttribute(13, device)) * 1e3
+    except Exception:  # noqa: BLE001 - an estimate is enough: the delay has a 3x margin
+        return float(props.get("clockRate", 0) or 1_500_000) * 1e3
+
+
+@functools.lru_cache(maxsize=1)
+def _host_pattern(kernel, m, k, density, pattern, seed):
+    """A's nonzeros as a SciPy CSR (float32 values), cached: the atlas varies N innermost."""
+    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed)
+    return spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=seed)

@@ -2,11 +2,17 @@
 
 It exists so the whole measure -> fit -> hold-out loop runs for real on any machine, CI
 included, against the detected host profile (``--hw host``,
-:mod:`sparsim.hwprofiles.host`).
+:mod:`sparsim.hwprofiles.host`, timed by :mod:`sparsim.validate.hostbench`).
 
 * ``dense``: ``numpy.matmul(A, B, out=C)`` (the BLAS NumPy links), fp32 and fp64;
 * ``csr``: ``scipy.sparse.csr_matrix @ B`` (SciPy's ``csr_matvecs``), fp32 and fp64;
 * ``coo``: ``scipy.sparse.coo_matrix @ B`` (``coo_matvecs``), fp32 and fp64.
+
+Records name the implementation: ``impl`` is ``numpy`` for dense and ``scipy`` for CSR and
+COO; a CPU call has no separate kernel time, so ``call_s`` = ``time_s`` and ``kernel_s`` is
+None. Sparse points record ``b_layout`` "row" (NumPy's C order, what SciPy multiplies)
+and ``index_bits`` as SciPy stored them (int32 below 2^31 entries; SciPy narrows int64
+indices on every copy, so a 64-bit variant is refused here and measured on the GPU).
 
 Each repetition reads a different copy of the inputs, so the copies together overflow the
 last-level cache and every call starts cold ("rotating buffers", where they are cheap:
@@ -30,7 +36,7 @@ import scipy
 import scipy.sparse as sp
 
 from ...hwprofiles import HardwareProfile, load_profile
-from ...hwprofiles.host import cpu_ticks, others_cpu_share
+from ..hostbench import cpu_ticks, others_cpu_share
 from ..spec import MeasureSpec
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance, relative_error, rotation_copies
 from .base import Backend, Unsupported, random_values, time_calls
@@ -95,7 +101,18 @@ class NumpyBackend(Backend):
                         "launch_overhead_s": hw.launch_overhead_s},
         }
 
+    def default_impl(self, spec: MeasureSpec) -> str:
+        return "numpy" if spec.kernel == "dense" else "scipy"
+
     def _measure(self, spec: MeasureSpec) -> dict:
+        if spec.impl is not None and spec.impl != self.default_impl(spec):
+            raise Unsupported(f"impl {spec.impl!r} for {spec.kernel} on the numpy backend; "
+                              f"allowed: {self.default_impl(spec)}")
+        if spec.index_bits == 64:
+            raise Unsupported("index_bits 64 on the numpy backend: SciPy picks int32 indices below 2^31 "
+                              "entries and narrows them again on every copy; allowed: 32")
+        if spec.b_layout not in (None, "row"):
+            raise Unsupported(f"b_layout {spec.b_layout!r} on the numpy backend; allowed: row")
         if spec.kernel not in _KERNELS:
             raise Unsupported(f"kernel {spec.kernel!r} has no NumPy/SciPy implementation; "
                               f"the numpy backend runs {', '.join(_KERNELS)}")
@@ -150,6 +167,8 @@ class NumpyBackend(Backend):
         extra = {"others_cpu_share": share, "attempts": attempts}
         if hasattr(os, "getloadavg"):
             extra["load_avg_1min"] = round(os.getloadavg()[0], 2)
-        return {"times_s": times, "library": library, "reps": len(times), "warmup_reps": warm,
+        sparse = {} if spec.kernel == "dense" else {
+            "b_layout": "row", "index_bits": int(np.dtype((a.indices if spec.kernel == "csr" else a.row).dtype).itemsize * 8)}
+        return {"times_s": times, "timing": "call", **sparse, "library": library, "reps": len(times), "warmup_reps": warm,
                 "rotating_copies": copies, "rel_error": error, "tolerance": tolerance, "extra": extra,
                 "flag": "contended" if share > CONTENDED_SHARE else None}

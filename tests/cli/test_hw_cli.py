@@ -1,0 +1,75 @@
+"""`sparsim hw show`: human units, a legend for the source tags, NAME errors, measured beside datasheet."""
+
+import json
+
+import pytest
+
+from sparsim.calibration import Calibration
+from sparsim.cli import main
+from sparsim.cli.hw import human_value, source_legend
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _line(out, key):
+    return next(line for line in out.splitlines() if line.startswith(key + " "))
+
+
+def test_numbers_are_in_human_units(capsys):
+    code, out, err = run(capsys, "hw", "show", "h100-sxm5-80gb")
+    assert code == 0, err
+    assert "e+" not in out
+    assert "80.00 GiB" in _line(out, "memory.hbm_bytes")
+    assert "3.35 TB/s" in _line(out, "memory.hbm_bytes_per_s")
+    assert "50.00 MiB" in _line(out, "memory.l2_bytes")
+    assert "187 ns" in _line(out, "memory.l2_latency_ns")
+    assert "989.4 TFLOP/s" in _line(out, "tensor_dense_flops_per_s.fp16")
+    assert "3.00 us" in _line(out, "launch.overhead_s")
+
+
+def test_every_source_tag_is_explained_in_a_legend(capsys):
+    code, out, _ = run(capsys, "hw", "show", "h100-sxm5-80gb")
+    legend = out.split("\nSources:\n", 1)[1]
+    assert "[H100-WP] NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022)" in legend
+    assert "[TPU-DB] TechPowerUp GPU database" in legend
+    assert "estimate: derived from" in legend
+    assert "not in the file's header" not in legend
+
+
+@pytest.mark.parametrize("name,hint", [("a100-sxm4-80g", "a100-sxm4-80gb"), ("h100", None)])
+def test_an_unknown_name_names_the_argument_and_the_closest(capsys, name, hint):
+    code, _, err = run(capsys, "hw", "show", name)
+    assert code == 2
+    assert err.startswith(f"sparsim: error: NAME: got {name!r}")
+    assert "--hw" not in err and "allowed: a100-sxm4-40gb, a100-sxm4-80gb" in err
+    assert (f"did you mean {hint!r}" in err) if hint else "did you mean" not in err
+
+
+def test_measured_values_sit_beside_the_datasheet(capsys, tmp_path):
+    path = Calibration(hw="h200-sxm-141gb", measured={"hbm_bytes_per_s": 4.272e12, "l2_latency_ns": 151.7,
+                                                      "tensor_flops_per_s.bf16": 7.96e14}).save(tmp_path / "m.toml")
+    code, out, err = run(capsys, "hw", "show", "h200-sxm-141gb", "--calibration", str(path))
+    assert code == 0, err
+    assert "datasheet" in out.splitlines()[0] and "measured" in out.splitlines()[0]
+    hbm = _line(out, "memory.hbm_bytes_per_s")
+    assert "4.8 TB/s" in hbm and "4.27 TB/s (0.89x)" in hbm
+    assert "796.0 TFLOP/s" in _line(out, "tensor_dense_flops_per_s.bf16")
+    code, out, _ = run(capsys, "hw", "show", "h200-sxm-141gb", "--calibration", str(path), "--json")
+    assert json.loads(out)["measured"]["memory.l2_latency_ns"] == 151.7
+
+
+def test_a_calibration_of_another_profile_is_refused(capsys, tmp_path):
+    path = Calibration(hw="l4", measured={"hbm_bytes_per_s": 2.9e11}).save(tmp_path / "l4.toml")
+    code, _, err = run(capsys, "hw", "show", "h200-sxm-141gb", "--calibration", str(path))
+    assert code == 2 and "fitted for profile 'l4', not 'h200-sxm-141gb'" in err
+
+
+def test_units_and_legend_helpers():
+    assert human_value("memory.sector_bytes", 32) == "32 B"
+    assert human_value("compute.sm_count", 132) == "132"
+    assert human_value("compute.boost_clock_mhz", 1980) == "1,980 MHz"
+    assert source_legend("# [X] one\nversion = 1\n# [Y] two") == {"X": "one"}
