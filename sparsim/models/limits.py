@@ -37,9 +37,9 @@ __all__ = ["DEFAULT_BUDGET", "ENV_VAR", "EXACT_BYTES_CAP", "MAX_K", "SAMPLED_PAT
 #: the budget when neither ``memory_budget=`` nor the environment sets one
 DEFAULT_BUDGET = 2 * 2**30
 ENV_VAR = "SPARSIM_MEMORY_BUDGET"
-#: an exact pattern is built only below this many bytes, whatever the budget: above it
-#: sampling is faster and its estimates are within a fraction of a percent (tests/models/test_sampled.py)
-EXACT_BYTES_CAP = 768 * 2**20
+#: an exact pattern is built only below this many bytes (~22 M nonzeros), whatever the budget:
+#: above it sampling is faster, and its estimates are within a percent (tests/models/test_limits.py)
+EXACT_BYTES_CAP = 256 * 2**20
 #: column indices are int32 (cuSPARSE's CUSPARSE_INDEX_32I; SciPy's default)
 MAX_K = 2**31 - 1
 #: generators with a sampled form: rows independent, so row lengths say everything else
