@@ -29,7 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CASES = [
     ("csr-16384-1%", dict(kernel="csr", m=16384, k=16384, n=256, density=0.01)),
     ("csr-16384-10%", dict(kernel="csr", m=16384, k=16384, n=256, density=0.1)),
+    ("csr-16384-8%", dict(kernel="csr", m=16384, k=16384, n=256, density=0.08)),  # largest built
+    ("csr-block-16384-3%", dict(kernel="csr", m=16384, k=16384, n=256, density=0.035, pattern="block")),
     ("csr-65536-10%", dict(kernel="csr", m=65536, k=65536, n=256, density=0.1)),
+    ("csr-skewed-65536-10%", dict(kernel="csr", m=65536, k=65536, n=256, density=0.1, pattern="row-skewed")),
     ("bsr-65536-10%", dict(kernel="bsr", m=65536, k=65536, n=256, density=0.1)),
     ("grouped-65536-10%", dict(kernel="grouped", m=65536, k=65536, n=256, density=0.1)),
     ("csr-200000-10%", dict(kernel="csr", m=200_000, k=200_000, n=256, density=0.1)),
@@ -99,7 +102,7 @@ def main(argv=None) -> int:
 
     print(f"sparsim memory benchmark: {os.cpu_count()} CPUs, fresh process per case, "
           f"median of {args.repeats}; watchdog {args.timeout:.0f} s / {args.rss_cap:,.0f} MiB")
-    header = f"{'case':<20} {'wall s':>8} {'peak RSS MiB':>13}  outcome"
+    header = f"{'case':<22} {'wall s':>8} {'peak RSS MiB':>13}  outcome"
     print(header)
     print("-" * 100)
     for name, kwargs in CASES:
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
         else:
             first_note = next((n for n in last["notes"] if n.startswith(("pattern", "--"))), "")
             outcome = f"predicted {last['time_s']:.4g} s" + (f"; note: {first_note}" if first_note else "")
-        print(f"{name:<20} {wall:>8.2f} {rss:>13,.0f}  {outcome[:160]}", flush=True)
+        print(f"{name:<22} {wall:>8.2f} {rss:>13,.0f}  {outcome[:160]}", flush=True)
     return 0
 
 

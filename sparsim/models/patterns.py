@@ -386,7 +386,7 @@ def generate(pattern: str, m: int, k: int, density: float, *, seed: int = 0,
         raise SparsimError(f"k: got {k}; allowed: at most {limits.MAX_K} (int32 column indices)")
     budget = limits.memory_budget(memory_budget)
     nnz = limits.expected_nnz(pattern, m, k, density, options)
-    need = limits.exact_bytes(nnz, m, k)
+    need = limits.exact_bytes(nnz, m, k, pattern)
     if need > budget:
         raise SparsimError(
             f"pattern: a {m}x{k} {pattern} pattern at density {density:g} (~{nnz:.3g} nonzeros) needs "

@@ -23,7 +23,7 @@ nonzeros. What is exact and what is estimated:
   independent; the expectations are then within a few percent (blocks of width >= m_group
   are always occupied, for instance, where the estimate says 1 - 2^-w).
 * **sampled**: the reuse-distance footprint of the B reads, from a SHARDS spatial sample
-  (Waldspurger et al., FAST 2015) generated directly: a random set S of about 2^17/n·K
+  (Waldspurger et al., FAST 2015) generated directly: a random set S of K·2^17/nnz
   columns, and for each row the number of its columns in S (Binomial(c_i, |S|/K), all of
   S for a full row), placed at random in S; the access keeps its rank in the row.
 
@@ -165,16 +165,17 @@ class SampledPattern:
         rng = self._rng(3, salt, rows, cols, {"row": 0, "group": 1, "block": 2}[kind])
         if n == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), 0, 1.0
+        # S is a uniformly random set of ``size`` of the ``width`` columns; as the columns
+        # of a row are exchangeable, S is never listed: its j-th smallest member stands at
+        # about (j + 1/2)·width/size, which is all the access's rank in its row needs
         size = min(width, max(1, round(width * min(1.0, budget / n))))
-        chosen = np.sort(rng.choice(width, size=size, replace=False)).astype(np.int64)
         hits = np.where(present >= width, size, rng.binomial(present, size / width))
         hits = np.minimum(hits, np.minimum(present, size))
         unit, slot = _distinct_slots(rng, hits, size)
-        items = chosen[slot]
         offsets = np.concatenate([[0], np.cumsum(present)[:-1]])
         # an access keeps its rank in its row: columns are read in ascending order
-        rank = np.minimum(items * present[unit] // width, np.maximum(present[unit] - 1, 0))
-        return offsets[unit] + rank, items, n, size / width
+        rank = np.minimum(((2 * slot + 1) * present[unit]) // (2 * size), np.maximum(present[unit] - 1, 0))
+        return offsets[unit] + rank, slot, n, size / width
 
 
 def _distinct_slots(rng, hits: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

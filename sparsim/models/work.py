@@ -196,7 +196,7 @@ def _pattern_for(kernel, m, k, density, pattern, seed, weights, options, budget)
         return patterns.generate(pattern, m, k, density, seed=seed, memory_budget=budget, **options), tuple(notes)
     nnz = limits.expected_nnz(pattern, m, k, density, options)
     notes.append(
-        f"pattern sampled, not built: ~{nnz:.3g} nonzeros would need ~{limits.human(limits.exact_bytes(nnz, m, k))} "
+        f"pattern sampled, not built: ~{nnz:.3g} nonzeros would need ~{limits.human(limits.exact_bytes(nnz, m, k, pattern))} "
         f"(exact builds stop at {limits.human(min(budget, limits.EXACT_BYTES_CAP))}); row lengths drawn "
         f"exactly, column unions and blocks expected from them, B reuse from a spatial sample")
     return _sampled(pattern, m, k, density, seed, tuple(sorted(options.items()))), tuple(notes)
