@@ -22,6 +22,11 @@ reads them) with two standard tools:
 One B row is ``ceil(N·bytes/32)`` sectors: a row is read whole (all its N-tiles run
 concurrently), so the sector granularity enters through the row's size in L2.
 
+Memory stays bounded: a built pattern's stream is hashed a chunk at a time and only the
+sampled accesses are kept ("group" and "block" streams are made a slab of whole groups at
+a time); a pattern too large to build (:class:`~sparsim.models.sampled.SampledPattern`)
+generates its sampled accesses directly from its row lengths.
+
 The curve depends only on the pattern, so it is cached per pattern object (and per
 content digest, for the same pattern regenerated): a sweep over profiles, dtypes and
 batch sizes computes it once.
