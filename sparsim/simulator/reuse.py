@@ -188,7 +188,15 @@ def _unique_slabs(pattern, rows: int, cols: int, kind: str):
         keys = np.repeat(np.arange(hi - lo, dtype=np.int64) // rows, np.diff(pattern.indptr[lo:hi + 1]))
         keys *= width
         keys += pattern.indices[start:stop] // (cols if kind == "block" else 1)
-        yield lo // rows, _sorted_unique(keys), width
+        grid = -(-(hi - lo) // rows) * width
+        if grid <= 4 * keys.size + 2**16:
+            # a bool mark per (group, item) of the slab: no sort, ~5x faster once the
+            # grid is within a few bytes per nonzero
+            marks = np.zeros(grid, dtype=bool)
+            marks[keys] = True
+            yield lo // rows, np.flatnonzero(marks), width
+        else:
+            yield lo // rows, _sorted_unique(keys), width
 
 
 def _items(pattern, rows: int, cols: int, kind: str):
