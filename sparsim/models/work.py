@@ -246,6 +246,7 @@ def build_work(
     bytes_c = m * n * dt.out_bytes
 
     if kernel in ("dense", "channel"):
+        channel_notes = ()
         if weights is not None:
             density = float(np.count_nonzero(weights)) / (m * k)
         if kernel == "dense":
@@ -255,6 +256,9 @@ def build_work(
             # Channel pruning (course notes; Li et al. 2017): remove whole rows of A
             # (output channels); what is left is a smaller dense GEMM.
             m_eff = max(1, round(m * density))
+            if round(m * density) == 0:
+                channel_notes = (f"--density {density:g} keeps {m * density:.3g} of {m} rows with --kernel channel: "
+                                 f"modelled as 1 row (the smallest GEMM left)",)
             nnz, rows_nonempty = m_eff * k, m_eff
             bytes_c = m_eff * n * dt.out_bytes
         storage = formats.dense_storage(m_eff, k, b) if kernel == "dense" else formats.channel_storage(m_eff, k, b)
@@ -266,7 +270,7 @@ def build_work(
             multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
             bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
-            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff,
+            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff, notes=channel_notes,
         )
 
     if kernel in _NM:

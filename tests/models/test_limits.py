@@ -106,6 +106,14 @@ def test_a_2_4_density_above_one_half_is_modelled_as_one_half_and_said():
     assert p.notes[0] == w.notes[0] and p.density == 0.5
 
 
+def test_channel_pruning_to_no_rows_is_one_row_and_said():
+    w = build_work("channel", m=100, k=64, n=8, density=0.004)
+    assert w.m_effective == 1
+    assert w.notes == ("--density 0.004 keeps 0.4 of 100 rows with --kernel channel: modelled as 1 row "
+                       "(the smallest GEMM left)",)
+    assert build_work("channel", m=100, k=64, n=8, density=0.5).notes == ()
+
+
 def test_the_nm_pattern_says_it_does_not_use_the_density():
     w = build_work("csr", m=64, k=64, n=8, density=0.1, pattern="nm")
     assert w.density == 0.5
