@@ -135,8 +135,8 @@ def _row_fetch_bytes(n: int, value_bytes: int, b_layout: str) -> int:
 def _bsr_structure(st: PatternStats, r: int, c: int) -> tuple[int, int, int]:
     """(stored blocks, non-empty block rows, non-empty block columns) of an r×c tiling.
 
-    Block ids are made a slab of block rows at a time (bounded memory), counted with a
-    bincount over the slab's grid or, for a grid much larger than its nonzeros (tiny
+    Block ids are made a slab of block rows at a time (bounded memory), marked in a bool
+    grid of the slab's blocks or, for a grid much larger than its nonzeros (tiny
     blocks), a sort. Kept in the pattern's statistics so a sweep that reuses the pattern
     across batch sizes, dtypes and profiles pays for it once. A sampled pattern gives
     its expected counts (:meth:`~sparsim.models.sampled.SampledPattern.bsr_structure`).
@@ -158,7 +158,9 @@ def _bsr_structure(st: PatternStats, r: int, c: int) -> tuple[int, int, int]:
             ids *= block_cols
             ids += pat.indices[pat.indptr[lo]:pat.indptr[hi]] // c
             if rows_here * block_cols <= 4 * max(ids.size, 1 << 20):
-                occupied = np.bincount(ids, minlength=rows_here * block_cols).reshape(rows_here, block_cols) > 0
+                occupied = np.zeros(rows_here * block_cols, dtype=bool)  # a byte per block, not 8
+                occupied[ids] = True
+                occupied = occupied.reshape(rows_here, block_cols)
                 blocks += int(occupied.sum())
                 rows_used += int(occupied.any(axis=1).sum())
                 cols_used |= occupied.any(axis=0)
