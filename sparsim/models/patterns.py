@@ -39,6 +39,8 @@ __all__ = [
     "PATTERNS",
     "SparsityPattern",
     "generate",
+    "pattern_options",
+    "row_skewed_probabilities",
     "from_mask",
     "from_scipy",
     "magnitude_prune",
@@ -273,7 +275,8 @@ def _uniform(rng, m, k, density, **_):
     return np.concatenate([[0], np.cumsum(row_nnz)]), np.concatenate(pieces)
 
 
-def _row_skewed(rng, m, k, density, *, alpha):
+def row_skewed_probabilities(rng, m, k, density, *, alpha) -> np.ndarray:
+    """Each row's keep probability in the ``row-skewed`` generator (also its sampled form)."""
     alpha = float(alpha)
     if not alpha > 0:
         raise SparsimError(f"alpha: got {alpha}; allowed: a number > 0 (Pareto tail index)")
@@ -289,7 +292,11 @@ def _row_skewed(rng, m, k, density, *, alpha):
         scale = (target - clipped * k) / tail
     j = int(np.argmax(scale * order <= k * (1 + 1e-12)))  # exists: j = M-1 always fits
     lengths = np.minimum(scale[j] * weights, k)
-    return _bernoulli_rows(rng, k, np.clip(lengths / k, 0.0, 1.0))
+    return np.clip(lengths / k, 0.0, 1.0)
+
+
+def _row_skewed(rng, m, k, density, *, alpha):
+    return _bernoulli_rows(rng, k, row_skewed_probabilities(rng, m, k, density, alpha=alpha))
 
 
 def _block(rng, m, k, density, *, block):
@@ -343,18 +350,8 @@ _GENERATORS = {"uniform": _uniform, "row-skewed": _row_skewed, "block": _block, 
                "channel": _channel}
 
 
-def generate(pattern: str, m: int, k: int, density: float, *, seed: int = 0,
-             **options) -> SparsityPattern:
-    """A seeded random ``pattern`` for an M×K matrix at ``density`` (see module doc).
-
-    >>> generate("channel", 8, 3, 0.25, seed=0).to_mask().sum(axis=1).tolist()
-    [0, 0, 0, 0, 0, 3, 0, 3]
-    """
-    check_choice("pattern", pattern, PATTERNS)
-    m, k = check_positive_int("m", m), check_positive_int("k", k)
-    density = check_density("density", density)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SparsimError(f"seed: got {seed!r}; allowed: a whole number >= 0")
+def pattern_options(pattern: str, options: dict) -> dict:
+    """``options`` of generator ``pattern`` with its defaults filled in; unknown ones refused."""
     allowed = _OPTIONS[pattern]
     for name in options:
         if name not in allowed:
@@ -362,8 +359,41 @@ def generate(pattern: str, m: int, k: int, density: float, *, seed: int = 0,
                 f"pattern {pattern!r}: unknown option {name!r}; "
                 f"allowed: {', '.join(allowed) if allowed else 'no options'}"
             )
+    return {**allowed, **options}
+
+
+def generate(pattern: str, m: int, k: int, density: float, *, seed: int = 0,
+             memory_budget=None, **options) -> SparsityPattern:
+    """A seeded random ``pattern`` for an M×K matrix at ``density`` (see module doc).
+
+    Its size is checked before anything is drawn: K must fit int32 column indices and
+    the estimated bytes of the build (:func:`sparsim.models.limits.exact_bytes`) the
+    memory budget (``memory_budget``, ``$SPARSIM_MEMORY_BUDGET`` or 2 GiB); larger
+    patterns are refused here (``build_work`` samples them instead).
+
+    >>> generate("channel", 8, 3, 0.25, seed=0).to_mask().sum(axis=1).tolist()
+    [0, 0, 0, 0, 0, 3, 0, 3]
+    """
+    from . import limits
+
+    check_choice("pattern", pattern, PATTERNS)
+    m, k = check_positive_int("m", m), check_positive_int("k", k)
+    density = check_density("density", density)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SparsimError(f"seed: got {seed!r}; allowed: a whole number >= 0")
+    options = pattern_options(pattern, options)
+    if k > limits.MAX_K:
+        raise SparsimError(f"k: got {k}; allowed: at most {limits.MAX_K} (int32 column indices)")
+    budget = limits.memory_budget(memory_budget)
+    nnz = limits.expected_nnz(pattern, m, k, density, options)
+    need = limits.exact_bytes(nnz, m, k, pattern)
+    if need > budget:
+        raise SparsimError(
+            f"pattern: a {m}x{k} {pattern} pattern at density {density:g} (~{nnz:.3g} nonzeros) needs "
+            f"~{limits.human(need)} to build; allowed: at most the memory budget of {limits.human(budget)} "
+            f"(memory_budget= or ${limits.ENV_VAR}; build_work samples larger patterns)")
     rng = np.random.default_rng(seed)
-    indptr, indices = _GENERATORS[pattern](rng, m, k, density, **{**allowed, **options})
+    indptr, indices = _GENERATORS[pattern](rng, m, k, density, **options)
     return SparsityPattern(m, k, indptr, indices, pattern)
 
 

@@ -8,6 +8,11 @@ one vector, every column any of them uses is multiplied for all g (``group_union
 loops only over cache-sized slabs, never rows or nonzeros (DESIGN.md, "Simulation
 budget"; >= 100 M nonzeros/s measured on 2 cores, benchmarks/bench_patterns.py).
 
+A pattern too large to build is a :class:`~sparsim.models.sampled.SampledPattern`: its row
+statistics (``row_nnz``, ``nnz``, ``empty_rows``, ``tile_work``) are exact for its drawn
+row lengths; ``cols_referenced`` and ``group_union`` are expectations given them (see that
+module for what is exact and what is estimated); ``col_nnz`` needs the built pattern.
+
 The course-notes idea, on a 4×4 pattern: grouping rows 0-1 and 2-3 executes multiplications
 on the zeros inside each group's union of columns.
 
@@ -28,8 +33,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ..errors import check_positive_int
+from ..errors import SparsimError, check_positive_int
 from .patterns import SparsityPattern
+from .sampled import SampledPattern
 
 __all__ = ["PatternStats", "pattern_stats"]
 
@@ -47,7 +53,7 @@ class PatternStats:
     row_nnz: np.ndarray
     cols_referenced: int
     empty_rows: int
-    pattern: SparsityPattern = field(repr=False)
+    pattern: SparsityPattern | SampledPattern = field(repr=False)
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -71,6 +77,9 @@ class PatternStats:
     def col_nnz(self) -> np.ndarray:
         """Nonzeros in each of the K columns."""
         if "col_nnz" not in self._cache:
+            if isinstance(self.pattern, SampledPattern):
+                raise SparsimError(f"col_nnz: the {self.m}x{self.k} pattern was sampled, not built; "
+                                   "allowed: a pattern within the memory budget")
             self._cache["col_nnz"] = _read_only(_col_nnz(self.pattern))
         return self._cache["col_nnz"]
 
@@ -93,7 +102,9 @@ class PatternStats:
         key = ("group_union", g)
         if key not in self._cache:
             p = self.pattern
-            if g == 1:
+            if isinstance(p, SampledPattern):
+                union = p.group_union(g)
+            elif g == 1:
                 union = self.row_nnz.copy()
             elif p.nnz * _BITMAP_BYTES_PER_NNZ >= p.m * p.k // g:
                 union = _group_union_bitmap(p, g)
@@ -190,7 +201,7 @@ def _read_only(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def pattern_stats(pattern: SparsityPattern) -> PatternStats:
+def pattern_stats(pattern: SparsityPattern | SampledPattern) -> PatternStats:
     """One vectorized pass over ``pattern``: row lengths, columns touched, empty rows.
 
     The result is kept on the pattern (patterns are immutable values), so a sweep that
@@ -199,6 +210,14 @@ def pattern_stats(pattern: SparsityPattern) -> PatternStats:
     cached = pattern.__dict__.get("_stats")
     if cached is not None:
         return cached
+    if isinstance(pattern, SampledPattern):
+        stats = PatternStats(
+            m=pattern.m, k=pattern.k, nnz=pattern.nnz, row_nnz=pattern.row_nnz,
+            cols_referenced=pattern.cols_referenced(),
+            empty_rows=int(pattern.m - np.count_nonzero(pattern.row_nnz)), pattern=pattern,
+        )
+        object.__setattr__(pattern, "_stats", stats)
+        return stats
     row_nnz = _read_only(np.diff(pattern.indptr))
     col_nnz = _col_nnz(pattern)
     stats = PatternStats(

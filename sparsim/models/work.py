@@ -19,6 +19,7 @@ multiplications and 4 additions; with two zeros in A it is 4 and 0.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,8 @@ import numpy as np
 
 from ..dtypes import get_dtype
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
-from . import formats, patterns
+from . import formats, limits, patterns
+from .sampled import SampledPattern, sample_pattern
 from .stats import PatternStats, pattern_stats
 
 __all__ = ["KERNELS", "KernelWork", "build_work", "B_LAYOUTS", "SECTOR_BYTES"]
@@ -44,6 +46,8 @@ _GATHER_KERNELS = ("coo", "csr", "grouped", "bsr")
 _NM = {"2:4": (2, 4), "1:2": (1, 2)}
 # cuSPARSELt: 2:4 for fp16/bf16/int8/fp8, 1:2 for tf32 (fp32 data computed as tf32).
 _NM_DTYPES = {"2:4": ("fp16", "bf16", "int8", "fp8"), "1:2": ("tf32", "fp32")}
+# nonzeros per slab when block ids are made (bounded temporaries, as in stats)
+_SLAB_NNZ = 2**22
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class KernelWork:
     block: tuple[int, int] = (1, 1)
     n_blocks: int = 0  # stored blocks (bsr) / row groups (grouped)
     stats: PatternStats | None = field(default=None, repr=False, compare=False)
+    #: what the model changed or estimated about the inputs (a sampled pattern, a density
+    #: a format cannot hold); a Prediction lists them first among its notes
+    notes: tuple[str, ...] = ()
 
     @property
     def bytes_a(self) -> int:
@@ -128,33 +135,73 @@ def _row_fetch_bytes(n: int, value_bytes: int, b_layout: str) -> int:
 def _bsr_structure(st: PatternStats, r: int, c: int) -> tuple[int, int, int]:
     """(stored blocks, non-empty block rows, non-empty block columns) of an r×c tiling.
 
-    One bincount over block ids, kept in the pattern's statistics so a sweep that
-    reuses the pattern across batch sizes, dtypes and profiles pays for it once.
+    Block ids are made a slab of block rows at a time (bounded memory), marked in a bool
+    grid of the slab's blocks or, for a grid much larger than its nonzeros (tiny
+    blocks), a sort. Kept in the pattern's statistics so a sweep that reuses the pattern
+    across batch sizes, dtypes and profiles pays for it once. A sampled pattern gives
+    its expected counts (:meth:`~sparsim.models.sampled.SampledPattern.bsr_structure`).
     """
     key = ("bsr", r, c)
     if key not in st._cache:
         pat = st.pattern
+        if isinstance(pat, SampledPattern):
+            st._cache[key] = pat.bsr_structure(r, c)
+            return st._cache[key]
         block_rows, block_cols = math.ceil(pat.m / r), math.ceil(pat.k / c)
-        rows = np.repeat(np.arange(pat.m, dtype=np.int64) // r, np.diff(pat.indptr))
-        ids = rows * block_cols + pat.indices // c
-        if block_rows * block_cols <= 4 * max(ids.size, 1 << 20):
-            occupied = np.bincount(ids, minlength=block_rows * block_cols).reshape(block_rows, block_cols) > 0
-            st._cache[key] = (int(occupied.sum()), int(occupied.any(axis=1).sum()), int(occupied.any(axis=0).sum()))
-        else:  # a grid much larger than the nonzeros (tiny blocks): sort the ids instead
-            ids = np.sort(ids)
-            ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))] if ids.size else ids
-            st._cache[key] = (int(ids.size), int(np.unique(ids // block_cols).size),
-                              int(np.unique(ids % block_cols).size))
+        per_slab = max(1, _SLAB_NNZ * pat.m // max(pat.nnz, 1) // r)  # block rows per slab
+        cols_used = np.zeros(block_cols, dtype=bool)
+        blocks = rows_used = 0
+        for first in range(0, block_rows, per_slab):
+            lo, hi = first * r, min(pat.m, (first + per_slab) * r)
+            rows_here = -(-(hi - lo) // r)
+            ids = np.repeat(np.arange(hi - lo, dtype=np.int64) // r, np.diff(pat.indptr[lo:hi + 1]))
+            ids *= block_cols
+            ids += pat.indices[pat.indptr[lo]:pat.indptr[hi]] // c
+            if rows_here * block_cols <= 4 * max(ids.size, 1 << 20):
+                occupied = np.zeros(rows_here * block_cols, dtype=bool)  # a byte per block, not 8
+                occupied[ids] = True
+                occupied = occupied.reshape(rows_here, block_cols)
+                blocks += int(occupied.sum())
+                rows_used += int(occupied.any(axis=1).sum())
+                cols_used |= occupied.any(axis=0)
+            elif ids.size:
+                ids = np.sort(ids)
+                ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+                blocks += int(ids.size)
+                rows_used += int(np.unique(ids // block_cols).size)
+                cols_used[ids % block_cols] = True
+        st._cache[key] = (blocks, rows_used, int(cols_used.sum()))
     return st._cache[key]
 
 
-def _pattern_for(kernel, m, k, density, pattern, seed, weights, options) -> patterns.SparsityPattern:
+@functools.lru_cache(maxsize=4)
+def _sampled(pattern, m, k, density, seed, options) -> SampledPattern:
+    # small (it grows with M only): kept, so a sweep's formats, dtypes and batch sizes share it
+    return sample_pattern(pattern, m, k, density, seed=seed, **dict(options))
+
+
+def _pattern_for(kernel, m, k, density, pattern, seed, weights, options, budget):
+    """(the pattern, notes): built, or sampled above the memory budget (limits before work)."""
     if weights is not None:
         arr = np.asarray(weights)
         if arr.shape != (m, k):
             raise SparsimError(f"weights: shape {arr.shape} does not match --m {m} --k {k}")
-        return patterns.from_mask(arr != 0, name="weights")
-    return patterns.generate(pattern, m, k, density, seed=seed, **options)
+        return patterns.from_mask(arr != 0, name="weights"), ()
+    check_choice("--pattern", pattern, patterns.PATTERNS)
+    options = patterns.pattern_options(pattern, options)
+    how = limits.decide(pattern, m, k, density, options, budget=budget)
+    notes = []
+    if pattern == "nm" and density != options["n"] / options["m_group"]:
+        notes.append(f"--density {density:g} is not used by --pattern nm: it keeps {options['n']} of every "
+                     f"{options['m_group']} along K (density {options['n'] / options['m_group']:g})")
+    if how == "exact":
+        return patterns.generate(pattern, m, k, density, seed=seed, memory_budget=budget, **options), tuple(notes)
+    nnz = limits.expected_nnz(pattern, m, k, density, options)
+    notes.append(
+        f"pattern sampled, not built: ~{nnz:.3g} nonzeros would need ~{limits.human(limits.exact_bytes(nnz, m, k, pattern))} "
+        f"(exact builds stop at {limits.human(min(budget, limits.EXACT_BYTES_CAP))}); row lengths drawn "
+        f"exactly, column unions and blocks expected from them, B reuse from a spatial sample")
+    return _sampled(pattern, m, k, density, seed, tuple(sorted(options.items()))), tuple(notes)
 
 
 def build_work(
@@ -174,6 +221,7 @@ def build_work(
     weights: np.ndarray | None = None,
     sparsity_pattern: patterns.SparsityPattern | None = None,
     pattern_options: dict | None = None,
+    memory_budget: int | str | None = None,
 ) -> KernelWork:
     """Count the work of ``kernel`` on an M×K A (``density`` nonzero) times a K×N B.
 
@@ -181,6 +229,12 @@ def build_work(
     generated pattern. For "channel", ``density`` is the fraction of A's rows kept; for
     "2:4"/"1:2" the stored half is computed whatever the density, and ``density`` only
     says how many of the kept values are nonzero.
+
+    Limits come before work: the size of a generated pattern is estimated from the
+    inputs first (:mod:`sparsim.models.limits`); above ``memory_budget`` (bytes or e.g.
+    ``"512MiB"``; default ``$SPARSIM_MEMORY_BUDGET`` or 2 GiB) it is sampled
+    (:mod:`sparsim.models.sampled`) or, if even that does not fit, refused. Whatever the
+    model changes or estimates is said in ``notes``; nothing is clamped silently.
     """
     kernel = check_choice("--kernel", kernel, KERNELS)
     m, k, n = (check_positive_int(f"--{name}", v) for name, v in (("m", m), ("k", k), ("n", n)))
@@ -188,11 +242,13 @@ def build_work(
     density = check_density("--density", density)
     check_choice("--index-policy", index_policy, formats.INDEX_POLICIES)
     check_choice("--b-layout", b_layout, B_LAYOUTS)
+    budget = limits.memory_budget(memory_budget)
     b = dt.bytes
     common = dict(kernel=kernel, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout, index_policy=index_policy)
     bytes_c = m * n * dt.out_bytes
 
     if kernel in ("dense", "channel"):
+        channel_notes = ()
         if weights is not None:
             density = float(np.count_nonzero(weights)) / (m * k)
         if kernel == "dense":
@@ -202,6 +258,9 @@ def build_work(
             # Channel pruning (course notes; Li et al. 2017): remove whole rows of A
             # (output channels); what is left is a smaller dense GEMM.
             m_eff = max(1, round(m * density))
+            if round(m * density) == 0:
+                channel_notes = (f"--density {density:g} keeps {m * density:.3g} of {m} rows with --kernel channel: "
+                                 f"modelled as 1 row (the smallest GEMM left)",)
             nnz, rows_nonempty = m_eff * k, m_eff
             bytes_c = m_eff * n * dt.out_bytes
         storage = formats.dense_storage(m_eff, k, b) if kernel == "dense" else formats.channel_storage(m_eff, k, b)
@@ -213,7 +272,7 @@ def build_work(
             multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
             bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
-            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff,
+            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff, notes=channel_notes,
         )
 
     if kernel in _NM:
@@ -227,12 +286,16 @@ def build_work(
             )
         storage = formats.nm_storage(m, k, n=keep, m_group=group, value_bytes=b)  # checks K % group
         kept = m * k * keep // group
+        notes = ()
         if weights is not None:
             nnz = int(np.count_nonzero(weights))
             if nnz > kept:
                 raise SparsimError(f"weights: {nnz} nonzeros do not fit {kernel} (at most {kept}); prune with nm_prune first")
         else:
             nnz = min(round(density * m * k), kept)
+            if density > keep / group:
+                notes = (f"--density {density:g} is more than {kernel} keeps: at most {keep} of every {group} "
+                         f"along K, so density {keep / group:g} is modelled (A pruned to {kernel} first)",)
         # Sparse tensor cores skip the pruned half: the hardware issues K/2 (K·keep/group)
         # MACs per output (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
         return KernelWork(
@@ -243,23 +306,43 @@ def build_work(
             bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
             # The 2-bit metadata is decoded in the tensor-core operand path (mma.sp),
             # so no load waits on another (DESIGN.md).
-            dependent_access_depth=0, dependent_accesses=0, math="sparse_tensor", m_effective=m,
+            dependent_access_depth=0, dependent_accesses=0, math="sparse_tensor", m_effective=m, notes=notes,
         )
 
-    # Gather kernels: COO, CSR, BSR, grouped. They need the real pattern.
+    # Gather kernels: COO, CSR, BSR, grouped. They need the real pattern. Their shape
+    # arguments are checked before it is made (limits before work).
+    # A group or block larger than the matrix would pad it with zeros a real kernel never
+    # stores; it is modelled at the matrix's size instead, and the notes say so.
+    shape_notes = []
+    if kernel == "grouped":
+        g = check_positive_int("--group-size", group_size)
+        if g > m:
+            shape_notes.append(f"--group-size {g} is more than M = {m} rows: modelled as one group of all {m} rows")
+            g = m
+    if kernel == "bsr":
+        try:
+            r, c = (block, block) if isinstance(block, (int, np.integer)) else tuple(block)
+        except (TypeError, ValueError):
+            raise SparsimError(f"--block: got {block!r}; allowed: a whole number or (rows, cols)") from None
+        r, c = check_positive_int("--block", r), check_positive_int("--block", c)
+        if r > m or c > k:
+            shape_notes.append(f"--block {r}x{c} is larger than the {m}x{k} matrix: modelled as "
+                               f"{min(r, m)}x{min(c, k)} blocks")
+            r, c = min(r, m), min(c, k)
     if sparsity_pattern is not None:
         if (sparsity_pattern.m, sparsity_pattern.k) != (m, k):
             raise SparsimError(f"pattern: shape {(sparsity_pattern.m, sparsity_pattern.k)} does not match --m {m} --k {k}")
-        pat = sparsity_pattern
+        pat, notes = sparsity_pattern, ()
     else:
-        pat = _pattern_for(kernel, m, k, density, pattern, seed, weights, pattern_options or {})
+        pat, notes = _pattern_for(kernel, m, k, density, pattern, seed, weights, pattern_options or {}, budget)
+    notes = (*shape_notes, *notes)
     st = pattern_stats(pat)
     nnz = st.nnz
     rows_nonempty = m - st.empty_rows
     fetch = _row_fetch_bytes(n, b, b_layout)
     useful = dict(nnz=nnz, flops_useful=2 * nnz * n, multiplications=nnz * n,
                   additions=(nnz - rows_nonempty) * n, density=nnz / (m * k), pattern=pat.name,
-                  bytes_c=bytes_c, m_effective=m, stats=st)
+                  bytes_c=bytes_c, m_effective=m, stats=st, notes=notes)
 
     if kernel in ("coo", "csr"):
         storage = (formats.coo_storage if kernel == "coo" else formats.csr_storage)(m, k, nnz, b, index_policy)
@@ -278,7 +361,6 @@ def build_work(
         )
 
     if kernel == "grouped":
-        g = check_positive_int("--group-size", group_size)
         union = st.group_union(g)
         # Course notes: grouping unstructured rows into vectors executes multiplications
         # on zeros: executed MACs = sum over row groups of |union of columns| · g · N.
@@ -295,8 +377,6 @@ def build_work(
         )
 
     # BSR: every r×c block holding at least one nonzero is stored and multiplied whole.
-    r, c = (block, block) if isinstance(block, int) else tuple(block)
-    r, c = check_positive_int("--block", r), check_positive_int("--block", c)
     n_blocks, block_rows_nonempty, block_cols = _bsr_structure(st, r, c)
     storage = formats.bsr_storage(m, k, n_blocks, (r, c), b, index_policy)
     return KernelWork(

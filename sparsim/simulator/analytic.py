@@ -58,7 +58,7 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
         calibration=getattr(calibration, "name", None), impl=call.impl, kernel_s=kernel_s,
         overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
         time_s=kernel_s + overhead_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
-        bound=bound, waves=0.0,
+        bound=bound, waves=0.0, notes=tuple(work.notes),
         busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},
         breakdown={"launch": t_launch, "compute": t_math, "hbm": t_hbm, "l2": t_l2},
     )

@@ -123,7 +123,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     floor = roofline_floor(work, hw)
     plan = plan_kernel(work, hw, params, seed, tile=tile, call=call)
     result = simulate(plan.program, trace=False)
-    notes = list(plan.notes)
+    notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)
     if tail:
         notes.append(tail)

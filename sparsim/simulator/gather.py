@@ -58,6 +58,9 @@ KERNEL_SHAPES = {"csr": (8, 128, 64), "coo": (8, 128, 64), "bsr": (4, 64, 128), 
 COO_CHUNK = 1024
 #: stored blocks a BSR CTA keeps in flight (double buffering)
 BSR_BLOCKS_IN_FLIGHT = 2
+#: CTAs carried one by one into the schedule; beyond, neighbouring row blocks are merged
+#: (greedy_slots schedules at most 2^15 units anyway; this bounds the per-CTA arrays)
+MAX_CTAS = 2**20
 
 
 def fetch_bytes(cols: np.ndarray | int, value_bytes: int, b_layout: str):
@@ -169,6 +172,15 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
         b_rows = items
         chain = chain_s(np.ceil(items / warps), in_flight=u, **lat)
 
+    latency = np.maximum(chain - index_s, 0.0)
+    ctas = items.size * n_slices
+    merged = -(-ctas // MAX_CTAS)
+    if merged > 1:
+        # Huge grids: consecutive row blocks become one schedule unit (amounts and
+        # latencies summed, as greedy_slots pairs neighbours), so memory stays bounded.
+        starts = np.arange(0, items.size, merged)
+        items, rows, flops_per_col, b_rows, latency = (
+            np.add.reduceat(x, starts) for x in (items, rows, flops_per_col, b_rows, latency))
     share = items / items.sum() if items.sum() > 0 else np.full(items.size, 1.0 / items.size)
     a_l2 = work.bytes_a * share
     gather_l2 = np.outer(b_rows, fetch)  # (row blocks, slices)
@@ -182,9 +194,12 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     }
     amounts["link_bytes"] = amounts["l2_bytes"]
     fill = np.full(amounts["flops"].size, index_s)
-    amounts["latency_s"] = np.repeat(np.maximum(chain - index_s, 0.0), n_slices)
+    amounts["latency_s"] = np.repeat(latency, n_slices)
+    amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled; "
              f"B row = {fetch.sum():,.0f} B in 32-B sectors)"]
+    if merged > 1:
+        notes.append(f"{ctas:,} CTAs scheduled as {fill.size:,} units of {merged} consecutive row blocks")
     return amounts, fill, notes
 
 
@@ -222,7 +237,7 @@ def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int =
         amounts, fill, notes = _per_cta(work, hw, params, seed)
         if work.kernel == "csr":
             amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, hw, params, rates)
-        ctas = int(amounts["flops"].size)
+        ctas = int(amounts.pop("ctas"))
         duration = np.maximum.reduce([
             amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],
             amounts["l2_bytes"] * slots / rates["l2_bytes_per_s"],

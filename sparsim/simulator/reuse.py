@@ -22,6 +22,11 @@ reads them) with two standard tools:
 One B row is ``ceil(N·bytes/32)`` sectors: a row is read whole (all its N-tiles run
 concurrently), so the sector granularity enters through the row's size in L2.
 
+Memory stays bounded: a built pattern's stream is hashed a chunk at a time and only the
+sampled accesses are kept ("group" and "block" streams are made a slab of whole groups at
+a time); a pattern too large to build (:class:`~sparsim.models.sampled.SampledPattern`)
+generates its sampled accesses directly from its row lengths.
+
 The curve depends only on the pattern, so it is cached per pattern object (and per
 content digest, for the same pattern regenerated): a sweep over profiles, dtypes and
 batch sizes computes it once.
@@ -43,7 +48,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Footprint", "footprint", "gather_footprint"]
+from ..models.sampled import SampledPattern
+
+__all__ = ["Footprint", "footprint", "footprint_of", "gather_footprint", "per_block_counts"]
 
 #: accesses kept by spatial sampling
 SAMPLE_BUDGET = 2**17
@@ -51,6 +58,8 @@ _GRID_POINTS = 192
 _by_object: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _by_digest: OrderedDict[tuple, Footprint] = OrderedDict()
 _DIGEST_ENTRIES = 32
+# accesses hashed (or nonzeros turned into keys) per vectorized chunk: bounded temporaries
+_HASH_CHUNK = 2**22
 
 
 @dataclass(frozen=True)
@@ -89,22 +98,44 @@ def _tail_sums(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     return (csum[-1] - csum[idx]) - w * count
 
 
+def _kept(items: np.ndarray, salt: int, rate: float) -> np.ndarray:
+    """SHARDS: hash each item id, keep those under rate·2^32 (Knuth's multiplicative hash)."""
+    h = items.astype(np.uint32)
+    h += np.uint32((salt * 0x9E3779B1 + 1) & 0xFFFFFFFF)
+    h *= np.uint32(2654435761)
+    return h < np.uint32(min(int(rate * 2**32), 2**32 - 1))
+
+
+def _streamed(chunks, n: int, salt: int, budget: int) -> Footprint:
+    """Footprint of a stream of ``n`` accesses that arrives in ``chunks`` (bounded memory:
+    each chunk is hashed and dropped; only the sampled accesses are kept)."""
+    rate = min(1.0, budget / n) if n else 1.0
+    positions, items, offset = [], [], 0
+    for chunk in chunks:
+        if rate < 1.0:
+            keep = np.flatnonzero(_kept(chunk, salt, rate))
+            positions.append(keep + offset)
+            items.append(chunk[keep])
+        else:
+            positions.append(np.arange(offset, offset + chunk.size))
+            items.append(chunk)
+        offset += chunk.size
+    empty = np.zeros(0, dtype=np.int64)
+    return footprint_of(np.concatenate([empty, *positions]), np.concatenate([empty, *items]), n, rate)
+
+
 def footprint(stream: np.ndarray, *, salt: int = 0, budget: int = SAMPLE_BUDGET) -> Footprint:
     """Footprint curve of ``stream`` (item ids in access order), sampled to ``budget``."""
     stream = np.asarray(stream)
-    n = int(stream.size)
+    chunks = (stream[start:start + _HASH_CHUNK] for start in range(0, stream.size, _HASH_CHUNK))
+    return _streamed(chunks, int(stream.size), salt, budget)
+
+
+def footprint_of(positions: np.ndarray, items: np.ndarray, n: int, rate: float) -> Footprint:
+    """Footprint of a stream of ``n`` accesses from the sampled ones: ``items`` accessed at
+    ``positions`` (ascending), the accesses to a ``rate`` share of all item ids (SHARDS)."""
     if n == 0:
         return Footprint(0, 0.0, 1.0, np.array([1.0]), np.array([0.0]))
-    rate = min(1.0, budget / n)
-    if rate < 1.0:
-        # SHARDS: hash each item id, keep those under rate·2^32 (Knuth's multiplicative hash)
-        h = (stream.astype(np.uint32) + np.uint32((salt * 0x9E3779B1 + 1) & 0xFFFFFFFF)) * np.uint32(2654435761)
-        keep = h < np.uint32(min(int(rate * 2**32), 2**32 - 1))
-        positions = np.flatnonzero(keep)
-        items = stream[positions]
-    else:
-        positions = np.arange(n)
-        items = stream
     if positions.size == 0:
         return Footprint(n, 0.0, rate, np.array([1.0, float(n)]), np.array([0.0, 0.0]))
     order = np.argsort(items, kind="stable")  # positions stay ascending within an item
@@ -140,9 +171,37 @@ def _sorted_unique(keys: np.ndarray) -> np.ndarray:
 def _digest(pattern) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     h.update(np.array([pattern.m, pattern.k, pattern.nnz], dtype=np.int64).tobytes())
-    h.update(np.ascontiguousarray(pattern.indptr).tobytes())
-    h.update(np.ascontiguousarray(pattern.indices).tobytes())
+    for array in (pattern.indptr, pattern.indices):  # memoryviews: no copy of the indices
+        h.update(memoryview(np.ascontiguousarray(array)).cast("B"))
     return h.digest()
+
+
+def _unique_slabs(pattern, rows: int, cols: int, kind: str):
+    """(first group of the slab, its unique keys group·width + item, width) for the
+    "group"/"block" streams (each group's or block row's distinct columns or block columns,
+    ascending), a slab of whole groups at a time: bounded memory."""
+    width = -(-pattern.k // cols) if kind == "block" else pattern.k
+    per_slab = max(1, _HASH_CHUNK * pattern.m // max(pattern.nnz, 1) // rows) * rows
+    for lo in range(0, pattern.m, per_slab):
+        hi = min(pattern.m, lo + per_slab)
+        start, stop = pattern.indptr[lo], pattern.indptr[hi]
+        keys = np.repeat(np.arange(hi - lo, dtype=np.int64) // rows, np.diff(pattern.indptr[lo:hi + 1]))
+        keys *= width
+        keys += pattern.indices[start:stop] // (cols if kind == "block" else 1)
+        grid = -(-(hi - lo) // rows) * width
+        if grid <= 4 * keys.size + 2**16:
+            # a bool mark per (group, item) of the slab: no sort, ~5x faster once the
+            # grid is within a few bytes per nonzero
+            marks = np.zeros(grid, dtype=bool)
+            marks[keys] = True
+            yield lo // rows, np.flatnonzero(marks), width
+        else:
+            yield lo // rows, _sorted_unique(keys), width
+
+
+def _items(pattern, rows: int, cols: int, kind: str):
+    for _, keys, width in _unique_slabs(pattern, rows, cols, kind):
+        yield keys % width
 
 
 def _cached(pattern, key: tuple, compute):
@@ -151,6 +210,9 @@ def _cached(pattern, key: tuple, compute):
     except TypeError:  # not weak-referenceable: digest cache only
         per_object = {}
     if key in per_object:
+        return per_object[key]
+    if isinstance(pattern, SampledPattern):  # no indices to digest; built once per object
+        per_object[key] = compute()
         return per_object[key]
     digest = per_object.get("digest")
     if digest is None:
@@ -178,12 +240,17 @@ def gather_footprint(pattern, kind: str = "row", *, rows: int = 1, cols: int = 1
     """
 
     def compute() -> Footprint:
+        if isinstance(pattern, SampledPattern):
+            return footprint_of(*pattern.access_sample(kind, rows, cols, salt))
         if kind == "row":
             return footprint(pattern.indices, salt=salt)
-        row_of = np.repeat(np.arange(pattern.m, dtype=np.int64) // rows, np.diff(pattern.indptr))
-        width = -(-pattern.k // cols) if kind == "block" else pattern.k
-        col = pattern.indices.astype(np.int64) // (cols if kind == "block" else 1)
-        return footprint(_sorted_unique(row_of * width + col) % width, salt=salt)
+        if kind == "block":
+            n = int(per_block_counts(pattern, rows, cols).sum())
+        else:
+            from ..models.stats import pattern_stats
+
+            n = int(pattern_stats(pattern).group_union(rows).sum())
+        return _streamed(_items(pattern, rows, cols, kind), n, salt, SAMPLE_BUDGET)
 
     if kind not in ("row", "block", "group"):
         raise ValueError(f"kind: got {kind!r}; allowed: row, block, group")
@@ -194,10 +261,12 @@ def per_block_counts(pattern, rows: int, cols: int) -> np.ndarray:
     """Stored ``rows``×``cols`` blocks in each block row (BSR), cached."""
 
     def compute() -> np.ndarray:
-        row_of = np.repeat(np.arange(pattern.m, dtype=np.int64) // rows, np.diff(pattern.indptr))
-        width = -(-pattern.k // cols)
-        keys = _sorted_unique(row_of * width + pattern.indices.astype(np.int64) // cols)
-        counts = np.bincount(keys // width, minlength=math.ceil(pattern.m / rows)).astype(np.int64)
+        if isinstance(pattern, SampledPattern):
+            return pattern.block_counts(rows, cols)
+        counts = np.zeros(math.ceil(pattern.m / rows), dtype=np.int64)
+        for first, keys, width in _unique_slabs(pattern, rows, cols, "block"):
+            block_row = keys // width
+            counts[first:first + int(block_row[-1]) + 1 if keys.size else first] += np.bincount(block_row)
         counts.flags.writeable = False
         return counts
 

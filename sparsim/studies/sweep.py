@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from ..calibration import load_calibration
 from ..errors import SparsimError
 from ..hwprofiles import load_profile
-from ..models.patterns import generate
+from ..models.limits import decide, memory_budget
+from ..models.patterns import generate, pattern_options
 from ..models.work import build_work
 from ..simulator.roofline import math_peak
 from .spec import KernelOptions, Study
@@ -175,14 +176,15 @@ def _sources(task: SweepTask, kernel: str):
 
         return pruned(task.weights_path, task.tensor, kernel, task.density)
     if kernel in _PATTERN_KERNELS:
-        return {"sparsity_pattern": _generated(task)}, task.density
+        options = {"block": (task.kernel.block, task.kernel.block)} if task.kernel.pattern == "block" else {}
+        how = decide(task.kernel.pattern, task.m, task.k, task.density,
+                     pattern_options(task.kernel.pattern, options), budget=memory_budget())
+        if how == "sampled":
+            # build_work samples it (and keeps the small sampled form for the next points)
+            return {"pattern_options": options}, task.density
+        return {"sparsity_pattern": _generated_pattern(task.kernel.pattern, task.m, task.k, task.density,
+                                                       task.seed, tuple(sorted(options.items())))}, task.density
     return {}, task.density
-
-
-def _generated(task: SweepTask):
-    options = {"block": (task.kernel.block, task.kernel.block)} if task.kernel.pattern == "block" else {}
-    return _generated_pattern(task.kernel.pattern, task.m, task.k, task.density, task.seed,
-                              tuple(sorted(options.items())))
 
 
 @functools.lru_cache(maxsize=1)
