@@ -6,11 +6,18 @@ the next, and counts the *doubling violations*: pairs where the larger problem i
 predicted faster. It also compares the H200 SXM with the H100 SXM5 (the same chip with
 faster, larger memory) on every point, and counts where the H200 comes out slower.
 
+Sparse kernels (CSR, COO, BSR, grouped) get *nested* patterns: one seeded uniform
+random field U over the largest M×K of the grid, and the pattern of (M, K, density) is
+{(i, j): i < M, j < K, U[i, j] < density}. A larger M, K or density only adds nonzeros,
+so every doubling is "the same matrix with more in it" (independent patterns per shape
+would mix sampling noise into the count; ``--independent`` uses them, as ``sparsim
+predict --density`` does).
+
 A violation is a drop of more than ``--tolerance`` (relative; default 1e-9, i.e. any
-drop beyond float noise); the ``>1%`` column counts only drops beyond 1%, the folding
-tolerance of gather kernels (docs/simulator.md, "Invariants"). Work is built once per
-point (``build_work``) and timed on every profile and model with ``predict_work``, which
-is what ``sparsim.predict`` does with ``calibration=None``.
+drop beyond float noise); the ``>1%`` column counts only drops beyond 1%, the tolerance
+of the physics tests (docs/simulator.md, "Invariants"). Work is built once per point
+(``build_work``) and timed on every profile and model with ``predict_work``, which is
+what ``sparsim.predict`` does with ``calibration=None``.
 
     .venv/bin/python benchmarks/bench_physics.py [--quick]
 """
@@ -18,12 +25,15 @@ is what ``sparsim.predict`` does with ``calibration=None``.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections import defaultdict
 
+import numpy as np
+
 from sparsim.errors import SparsimError
 from sparsim.hwprofiles import list_profiles, load_profile
-from sparsim.models import build_work
+from sparsim.models import SparsityPattern, build_work
 from sparsim.simulator import MODELS, predict_work
 
 #: kernel -> (dtype, densities at which shapes are doubled); None: the kernel has no density
@@ -76,7 +86,30 @@ def _key(point: dict) -> tuple:
     return tuple(sorted(point.items()))
 
 
-def run(kernels, profiles, models, quick: bool, tolerance: float):
+@functools.lru_cache(maxsize=2)
+def _field(m: int, k: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).random((m, k), dtype=np.float32)
+
+
+def nested_pattern(m: int, k: int, density: float, *, seed: int = 0, field_m: int = 4096,
+                   field_k: int = 4096) -> SparsityPattern:
+    """{(i, j): i < m, j < k, U[i, j] < density} of one seeded uniform field U: patterns
+    of larger m, k or density contain those of smaller ones."""
+    mask = _field(field_m, field_k, seed)[:m, :k] < density
+    indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))])
+    return SparsityPattern(m, k, indptr, np.nonzero(mask)[1].astype(np.int32), "nested-uniform")
+
+
+def build(kernel: str, point: dict, independent: bool = False, field: tuple[int, int] = (4096, 4096)):
+    """The work of ``point``; sparse kernels on :func:`nested_pattern` unless ``independent``."""
+    if kernel in GATHER and not independent:
+        point = dict(point)
+        pattern = nested_pattern(point["m"], point["k"], point.pop("density"), field_m=field[0], field_k=field[1])
+        return build_work(kernel, sparsity_pattern=pattern, **point)
+    return build_work(kernel, seed=0, **point)
+
+
+def run(kernels, profiles, models, quick: bool, independent: bool = False):
     """Every prediction of the grid: {(kernel, model, profile, point key): time_s}, and the chains."""
     times: dict = {}
     all_chains = []
@@ -89,7 +122,7 @@ def run(kernels, profiles, models, quick: bool, tolerance: float):
                 if key in works:
                     continue
                 try:
-                    works[key] = build_work(kernel, seed=0, **point)
+                    works[key] = build(kernel, point, independent)
                 except SparsimError:
                     works[key] = None
         for key, work in works.items():
@@ -152,14 +185,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller grid (seconds, not minutes)")
     parser.add_argument("--tolerance", type=float, default=1e-9, help="relative drop that counts (default 1e-9)")
     parser.add_argument("--examples", type=int, default=8, help="worst violations to print")
+    parser.add_argument("--independent", action="store_true",
+                        help="sparse kernels on an independent pattern per shape (sparsim.predict's density)")
     args = parser.parse_args()
     gpus = [load_profile(name) for name in list_profiles() if load_profile(name).kind == "gpu"]
     start = time.perf_counter()
-    times, all_chains = run(list(KERNELS), gpus, MODELS, args.quick, args.tolerance)
+    times, all_chains = run(list(KERNELS), gpus, MODELS, args.quick, args.independent)
     seconds = time.perf_counter() - start
     table, examples = doubling_violations(times, all_chains, gpus, MODELS, args.tolerance)
 
     print(f"doubling checks: {len(gpus)} GPU profiles, {'quick' if args.quick else 'full'} grid, "
+          f"{'independent' if args.independent else 'nested'} sparse patterns, "
           f"{len(times):,} predictions in {seconds:.0f} s; a violation is a drop > {args.tolerance:g}")
     print(f"{'kernel':8} {'model':9} {'axis':8} {'checks':>7} {'viol.':>6} {'>1%':>5} {'worst':>7}")
     totals = defaultdict(lambda: [0, 0, 0])
