@@ -14,7 +14,7 @@ reorder two nearly equal slots), and a GEMM's identical CTAs share the grid's DR
 traffic evenly, so a grid one row of tiles larger (more reuse of B per wave) can give
 each CTA a smaller share while its extra CTAs run in a partial wave that is not
 bandwidth-bound. Random search finds rare larger drops (4 beyond 1% in ~79,000 growths,
-worst 5.3%; docs/simulator.md says how to make it exact); the examples here are
+worst 5.3%; docs/simulator.md, "Invariants", says why and what was tried); the examples here are
 derandomized, so the tests are stable. The fixed sweep holds GEMM kernels to 1e-9.
 """
 
