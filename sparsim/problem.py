@@ -27,7 +27,7 @@ from .models.work import KERNELS, KernelWork, build_work
 __all__ = ["Problem", "OPTION_KEYS"]
 
 #: kernel options a Problem may carry (passed to sparsim.models.build_work)
-OPTION_KEYS = ("index_policy", "b_layout", "group_size", "block", "weights", "sparsity_pattern",
+OPTION_KEYS = ("index_policy", "b_layout", "group_size", "block", "weights", "sparsity_pattern", "memory_budget",
                "pattern_options")
 
 

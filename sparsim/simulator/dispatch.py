@@ -173,6 +173,11 @@ def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms:
                 share = 1.0 / (size * per_sm_slots)  # per-slot amount = class total × share
                 bulk_amounts = {f: float(bulk[f][layer].sum()) * share for f in CTA_FIELDS}
                 tail_amounts = {f: float(tail[f][layer].sum()) * share for f in CTA_FIELDS}
+                # A latency is a ceiling, not an amount: the class keeps its longest chain
+                # (a mean hid a long row folded in with short ones, so adding rows whose
+                # CTAs split the fold could make the kernel faster).
+                bulk_amounts["latency_s"] = float(bulk["latency_s"][layer].max())
+                tail_amounts["latency_s"] = float(tail["latency_s"][layer].max())
                 n_bulk = float(bulk_count[layer].sum()) * share
                 fill = float(first_fill[layer].mean())
                 phases = []

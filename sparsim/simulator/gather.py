@@ -9,8 +9,9 @@ How the work is split into CTAs, after the GPU SpMM kernels these model:
   rows they name: two dependent loads before the data (course notes). A CTA lasts as long
   as its longest row, and a CTA of long rows becomes the kernel's tail (load imbalance).
 * **COO, nonzero-split** (cuSPARSE ``COO_ALG4``-like segmented reduction): each CTA takes
-  1024 consecutive nonzeros whatever rows they fall in, so CTAs are equal; partial row
-  sums go to C with atomics (read-modify-write in L2). One dependent load.
+  an equal chunk of consecutive nonzeros (at most 1024, and at least one chunk per
+  resident slot) whatever rows they fall in, so CTAs are equal; partial row sums go to C
+  with atomics (read-modify-write in L2). One dependent load.
 * **BSR** (cuSPARSE ``bsrmm`` on tensor cores): one CTA per block row and 64-column slice;
   blocks are double-buffered, so two block loads are in flight.
 * **grouped** (vector-sparse: g rows share their union of columns, tensor cores): one CTA
@@ -82,17 +83,17 @@ def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float,
 def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[float, float, float]:
     """(index load, first B load, later B loads) latency of a gather kernel's warps.
 
-    Index loads miss on the first N-slice of a row block and hit for the others. The
-    first B round trip of a warp waits DRAM; later ones the L2 latency plus the share of
-    B that L2 cannot hold (a capacity miss ratio that depends on K and N only, so that
-    more nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
+    Index loads wait DRAM: the N-slices of a row block run side by side in the grid and
+    ask for the same indices at the same time, so they all wait for the one miss (an
+    average over slices, hits after the first, made a wider B run faster). The first B
+    round trip of a warp waits DRAM; later ones the L2 latency plus the share of B that
+    L2 cannot hold (a capacity miss ratio that depends on K and N only, so that more
+    nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
     """
     lat_l2, lat_dram = latencies(hw, params)
-    n_slices = b_row_slices(work)[0].size
     b_bytes = work.k * float(b_row_slices(work)[1].sum())
     capacity_miss = min(1.0, max(0.0, 1.0 - hw.l2_bytes * params["l2_capacity_efficiency"] / b_bytes))
-    index_s = lat_l2 + (lat_dram - lat_l2) / n_slices
-    return index_s, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
+    return lat_dram, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
 
 
 def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
@@ -259,7 +260,12 @@ def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: 
     st = work.stats
     cols, fetch = b_row_slices(work)
     n_slices = cols.size
-    chunks = max(1, math.ceil(st.nnz / COO_CHUNK))
+    # Nonzero-split kernels size the grid to the device and cut the nonzeros into equal
+    # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
+    # enough chunks to give every resident slot one. (Fixed 1024-nonzero chunks left a
+    # small matrix on a few SMs, where twice the nonzeros, on twice the SMs, ran faster.)
+    slots = hw.sm_count * occupancy(hw, threads=32 * warps, smem_bytes=0, regs_per_thread=KERNEL_SHAPES["coo"][2])
+    chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())
     miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
@@ -269,7 +275,7 @@ def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: 
     c_l2 = 2.0 * (st.m - st.empty_rows + chunks) * out_row
     index_s, first_s, data_s = _data_latency(work, hw, params)
     # every CTA but the last holds a full chunk: its warps set the latency
-    per_warp = math.ceil(min(st.nnz, COO_CHUNK) / warps)
+    per_warp = math.ceil(math.ceil(st.nnz / chunks) / warps)
     chain = float(chain_s(per_warp, depth=work.dependent_access_depth, index_s=index_s, first_s=first_s,
                           data_s=data_s, in_flight=params["gather_loads_in_flight"]))
     totals = {

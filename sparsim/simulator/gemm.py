@@ -8,24 +8,47 @@ Background User's Guide" lists for cuBLAS (256×128, 128×256, 128×128, 256×64
 bytes of K (64 fp16, 32 tf32: CUTLASS's default ``128x256x64`` / ``128x128x32``); the
 stage count is as many as fit 90% of shared memory, 2 to 6 (CUTLASS sm80 kernels use 3-6).
 Warps: 8 for 128×256-sized tiles, else 4 (CUTLASS 64×64 warp tiles). Occupancy follows
-from shared memory, warps and registers (fp32 accumulators + 64 per thread). The kernel
-picks the tile with the lowest estimated time (wave-quantized math, L2, HBM, latency),
-the way cuBLAS's heuristics trade tile efficiency against wave quantization. The tile
-depends on M and N only (estimated at K = 4096), so time never drops as K grows.
+from shared memory, warps and registers (fp32 accumulators + 64 per thread).
+
+**Choice: the fastest candidate, by the engine itself.** The library runs the candidate
+(tile, split) that the engine simulates fastest, the way cuBLAS's heuristics trade tile
+efficiency against wave quantization, but without a separate estimate that can disagree
+with the simulation. (A quick estimate at a fixed K = 4096 used to pick split-K 6 with
+1.5× padding for 512×512×128, 6.9 µs, while 1024×512×128 got 4.0 µs: more work, less
+time.) :func:`search` simulates the candidates in order of a lower bound of their
+simulated time (:func:`lower_bound_s`) and stops when the next bound reaches the best
+time found, so the result is the exact minimum while usually one candidate is simulated.
+
+Why that is monotone: a minimum over a fixed set of candidates of times that each grow
+with M, N and K grows too. So (1) the candidate set only shrinks as the problem grows
+(:func:`candidates` offers a split only while ``tiles · (split - 1) < SMs``, which does
+not depend on K), and (2) each candidate's simulated time grows with M, N and K:
+
+* every CTA is charged a *full* tile, ``min(tile, dim)`` rows and columns and its whole
+  K range: the grid is costed as the problem padded to whole tiles, and padded sizes
+  only grow. (Identical CTAs carrying the grid's *average* made every CTA lighter when
+  the grid grew by a partial edge tile.) The bytes reported are those really moved;
+* every k-tile round trip waits the DRAM latency (see **Latency**);
+* DRAM re-reads of a panel only grow with the grid (see **Traffic**).
+
+The same holds across profiles: a profile better in one resource (bandwidth, rate,
+latency, L2 size) makes no candidate slower, so the minimum is no slower either.
 
 **Split-K** (cuBLAS/CUTLASS ``GemmSplitKParallel``): when there are fewer output tiles
-than SMs, K can be cut into slices (1, 2, 3, 4, 6, 8, 12 or 16, never more than one per
-k-tile); each CTA writes fp32 partials and a second kernel reduces them. The split is
-chosen with the tile, by the same estimate (its reduction kernel and launch included).
+than SMs, K can be cut into slices (:data:`SPLITS`, never more than one per k-tile);
+each CTA writes fp32 partials and a second kernel reduces them (its launch included).
 cuSPARSELt does not split K unless asked (``CUSPARSELT_MATMUL_SPLIT_K``, set by
-``cusparseLtMatmulSearch``), so 2:4/1:2 never does; their tiles are those of CUTLASS's
-sm80 sparse GEMMs (N ≥ 64).
+``cusparseLtMatmulSearch``), so 2:4/1:2 never does (:data:`SPARSE_SPLITS`); their tiles
+are those of CUTLASS's sm80 sparse GEMMs (N ≥ 64). ``tiles`` and ``splits`` arguments
+replace the candidate lists (per-library data).
 
 **Traffic.** Every CTA reads its A panel (tile_m × K) and B panel (K × tile_n) through
 L2: L2 bytes = tiles_n·A + tiles_m·B + C. DRAM sees each operand once if A and B fit in
 L2; otherwise once per *wave*: the CTAs resident together cover a compact block of tiles
 (CUTLASS threadblock swizzle, cuBLAS rasterization) and share panels while they walk K
-in near lockstep, so each wave reads its ``w_m`` A panels and ``w_n`` B panels.
+in near lockstep. A wave spans ``w_m`` rows by ``w_n`` columns of tiles (as square as
+its slots allow), or all the rows (columns) a narrow (short) grid has room for, so A is
+read ``tiles_n / span_n`` times and B ``tiles_m / span_m`` times (at least once).
 
 **Hopper clusters.** On Hopper, CUTLASS 3 / cuBLAS kernels launch CTAs in 2×1 clusters
 whose TMA loads multicast the shared B tile to both CTAs: L2 reads B once per pair
@@ -33,8 +56,11 @@ whose TMA loads multicast the shared B tile to both CTAs: L2 reads B once per pa
 profile's compute capability (9.x); a profile that omits it gets no clusters.
 
 **Latency.** A CTA first waits one load latency (the pipeline fill), then streams: with
-``stages - 1`` k-tiles in flight, each round trip of the average load latency covers
-that many k-tiles (Little's law).
+``stages - 1`` k-tiles in flight, each round trip covers that many k-tiles (Little's
+law). The round trip is the DRAM latency: CTAs sharing a panel ask for each k-tile at
+nearly the same time and all wait for its one DRAM fetch (misses to a line in flight
+merge in L2); an average over later hits let one CTA's latency fall as more CTAs shared
+its panels.
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
@@ -48,25 +74,27 @@ that many k-tiles (Little's law).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.formats import nm_metadata_bits
 from ..models.work import KernelWork
 from .dispatch import uniform_slots
-from .engine import Program
+from .engine import Program, SimResult, simulate
 from .plan import KernelPlan
 from .roofline import math_peak
 
-__all__ = ["DENSE_TILES", "SPARSE_TILES", "GemmTile", "choose_tile", "gemm_traffic", "make_tile", "plan_gemm"]
+__all__ = ["DENSE_TILES", "SPARSE_SPLITS", "SPARSE_TILES", "SPLITS", "GemmCandidate", "GemmTile", "candidates",
+           "choose_tile", "gemm_traffic", "lower_bound_s", "make_tile", "plan_gemm", "search"]
 
 DENSE_TILES = ((256, 128), (128, 256), (128, 128), (256, 64), (64, 256), (128, 64), (64, 128), (64, 64),
                (128, 32), (64, 32), (128, 16), (64, 16))
 SPARSE_TILES = ((256, 128), (128, 256), (128, 128), (256, 64), (128, 64), (64, 128), (64, 64))
-#: K at which tiles are compared (the choice must not depend on K; see module docstring)
-TILE_CHOICE_K = 4096
+#: split-K slice counts offered to dense GEMMs (cuBLAS/CUTLASS ``GemmSplitKParallel``)
 SPLITS = (1, 2, 3, 4, 6, 8, 12, 16)
+#: cuSPARSELt splits K only when asked (``CUSPARSELT_MATMUL_SPLIT_K``)
+SPARSE_SPLITS = (1,)
 
 
 @dataclass(frozen=True)
@@ -84,6 +112,10 @@ class GemmTile:
 
 @dataclass(frozen=True)
 class GemmTraffic:
+    """What one tile and split cost. Every CTA is charged a *full* tile: ``min(tile, dim)``
+    rows and columns and its whole K range, i.e. the problem padded to whole tiles (see
+    the module docstring); the ``*_moved`` fields are the bytes without that padding."""
+
     ctas: int
     k_iters: int  # k-tiles per CTA
     flops: float  # executed per CTA, tile padding included
@@ -93,6 +125,11 @@ class GemmTraffic:
     partial_bytes: float  # split-K fp32 partials written (0 without split)
     fill_s: float  # one load latency
     latency_s: float  # per CTA after the fill, latency-bound
+    #: bytes really moved: edge tiles load only their own rows and columns (TMA and
+    #: cp.async fill out-of-bounds elements with zeros without a memory read)
+    l2_bytes_moved: float = 0.0
+    hbm_bytes_moved: float = 0.0
+    partial_bytes_moved: float = 0.0
 
 
 def _efficiency(work: KernelWork, params: dict) -> float:
@@ -153,15 +190,9 @@ def _tile(work: KernelWork, hw: HardwareProfile, shape: tuple[int, int], sparse:
     return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, "cuSPARSELt" if sparse else "cuBLAS")
 
 
-def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile, k: int | None = None) -> GemmTraffic:
-    """Bytes, FLOPs and latencies of ``work`` run with ``tile`` (at ``k`` if given)."""
-    k = work.k if k is None else k
-    m, n = _m_eff(work), work.n
-    b = get_dtype(work.dtype).bytes
-    a_nominal = _a_bytes_per_element(work) * m * k
-    # the real bytes (metadata rounded up) for traffic; the nominal ones for ratios
-    a_total = max(a_nominal, float(work.bytes_a)) if k == work.k else a_nominal
-    b_total = float(b) * k * n
+def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile) -> GemmTraffic:
+    """Bytes, FLOPs and latencies of ``work`` run with ``tile``."""
+    k, m, n = work.k, _m_eff(work), work.n
     tiles_m, tiles_n = -(-m // tile.m), -(-n // tile.n)
     s = min(tile.split_k, -(-k // tile.k))
     ctas = tiles_m * tiles_n * s
@@ -171,40 +202,61 @@ def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: Gemm
         kept, group = (int(x) for x in work.kernel.split(":"))
         keep = kept / group
     flops = 2.0 * tile.m * tile.n * k_iters * tile.k * keep
+    # The engine's CTAs are identical, so each is the slowest one, a full tile: the grid
+    # is costed as the problem padded to whole tiles of min(tile, dim). Per-CTA averages
+    # made every CTA lighter when the grid grew by a partial edge tile, and more work
+    # ran faster. Padded dimensions only grow with M, N and K.
+    padded_m, padded_n = tiles_m * min(tile.m, m), tiles_n * min(tile.n, n)
+    padded_k = s * min(k_iters * tile.k, k)
+    a_element = _a_bytes_per_element(work)  # the report uses work.bytes_a (metadata rounded up)
+    b_element = float(get_dtype(work.dtype).bytes)
+    c_element = work.bytes_c / (m * n)
     l2_capacity = hw.l2_bytes * params["l2_capacity_efficiency"]
-    b_readers = -(-tiles_m // 2) if tma_multicast(hw) and tiles_m > 1 else tiles_m
-    fits = a_nominal + b_total <= l2_capacity
-    resident = max(1, min(tiles_m * tiles_n, hw.sm_count * tile.occupancy // s))
-    w_m = min(tiles_m, max(1, round(math.sqrt(resident * tile.n / tile.m))))
-    w_n = min(tiles_n, -(-resident // w_m))
-    waves = -(-(tiles_m * tiles_n) // resident)
+    # Clusters of 2 CTAs along M read each B tile once from L2 for both; every CTA is
+    # charged half (an odd last one really reads it alone: the report counts that).
+    multicast = tma_multicast(hw)
+    b_readers = tiles_m / 2 if multicast else tiles_m
+    b_readers_moved = -(-tiles_m // 2) if multicast and tiles_m > 1 else tiles_m
+    fits = (a_element * padded_m + b_element * padded_n) * padded_k <= l2_capacity
+    # The block of tiles one wave covers (threadblock swizzle): as square as the slots
+    # allow (w_m x w_n tiles), or all the rows (columns) a narrow (short) grid has room
+    # for. A wave reads each of its panels once, so A is read once per span_n columns of
+    # tiles and B once per span_m rows; the spans shrink as the grid widens (lengthens),
+    # so the re-reads only grow with M and N.
+    slots = max(1, hw.sm_count * tile.occupancy // s)
+    w_m = max(1, round(math.sqrt(slots * tile.n / tile.m)))
+    w_n = -(-slots // w_m)
+    a_reads = max(1.0, tiles_n / max(w_n, slots / tiles_m))
+    b_reads = max(1.0, tiles_m / max(w_m, slots / tiles_n))
 
-    def loads(a: float, b_: float) -> tuple[float, float, float]:
-        """(L2 reads, SM-port reads, DRAM reads) of operands of a and b_ bytes."""
-        l2 = tiles_n * a + b_readers * b_
+    def costs(m_: int, n_: int, k_: int, b_readers: float, a: float) -> tuple[float, float, float, float]:
+        """(L2, port, DRAM, partial) bytes of an m_ x n_ x k_ problem (A of ``a`` bytes) on this grid."""
+        b = b_element * k_ * n_
+        l2 = tiles_n * a + b_readers * b
         if fits:
-            return l2, tiles_n * a + tiles_m * b_, a + b_
-        # each wave reads its w_m A panels and w_n B panels once
-        dram = waves * (w_m * a / tiles_m + w_n * b_ / tiles_n)
-        return l2, tiles_n * a + tiles_m * b_, min(max(dram, a + b_), l2)
+            dram = a + b
+        else:
+            dram = min(a * a_reads + b * b_reads, tiles_n * a + max(1.0, b_readers) * b)
+        if s > 1:
+            partial = s * m_ * n_ * 4.0  # fp32 partial tiles, reduced by a second kernel
+            written, dram = partial, dram + (partial if partial > l2_capacity else 0.0)
+        else:
+            partial = 0.0
+            written = c_element * m_ * n_
+            dram += written
+        return l2 + written, tiles_n * a + tiles_m * b + written, dram, partial
 
-    l2_loads, port_loads, hbm_loads = loads(a_total, b_total)
-    nominal_l2, _, nominal_hbm = loads(a_nominal, b_total)
-    c_bytes = work.bytes_c
-    partial = 0.0
-    if s > 1:
-        partial = s * m * n * 4.0  # fp32 partial tiles, reduced by a second kernel
-        written = partial
-        hbm = hbm_loads + (partial if partial > l2_capacity else 0.0)
-    else:
-        written = c_bytes
-        hbm = hbm_loads + c_bytes
-    lat_l2, lat_dram = latencies(hw, params)
-    hit = 1.0 - min(1.0, nominal_hbm / nominal_l2) if nominal_l2 else 1.0
-    load_latency = hit * lat_l2 + (1.0 - hit) * lat_dram
+    l2, port, hbm, partial = costs(padded_m, padded_n, padded_k, b_readers, a_element * padded_m * padded_k)
+    l2_moved, _, hbm_moved, partial_moved = costs(m, n, k, b_readers_moved, max(a_element * m * k, work.bytes_a))
+    # Every k-tile round trip waits the DRAM latency, not an average over L2 hits: the
+    # CTAs that share a panel run in the same wave and walk K in near lockstep, so they
+    # ask for each k-tile within a few hundred ns of each other and all wait for the one
+    # DRAM fetch (misses to a line in flight merge in L2). A hit-rate average made the
+    # latency of one CTA fall as more CTAs shared its panels: more work ran faster.
+    load_latency = latencies(hw, params)[1]
     rounds = -(-k_iters // max(1, tile.stages - 1))
-    return GemmTraffic(ctas, k_iters, flops, l2_loads + written, port_loads + written, hbm, partial,
-                       load_latency, rounds * load_latency)
+    return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * load_latency,
+                       l2_moved, hbm_moved, partial_moved)
 
 
 def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
@@ -216,45 +268,136 @@ def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
     )
 
 
-def _estimate(t: GemmTraffic, tile: GemmTile, hw: HardwareProfile, rates: dict, launch_s: float) -> float:
-    """Quick time estimate used only to rank tiles and splits."""
+@dataclass(frozen=True)
+class GemmCandidate:
+    """One tile and split mapped onto the machine, before it is simulated."""
+
+    index: int  # position in the candidate list (ties go to the earlier one)
+    tile: GemmTile
+    traffic: GemmTraffic
+    split_k: int  # effective slices (at most one per k-tile)
+    reduction_s: float  # the split-K reduction kernel, launch included (0 without split)
+    #: bytes the report adds to what the engine's pools serve: the reduction kernel's,
+    #: less the tile padding the CTAs are charged (:class:`GemmTraffic`)
+    extra_l2_bytes: float
+    extra_hbm_bytes: float
+    #: a time the engine cannot beat for this candidate (:func:`lower_bound_s`)
+    bound_s: float
+
+
+def lower_bound_s(t: GemmTraffic, tile: GemmTile, hw: HardwareProfile, rates: dict, launch_s: float,
+                  reduction_s: float) -> float:
+    """A time :func:`~sparsim.simulator.engine.simulate` never beats for this candidate.
+
+    The engine starts every slot after the launch with a pipeline fill, in which no
+    pool is used, and runs the reduction after the last CTA; in between no pool serves
+    more than its rate and no slot runs faster than its own phases allow. So after the
+    fill the kernel body lasts at least as long as each of: the busiest SM's math and
+    L2-port work at its pipe's rate (it gets ``ceil(CTAs / SMs)`` CTAs,
+    :func:`~sparsim.simulator.dispatch.uniform_slots`), all L2 and DRAM bytes at the pool
+    rates, and the busiest slot's CTAs one after another, each at its own ceiling (math
+    alone or Little's law), after its later exposed fills.
+    """
     per_sm = -(-t.ctas // hw.sm_count)
-    waves = -(-t.ctas // (hw.sm_count * tile.occupancy))
-    main = max(per_sm * t.flops / rates["sm_math_flops_per_s"],
+    per_slot = -(-per_sm // min(per_sm, tile.occupancy))
+    later_fills = 0.0 if tile.occupancy > 1 else (per_slot - 1) * t.fill_s  # dispatch._serial_phases
+    cta_flops = t.flops / rates["sm_math_flops_per_s"]
+    body = max(per_sm * cta_flops,
                per_sm * t.link_bytes / t.ctas / rates["sm_link_bytes_per_s"],
                t.l2_bytes / rates["l2_bytes_per_s"], t.hbm_bytes / rates["hbm_bytes_per_s"],
-               waves * (t.fill_s + t.latency_s))
-    if t.partial_bytes:
-        main += launch_s + t.partial_bytes / rates["l2_bytes_per_s"]
-    return main
+               later_fills + per_slot * max(cta_flops, t.latency_s))
+    return launch_s + t.fill_s + body + reduction_s
 
 
-def choose_tile(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles=None, splits=None) -> GemmTile:
-    """The candidate tile and split with the lowest estimated time at K = :data:`TILE_CHOICE_K`.
+def candidates(work: KernelWork, hw: HardwareProfile, *, tiles: tuple | None = None,
+               splits: tuple | None = None) -> list[tuple[tuple[int, int], int]]:
+    """(tile shape, split) pairs the library may run ``work`` with, in preference order.
 
-    ``tiles`` and ``splits`` are a library's candidates (see :mod:`sparsim.impls`); by
-    default the cuBLAS-like :data:`DENSE_TILES` with :data:`SPLITS`, or the sparse tiles
-    without split-K. Near-ties (within 0.1%) go to the tile that pads less math, then to
-    the earlier (larger) tile.
+    ``tiles`` and ``splits`` default to :data:`DENSE_TILES` / :data:`SPLITS`, or
+    :data:`SPARSE_TILES` / :data:`SPARSE_SPLITS` for 2:4 and 1:2. A split is offered only
+    while the output tiles leave SMs idle (``tiles · (split - 1) < SMs``), so the set
+    only shrinks as M or N grows and does not depend on K (see the module docstring).
     """
     sparse = work.math == "sparse_tensor"
-    rates = _rates(work, hw, params)
+    tiles = tiles or (SPARSE_TILES if sparse else DENSE_TILES)
+    splits = splits or (SPARSE_SPLITS if sparse else SPLITS)
+    out = []
+    for shape in tiles:
+        output_tiles = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
+        out.extend((tuple(shape), split) for split in splits
+                   if split == 1 or output_tiles * (split - 1) < hw.sm_count)
+    return out
+
+
+def _candidate(work: KernelWork, hw: HardwareProfile, params: dict, rates: dict, tile: GemmTile,
+               index: int = 0) -> GemmCandidate:
+    t = gemm_traffic(work, hw, params, tile)
     launch = hw.launch_overhead_s * params["launch_scale"]
-    best, best_key = None, (math.inf, math.inf)
-    candidates = tiles if tiles is not None else (SPARSE_TILES if sparse else DENSE_TILES)
-    split_options = splits if splits is not None else ((1,) if sparse else SPLITS)
-    for shape in candidates:
-        tiles_mn = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
-        for split in split_options:
-            if split > 1 and tiles_mn * (split - 1) >= hw.sm_count:
-                break  # already enough CTAs to fill the machine without this split
-            tile = _tile(work, hw, shape, sparse, split)
-            t = gemm_traffic(work, hw, params, tile, k=TILE_CHOICE_K)
-            est = _estimate(t, tile, hw, rates, launch)
-            key = (est, t.flops * t.ctas)
-            if key[0] < best_key[0] * (1 - 1e-3) or (key[0] <= best_key[0] * (1 + 1e-3) and key[1] < best_key[1]):
-                best, best_key = tile, key
-    return best
+    # the report counts bytes moved, not the padding the uniform CTAs are charged
+    reduction, extra_l2, extra_hbm = 0.0, t.l2_bytes_moved - t.l2_bytes, t.hbm_bytes_moved - t.hbm_bytes
+    s = t.ctas // (-(-_m_eff(work) // tile.m) * -(-work.n // tile.n))
+    if s > 1:
+        # second kernel: read the partials (from L2 if they fit), write C
+        in_dram = t.partial_bytes > hw.l2_bytes * params["l2_capacity_efficiency"]
+        reduction = launch + max(t.partial_bytes / rates["l2_bytes_per_s"],
+                                 (in_dram * t.partial_bytes + work.bytes_c) / rates["hbm_bytes_per_s"])
+        extra_l2 += t.partial_bytes_moved + work.bytes_c
+        extra_hbm += in_dram * t.partial_bytes_moved + work.bytes_c
+    return GemmCandidate(index, tile, t, s, reduction, extra_l2, extra_hbm,
+                         lower_bound_s(t, tile, hw, rates, launch, reduction))
+
+
+def _program(c: GemmCandidate, hw: HardwareProfile, params: dict, rates: dict) -> Program:
+    """The engine program of candidate ``c``: identical CTAs dispatched exactly."""
+    t = c.traffic
+    per_cta = dict(flops=t.flops, l2_bytes=t.l2_bytes / t.ctas, hbm_bytes=t.hbm_bytes / t.ctas,
+                   link_bytes=t.link_bytes / t.ctas, latency_s=t.latency_s)
+    groups, classes = uniform_slots(t.ctas, sms=hw.sm_count, occupancy=c.tile.occupancy, cta=per_cta,
+                                    fill_s=t.fill_s)
+    return Program(groups=groups, slot_classes=classes, launch_s=hw.launch_overhead_s * params["launch_scale"],
+                   reduction_s=c.reduction_s, **rates)
+
+
+def search(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple | None = None,
+           splits: tuple | None = None) -> tuple[GemmCandidate, Program, SimResult, int, int]:
+    """The candidate the engine runs fastest: (candidate, program, its simulation,
+    candidates offered, candidates simulated).
+
+    Branch and bound: candidates are simulated in order of :func:`lower_bound_s` (then
+    less padded math, then list order) until the next bound reaches the best simulated
+    time, so the answer is the minimum over all candidates (to 1e-9) while usually only
+    one to three are simulated. A tie goes to the candidate simulated first.
+    """
+    rates = _rates(work, hw, params)
+    sparse = work.math == "sparse_tensor"
+    offered, shapes, seen = [], {}, set()
+    pairs = candidates(work, hw, tiles=tiles, splits=splits)
+    for i, (shape, split) in enumerate(pairs):
+        if shape not in shapes:
+            shapes[shape] = _tile(work, hw, shape, sparse)
+        base = shapes[shape]
+        effective = min(split, -(-work.k // base.k))
+        if (shape, effective) in seen:
+            continue  # a split beyond the k-tiles is the same kernel as a smaller one
+        seen.add((shape, effective))
+        tile = base if split == 1 else replace(base, split_k=split)
+        offered.append(_candidate(work, hw, params, rates, tile, i))
+    best, best_time, simulated = None, math.inf, 0
+    for c in sorted(offered, key=lambda c: (c.bound_s, c.traffic.flops * c.traffic.ctas, c.index)):
+        if c.bound_s >= best_time * (1 - 1e-9):
+            break
+        program = _program(c, hw, params, rates)
+        result = simulate(program, trace=False)
+        simulated += 1
+        if result.time_s < best_time:
+            best, best_time = (c, program, result), result.time_s
+    return (*best, len(pairs), simulated)
+
+
+def choose_tile(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple | None = None,
+                splits: tuple | None = None) -> GemmTile:
+    """The candidate tile and split the engine runs fastest (see :func:`search`)."""
+    return search(work, hw, params, tiles=tiles, splits=splits)[0].tile
 
 
 def make_tile(work: KernelWork, hw: HardwareProfile, shape: tuple[int, int], split: int = 1) -> GemmTile:
@@ -262,38 +405,31 @@ def make_tile(work: KernelWork, hw: HardwareProfile, shape: tuple[int, int], spl
     return _tile(work, hw, tuple(shape), work.math == "sparse_tensor", split)
 
 
-def plan_gemm(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile | None = None):
+def plan_gemm(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile | None = None, *,
+              tiles: tuple | None = None, splits: tuple | None = None):
     """The engine :class:`Program` of a tensor-core GEMM, with its tile and notes.
 
-    ``tile`` forces a tile (see :func:`make_tile`) instead of :func:`choose_tile`'s.
+    ``tile`` forces a tile (see :func:`make_tile`) instead of the fastest candidate;
+    ``tiles`` and ``splits`` replace the candidate lists (:func:`candidates`).
     """
-
-
-    tile = tile or choose_tile(work, hw, params)
-    t = gemm_traffic(work, hw, params, tile)
-    rates = _rates(work, hw, params)
-    per_cta = dict(flops=t.flops, l2_bytes=t.l2_bytes / t.ctas, hbm_bytes=t.hbm_bytes / t.ctas,
-                   link_bytes=t.link_bytes / t.ctas, latency_s=t.latency_s)
-    groups, classes = uniform_slots(t.ctas, sms=hw.sm_count, occupancy=tile.occupancy, cta=per_cta,
-                                    fill_s=t.fill_s)
-    launch = hw.launch_overhead_s * params["launch_scale"]
-    reduction, extra_l2, extra_hbm = 0.0, 0.0, 0.0
-    s = t.ctas // (-(-_m_eff(work) // tile.m) * -(-work.n // tile.n))
-    if s > 1:
-        # second kernel: read the partials (from L2 if they fit), write C
-        from_dram = t.partial_bytes if t.partial_bytes > hw.l2_bytes * params["l2_capacity_efficiency"] else 0.0
-        reduction = launch + max(t.partial_bytes / rates["l2_bytes_per_s"],
-                                 (from_dram + work.bytes_c) / rates["hbm_bytes_per_s"])
-        extra_l2, extra_hbm = t.partial_bytes + work.bytes_c, from_dram + work.bytes_c
-    program = Program(groups=groups, slot_classes=classes, launch_s=launch, reduction_s=reduction, **rates)
+    if tile is None:
+        c, program, result, offered, simulated = search(work, hw, params, tiles=tiles, splits=splits)
+        tile = c.tile
+        chosen = f"fastest of {offered} candidate tiles/splits ({simulated} simulated)"
+    else:
+        rates = _rates(work, hw, params)
+        c = _candidate(work, hw, params, rates, tile)
+        program, result, chosen = _program(c, hw, params, rates), None, "tile forced"
+    t, s = c.traffic, c.split_k
     slots = hw.sm_count * tile.occupancy
     waves = t.ctas / slots
     notes = [f"{tile.library} tile {tile.m}x{tile.n}x{tile.k}, {tile.stages} stages, {tile.warps} warps, "
              f"{tile.occupancy} CTA/SM; {t.ctas:,} CTAs = {waves:.2f} waves of {slots}"
              + (f"; split-K {s} (+ reduction kernel)" if s > 1 else "")
-             + ("; 2x1 clusters multicast B" if tma_multicast(hw) else "")]
+             + ("; 2x1 clusters multicast B" if tma_multicast(hw) else "")
+             + f"; {chosen}"]
     padded = t.flops * t.ctas / max(work.flops_executed, 1)
     if padded > 1.05:
         notes.append(f"tile padding: the MMAs issue {padded:.2f}x the executed FLOPs (M, N or K not a tile multiple)")
     return KernelPlan(program=program, ctas=t.ctas, waves=waves, notes=tuple(notes),
-                      extra_l2_bytes=extra_l2, extra_hbm_bytes=extra_hbm)
+                      extra_l2_bytes=c.extra_l2_bytes, extra_hbm_bytes=c.extra_hbm_bytes, result=result)

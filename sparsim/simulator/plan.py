@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine import Program
+from .engine import Program, SimResult
 
 __all__ = ["KernelPlan"]
 
@@ -23,6 +23,9 @@ class KernelPlan:
     ctas: int
     waves: float
     notes: tuple[str, ...] = ()
-    #: traffic outside the engine's pools (the split-K reduction kernel)
+    #: bytes the report adds to what the engine's pools served: a split-K reduction
+    #: kernel's, less the tile padding a GEMM's identical CTAs are charged
     extra_l2_bytes: float = 0.0
     extra_hbm_bytes: float = 0.0
+    #: the program's simulation, when the mapping already ran it (GEMM tile search)
+    result: SimResult | None = None

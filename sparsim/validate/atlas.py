@@ -26,7 +26,7 @@ out).
 
 >>> pts = load_atlas(ATLAS_FILES[0])
 >>> len(pts), sorted({p.impl for p in pts})
-(303, ['cublas', 'cusparse', 'cusparselt', 'cusparselt-search', 'torch'])
+(294, ['cublas', 'cusparse', 'cusparselt', 'cusparselt-search', 'torch'])
 """
 
 from __future__ import annotations

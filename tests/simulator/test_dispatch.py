@@ -46,16 +46,32 @@ def _random_work(n, seed=0):
     return work
 
 
-def test_greedy_folding_conserves_every_total():
+def test_greedy_folding_conserves_every_total_and_keeps_the_longest_latency():
     work = _random_work(5000)
     groups, classes = greedy_slots(work, duration_s=work["flops"] / 1e12, fill_s=np.zeros(5000), sms=132,
                                    occupancy=4)
     assert len(groups) <= 6 and len(classes) <= 12
     for f in CTA_FIELDS:
         folded = sum(groups[c.group].sms * c.slots_per_sm * sum(getattr(p, f) for p in c.phases) for c in classes)
-        assert folded == pytest.approx(work[f].sum(), rel=1e-9)
+        if f == "latency_s":  # a ceiling, not an amount: each class keeps its longest chain
+            assert folded > work[f].sum()
+        else:
+            assert folded == pytest.approx(work[f].sum(), rel=1e-9)
     ctas = sum(groups[c.group].sms * c.slots_per_sm * sum(p.ctas for p in c.phases) for c in classes)
     assert ctas == pytest.approx(5000)
+
+
+def test_a_long_chain_folded_with_short_ones_still_sets_the_time():
+    # 200 one-CTA slots, latency-bound; estimated durations (bandwidth) hide which is long,
+    # so the long chain is folded into a group of many SMs: the group keeps its latency.
+    n = 200
+    work = {f: np.zeros(n) for f in CTA_FIELDS}
+    work["flops"] = np.full(n, 1.0)
+    work["latency_s"] = np.full(n, 1e-6)
+    work["latency_s"][7] = 3e-6
+    groups, classes = greedy_slots(work, duration_s=np.linspace(2.0, 1.0, n), fill_s=np.zeros(n), sms=132,
+                                   occupancy=4)
+    assert _time(groups, classes) == pytest.approx(3e-6, rel=1e-6)
 
 
 def test_a_long_cta_becomes_the_tail_on_its_own_sm():
