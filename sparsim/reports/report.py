@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..atomic import write_text_atomic
 from ..errors import SparsimError
 from . import aggregate as agg
 from . import charts
@@ -237,10 +238,4 @@ def write_report(path: str | Path, results: pd.DataFrame, meta: dict[str, Any] |
     """Build the report and write it to ``path``."""
     path = Path(path)
     text = build_report(results, meta, measured)
-    try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SparsimError(f"--out: cannot write {path}: {exc.strerror or exc}; allowed: a writable file path") from None
-    return path
+    return write_text_atomic(path, text)  # a reader sees the old report or the new one, whole
