@@ -38,12 +38,17 @@ MESSAGE_CHARS = 600
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
-def clean_text(text: str, replace: bool = False) -> str:
+def clean_text(text: str, replace: bool = False, keep: str = "") -> str:
     """``text`` with control and bidi characters escaped as ``\\uXXXX`` (or, with
-    ``replace``, shown as U+FFFD), for messages, terminals and reports."""
-    if replace:
-        return _UNSAFE.sub("\ufffd", text)
-    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    ``replace``, shown as U+FFFD), for messages, terminals and reports; characters in
+    ``keep`` (say ``"\\n"``) stay as they are."""
+    def sub(m):
+        c = m.group()
+        if c in keep:
+            return c
+        return "\ufffd" if replace else f"\\u{ord(c):04x}"
+
+    return _UNSAFE.sub(sub, text)
 
 
 def shown(value, limit: int = SHOWN_CHARS) -> str:
@@ -59,7 +64,7 @@ def shown(value, limit: int = SHOWN_CHARS) -> str:
 
 
 def _bounded(message: str) -> str:
-    message = " ".join(clean_text(str(message)).split())
+    message = clean_text(" ".join(str(message).split()))  # newlines and tabs become spaces first
     if len(message) > MESSAGE_CHARS:
         half = MESSAGE_CHARS // 2 - 10
         message = f"{message[:half]} …[{len(message) - 2 * half} chars]… {message[-half:]}"

@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_path, write_text_atomic
+from ..atomic import atomic_group, write_text_atomic
 from ..errors import SparsimError, shown
 
 __all__ = ["save_results", "load_results", "provenance", "check_out_dir", "RESULT_FILES"]
 
 RESULT_FILES = {"parquet": "results.parquet", "csv": "results.csv", "provenance": "provenance.json"}
+REPORT_FILE = "report.html"
 _META_KEY = b"sparsim"
 
 
@@ -87,8 +88,10 @@ def _plain(value):
     return str(value)
 
 
-def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path) -> dict[str, Path]:
-    """Write ``table`` as Parquet (with ``meta``) and CSV, and ``meta`` as JSON."""
+def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path,
+                 report_html: str | None = None) -> dict[str, Path]:
+    """Write ``table`` as Parquet (with ``meta``) and CSV, ``meta`` as JSON, and the
+    report page if given; the files are renamed into place together, Parquet last."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -96,11 +99,13 @@ def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path) 
     paths = {kind: folder / name for kind, name in RESULT_FILES.items()}
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-    write_text_atomic(paths["provenance"], json.dumps(meta, indent=2) + "\n")
-    with atomic_path(paths["csv"]) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_path(paths["parquet"]) as tmp:
-        pq.write_table(arrow, tmp)
+    with atomic_group() as temp:
+        temp(paths["provenance"]).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        table.to_csv(temp(paths["csv"]), index=False)
+        if report_html is not None:
+            paths["report"] = folder / REPORT_FILE
+            temp(paths["report"]).write_text(report_html, encoding="utf-8")
+        pq.write_table(arrow, temp(paths["parquet"]))
     return paths
 
 
@@ -194,7 +199,20 @@ def _meta_json(raw, path: Path) -> dict[str, Any]:
                            "'sparsim study'") from None
     if not isinstance(meta, dict):
         raise SparsimError(f"RESULTS {path}: provenance is a JSON {type(meta).__name__}; allowed: a JSON object")
+    for key, kind, allowed in _META_SHAPE:
+        value = meta.get(key)
+        if value is None:
+            continue
+        items = value if kind == "list of objects" else [value]
+        if (kind == "list of objects" and not isinstance(value, list)) or not all(isinstance(v, dict) for v in items):
+            raise SparsimError(f"RESULTS {path}: provenance key {key}: got {shown(value)}; allowed: {allowed}")
     return meta
+
+
+# what the report reads from a provenance: (key, kind, allowed)
+_META_SHAPE = (("study", "object", "a JSON object"), ("profiles", "list of objects", "a list of JSON objects"),
+               ("calibration", "list of objects", "a list of JSON objects"),
+               ("skipped", "list of objects", "a list of JSON objects"))
 
 
 def _sibling_meta(path: Path) -> dict[str, Any]:
