@@ -186,7 +186,7 @@ def _check_table(table: pd.DataFrame, path: Path) -> None:
         values = pd.to_numeric(table[column], errors="coerce").astype(float).to_numpy()
         bad = ~np.isfinite(values)
         if bad.any():
-            row = int(bad.to_numpy().nonzero()[0][0])
+            row = int(bad.nonzero()[0][0])
             raise SparsimError(f"RESULTS {path}: column {column}, row {row + 1}: got {shown(table[column].iloc[row])}; "
                                "allowed: finite numbers (a results file written by 'sparsim study')")
 
