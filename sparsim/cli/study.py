@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,10 +40,10 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
       sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
     """
     from ..errors import SparsimError
-    from ..studies import example_path, load_study, open_executor, run_sweep
+    from ..studies import example_path, load_study
     from ..studies.checkpoint import Checkpoint
     from ..studies.executor import check_scheduler, default_jobs
-    from ..studies.results import check_out_dir, provenance, save_results
+    from ..studies.results import check_out_dir
 
     if (study_file is None) == (example is None):
         raise SparsimError("STUDY_FILE: give a study file or --example NAME (one of them); "
@@ -63,8 +64,22 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
 
         records = read_measured(validation)
     jobs = default_jobs() if jobs is None else jobs
+    existed = Path(out_dir).exists()
     out = check_out_dir(out_dir)
     checkpoint = Checkpoint(out, spec)
+    try:
+        _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report)
+    except BaseException:
+        if not existed and checkpoint.finished() == 0:  # nothing to resume: leave no empty folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
+    from ..errors import SparsimError
+    from ..studies import open_executor, run_sweep
+    from ..studies.results import provenance, save_results
+
     total = spec.grid_points()
     where = f"Dask scheduler {scheduler}" if scheduler else (f"{jobs} processes" if jobs > 1 else "this process")
     with open_executor(jobs=jobs, scheduler=scheduler) as executor:
