@@ -100,9 +100,9 @@ CASES = {
         ["predict", "--hw", _write(t, "rate.toml", _profile("fp16 = { value = 312e12", "fp16 = { value = 1e-300")),
          "--kernel", "dense", *SMALL], ["rate.toml", "tensor_dense_flops_per_s.fp16", "1e-300"]),
     "10 MB string in a profile": lambda t, o: (
-        ["predict", "--hw", _write(t, "long.toml", _profile('display_name = "NVIDIA A100 SXM4 80GB"',
-                                                            'display_name = 5\nname_x = "' + "y" * 10_000_000 + '"')),
-         "--kernel", "dense", *SMALL], ["long.toml", "name_x"]),
+        ["predict", "--hw", _write(t, "long.toml", _profile("sm_count = { value = 108",
+                                                            'sm_count = { value = "' + "y" * 10_000_000 + '\\u202e"')),
+         "--kernel", "dense", *SMALL], ["long.toml", "compute.sm_count", "(10000008 chars)"]),
     "provenance = 5 in a calibration": lambda t, o: (
         ["predict", "--hw", "a100-sxm4-80gb", "--calibration",
          _write(t, "cal.toml", 'version = 2\nprovenance = 5\n[device]\nhw = "a100-sxm4-80gb"\n'), "--kernel", "dense",
@@ -216,6 +216,7 @@ def test_bad_input_is_one_line_exit_2_and_loses_nothing(name, tmp_path, earlier_
     assert code == 2, (stdout, err)
     assert err.count("\n") == 1 and err.startswith("sparsim: error: "), err[:500]
     assert "Traceback" not in err and len(err) < 1000
+    assert not any(c in err[:-1] for c in "\x00\u202e\r\x1b")  # printable: no NUL, bidi override, escapes
     for word in words:
         assert word in err, (word, err)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
