@@ -72,12 +72,33 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
     if depth > MAX_NESTING:
         raise SparsimError(f"{where}: nested {depth} levels deep; allowed: at most {MAX_NESTING} levels of [ and {{")
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         detail = " ".join(str(exc).split())
         raise SparsimError(f"{where}: not valid TOML ({detail}); allowed: a TOML file") from None
     except RecursionError:  # belt and braces: the depth check should have caught it
         raise SparsimError(f"{where}: nested too deep to parse; allowed: at most {MAX_NESTING} levels") from None
+    # dotted keys (a.b.c... = 1, [a.b.c...]) nest tables without a bracket: measure the result
+    depth = _data_depth(data)
+    if depth > MAX_NESTING:
+        raise SparsimError(f"{where}: tables nested more than {MAX_NESTING} levels deep (dotted keys); "
+                           f"allowed: at most {MAX_NESTING} levels")
+    return data
+
+
+def _data_depth(data) -> int:
+    """Deepest nesting of tables and arrays in parsed data, without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
 
 
 def read_toml(path: str | Path, label: str) -> dict[str, Any]:

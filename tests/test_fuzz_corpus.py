@@ -86,6 +86,10 @@ CASES = {
     "deep TOML calibration": lambda t, o: (
         ["predict", "--hw", "a100-sxm4-80gb", "--calibration", _write(t, "deep.toml", DEEP), "--kernel", "dense",
          *SMALL], ["calibration", "deep.toml", "nested"]),
+    "dotted keys 20000 deep in a calibration": lambda t, o: (
+        ["predict", "--hw", "a100-sxm4-80gb", "--calibration",
+         _write(t, "dot.toml", 'version = 2\n[device]\nhw = "a100-sxm4-80gb"\n[provenance]\nx' + ".x" * 20000 + " = 1\n"),
+         "--kernel", "dense", *SMALL], ["calibration", "dot.toml", "more than 32 levels"]),
     "deep TOML study": lambda t, o: (
         ["study", _write(t, "deep.toml", DEEP), "--out", str(o)], ["study", "deep.toml", "nested"]),
     # ValueError / OverflowError on unbounded Python ints
