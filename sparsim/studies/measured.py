@@ -131,8 +131,12 @@ def compare_measured(records: Iterable[dict], *, model: str = "des",
                 profiles[hw] = exc
         profile = profiles[hw]
         if isinstance(profile, SparsimError):
-            reason = (f"profile {hw!r} is not a built-in profile or a readable profile file"
-                      if str(profile).startswith("--hw:") else str(profile))
+            reason = str(profile)
+            if reason.startswith("--hw:"):
+                reason = f"profile {hw!r} is not a built-in profile or a readable profile file"
+                if hw.startswith("host-"):  # what 'sparsim calibrate' names a host CPU
+                    reason += ("; it is the host CPU that took the measurements: score them there with "
+                               "'sparsim validate --results ... --calibration ...'")
             key = (hw, r["kernel"], reason)
             skipped[key] = skipped.get(key, 0) + 1
             continue

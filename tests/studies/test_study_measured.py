@@ -75,7 +75,9 @@ def test_points_on_unknown_profiles_are_listed_not_fatal(tmp_path):
     assert list(table.hw) == ["a100-sxm4-80gb"]
     assert table.attrs["not_compared"] == [{
         "hw": "host-amd-epyc-2c", "kernel": "dense", "points": 2,
-        "reason": "profile 'host-amd-epyc-2c' is not a built-in profile or a readable profile file"}]
+        "reason": "profile 'host-amd-epyc-2c' is not a built-in profile or a readable profile file; it is the "
+                  "host CPU that took the measurements: score them there with 'sparsim validate --results ... "
+                  "--calibration ...'"}]
 
 
 def test_not_json(tmp_path):
