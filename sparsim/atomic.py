@@ -1,31 +1,158 @@
-"""Crash-safe output: write to a temporary file beside the target, fsync, then rename.
+"""Crash-safe output files: write to a temporary file beside the target, fsync, rename.
 
-A reader sees the old file or the new one, never a torn one.
+A reader of ``report.html`` or ``results.parquet`` sees the old file or the new one,
+whole, never a half-written one, whatever kills the writer (SIGKILL, power loss, a full
+disk): :func:`os.replace` swaps the name in one step, and the data is fsync'ed before it.
+A failed write removes its temporary file and leaves the old output as it was.
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> write_text_atomic(folder / "a.txt", "hello\\n").read_text()
+'hello\\n'
+>>> with atomic_path(folder / "b.bin") as tmp:
+...     _ = tmp.write_bytes(b"\\x00\\x01")   # any writer that needs a path
+>>> (folder / "b.bin").read_bytes(), sorted(p.name for p in folder.iterdir())
+(b'\\x00\\x01', ['a.txt', 'b.bin'])
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable, Iterator
 
-__all__ = ["write_text_atomic", "write_bytes_atomic"]
+from .errors import SparsimError
+
+__all__ = ["write_text_atomic", "write_bytes_atomic", "atomic_path", "atomic_group", "fsync_dir", "TMP_PREFIX"]
+
+#: temporary files start with this, so a crash's leftovers are recognisable
+TMP_PREFIX = ".sparsim-tmp-"
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def fsync_dir(folder: str | Path) -> None:
+    """Make a rename inside ``folder`` durable (no-op where directories cannot be opened)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fail(path: Path, exc: OSError, label: str) -> SparsimError:
+    return SparsimError(f"{label}: cannot write {path}: {exc.strerror or exc}; allowed: a writable path")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, label: str = "--out") -> Iterator[Path]:
+    """Yield a temporary path in ``path``'s folder; on success it becomes ``path``.
+
+    For writers that want a file name (``pyarrow.parquet.write_table``, ``DataFrame.to_csv``,
+    altair's ``save``). ``label`` names the argument in errors.
+    """
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise _fail(path, exc, label) from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
+    except OSError as exc:
+        _remove(tmp)
+        raise _fail(path, exc, label) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _remove(tmp)
         raise
+    fsync_dir(folder)
+
+
+@contextlib.contextmanager
+def atomic_group(label: str = "--out") -> Iterator[Callable[[str | Path], Path]]:
+    """Write several files that belong together; all are renamed into place at the end.
+
+    Yields ``temp(path) -> temporary path``; every file is written and fsync'ed before the
+    first rename, so a crash while writing (the slow part) leaves every old file as it was,
+    and the renames that follow take microseconds. Renamed in the order asked for.
+
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_group() as temp:
+    ...     _ = temp(folder / "a.csv").write_text("x\\n1\\n")
+    ...     _ = temp(folder / "b.json").write_text("{}")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.csv', 'b.json']
+    """
+    staged: list[tuple[Path, Path]] = []
+
+    def temp(path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+            os.close(fd)
+        except OSError as exc:
+            raise _fail(path, exc, label) from None
+        staged.append((Path(name), path))
+        return Path(name)
+
+    try:
+        yield temp
+        for tmp, path in staged:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except OSError as exc:
+        for tmp, _ in staged:
+            _remove(tmp)
+        raise _fail(staged[-1][1] if staged else Path("."), exc, label) from None
+    except BaseException:
+        for tmp, _ in staged:
+            _remove(tmp)
+        raise
+    for folder in dict.fromkeys(path.parent for _, path in staged):
+        fsync_dir(folder)
+
+
+def write_bytes_atomic(path: str | Path, data: bytes, label: str = "--out") -> Path:
+    """Write ``data`` to ``path`` so that ``path`` is always whole (old or new)."""
+    path = Path(path)
+    with atomic_path(path, label) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
     return path
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    return write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: str | Path, text: str, label: str = "--out", encoding: str = "utf-8") -> Path:
+    """:func:`write_bytes_atomic` for text."""
+    return write_bytes_atomic(path, text.encode(encoding), label)
+
+
+def _remove(tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: done once, at import, before any threads
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()

@@ -113,9 +113,10 @@ class Calibration:
         return "\n".join(lines) + "\n"
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_toml(), encoding="utf-8")
-        return path
+        """Write the TOML to ``path`` atomically (temporary file, fsync, rename)."""
+        from .atomic import write_text_atomic
+
+        return write_text_atomic(Path(path), self.to_toml(), label="calibration")
 
 
 def _toml_key(k: Any) -> str:

@@ -1,12 +1,16 @@
 """Reading the TOML data files sparsim takes (profiles, calibrations, studies).
 
-Both ways a file can fail, unreadable or not TOML, become one line that names the kind
-of file, its path and what is wrong, so every loader reports them the same way.
+Every way a file can fail, unreadable, not UTF-8, not TOML, or nested deeper than any
+sparsim file needs (``tomllib`` recurses once per level, so ``x = [[[[...]]]]`` thousands
+deep would end in a RecursionError), becomes one line that names the kind of file, its
+path and what is wrong, so every loader reports them the same way.
 
 >>> read_toml("/nonexistent/x.toml", "study")
 Traceback (most recent call last):
 ...
 sparsim.errors.SparsimError: study /nonexistent/x.toml: cannot read: No such file or directory; allowed: a readable TOML file
+>>> nesting_depth('a = [[1, "]]]"], {b = [2]}]  # [[[')
+3
 """
 
 from __future__ import annotations
@@ -17,19 +21,98 @@ from typing import Any
 
 from .errors import SparsimError
 
-__all__ = ["read_toml"]
+__all__ = ["read_toml", "parse_toml", "nesting_depth", "MAX_NESTING", "MAX_TOML_BYTES"]
+
+#: deepest [ / { nesting a data file may have (sparsim's own need 3)
+MAX_NESTING = 32
+#: largest data file read (the biggest profile or study is a few kB)
+MAX_TOML_BYTES = 16 * 2**20
+
+
+def nesting_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` in values of ``text``, outside strings and comments.
+
+    Table headers (``[a]``, ``[[a]]``) open and close on their own line and count as 1-2.
+    A linear scan: it never recurses, so it is safe on any input.
+    """
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            i += len(quote)
+            while i < n:
+                if c == '"' and text[i] == "\\":
+                    i += 2
+                    continue
+                if text.startswith(quote, i):
+                    i += len(quote)
+                    break
+                if len(quote) == 1 and text[i] == "\n":  # unterminated: tomllib says so
+                    break
+                i += 1
+            continue
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
+
+
+def parse_toml(text: str, where: str) -> dict[str, Any]:
+    """Parse TOML ``text``; ``where`` ("study FILE") starts every error message."""
+    depth = nesting_depth(text)
+    if depth > MAX_NESTING:
+        raise SparsimError(f"{where}: nested {depth} levels deep; allowed: at most {MAX_NESTING} levels of [ and {{")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        detail = " ".join(str(exc).split())
+        raise SparsimError(f"{where}: not valid TOML ({detail}); allowed: a TOML file") from None
+    except RecursionError:  # belt and braces: the depth check should have caught it
+        raise SparsimError(f"{where}: nested too deep to parse; allowed: at most {MAX_NESTING} levels") from None
+    # dotted keys (a.b.c... = 1, [a.b.c...]) nest tables without a bracket: measure the result
+    depth = _data_depth(data)
+    if depth > MAX_NESTING:
+        raise SparsimError(f"{where}: tables nested more than {MAX_NESTING} levels deep (dotted keys); "
+                           f"allowed: at most {MAX_NESTING} levels")
+    return data
+
+
+def _data_depth(data) -> int:
+    """Deepest nesting of tables and arrays in parsed data, without recursion."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_NESTING:
+            break
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return deepest
 
 
 def read_toml(path: str | Path, label: str) -> dict[str, Any]:
     """Parse the TOML file at ``path``; ``label`` names the kind of file in errors."""
     path = Path(path)
+    where = f"{label} {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_TOML_BYTES + 1)
+        if len(raw) > MAX_TOML_BYTES:
+            raise SparsimError(f"{where}: larger than {MAX_TOML_BYTES // 2**20} MiB; allowed: a TOML data file "
+                               f"of at most {MAX_TOML_BYTES // 2**20} MiB")
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise SparsimError(f"{label} {path}: cannot read: {reason}; allowed: a readable TOML file") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        detail = " ".join(str(exc).split())
-        raise SparsimError(f"{label} {path}: not valid TOML ({detail}); allowed: a TOML file") from None
+        reason = getattr(exc, "strerror", None) or ("not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc)
+        raise SparsimError(f"{where}: cannot read: {reason}; allowed: a readable TOML file") from None
+    return parse_toml(text, where)

@@ -2,6 +2,12 @@
 
 >>> human_seconds(0.00123), human_bytes(3 * 2**20), human_count(2.5e12)
 ('1.230 ms', '3.00 MiB', '2.500 T')
+
+With a unit, a count reads as a quantity, with the space a quantity has, and a rate
+that is not a number says so instead of printing ``nanFLOP/s``:
+
+>>> human_count(2.5e12, "FLOP/s"), human_count(0, "FLOP/s"), human_count(float("nan"), "FLOP/s")
+('2.500 TFLOP/s', '0 FLOP/s', '—')
 """
 
 from __future__ import annotations
@@ -25,11 +31,15 @@ def human_seconds(s: float) -> str:
     return f"{s * 1e6:.2f} us"
 
 
-def human_count(n: float) -> str:
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3f} {unit}"
-    return f"{n:g}"
+def human_count(n: float, unit: str = "") -> str:
+    """``n`` scaled to k/M/G/T; with ``unit`` glued to the prefix ("2.500 TFLOP/s", "0 FLOP/s");
+    "—" for NaN or infinity."""
+    if n != n or n in (float("inf"), float("-inf")):
+        return "—"
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale and (unit or prefix != "P"):
+            return f"{n / scale:.3f} {prefix}{unit}"
+    return f"{n:g} {unit}" if unit else f"{n:g}"
 
 
 def kv_table(rows: list[tuple[str, str]]) -> str:

@@ -16,14 +16,42 @@ from .format import human_bytes, human_count, human_seconds, kv_table
 
 __all__ = ["predict"]
 
+#: largest M, K or N the command takes: a signed 64-bit integer, what every library indexes with
+MAX_DIM = 2**63 - 1
+
+
+class _Dimension(click.ParamType):
+    """A matrix dimension: a whole number in [1, 2^63 - 1], refused in one line otherwise
+    (Python ints are unbounded; a 23-digit --m must not reach NumPy)."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        from ..errors import SparsimError, shown
+
+        flag = f"--{param.name}" if param is not None else "dimension"
+        try:
+            number = int(str(value).strip().replace("_", ""), 10) if not isinstance(value, int) else value
+        except ValueError:
+            raise SparsimError(f"{flag}: got {shown(value)}; allowed: a whole number in [1, {MAX_DIM:,}]") from None
+        if number < 1:  # the same words as the library's check of a shape
+            raise SparsimError(f"{flag}: got {number}; allowed: a whole number >= 1")
+        if number > MAX_DIM:
+            raise SparsimError(f"{flag}: got {shown(number)}; allowed: a whole number in [1, {MAX_DIM:,}]")
+        return number
+
+
+DIM = _Dimension()
+
 
 @click.command()
 @click.option("--hw", required=True, help="Profile name (see 'sparsim hw list'), 'host', or a path to a profile .toml.")
 @click.option("--kernel", required=True, type=click.Choice(KERNELS), help="Kernel to model.")
-@click.option("--m", "m", required=True, type=int, help="Rows of A (the sparse operand) and C.")
-@click.option("--k", "k", required=True, type=int, help="Columns of A, rows of B.")
-@click.option("--n", "n", required=True, type=int, help="Columns of B and C (batch x tokens).")
-@click.option("--dtype", default="fp16", show_default=True, type=click.Choice(list(DTYPES)))
+@click.option("--m", "m", required=True, type=DIM, help="Rows of A (the sparse operand) and C.")
+@click.option("--k", "k", required=True, type=DIM, help="Columns of A, rows of B.")
+@click.option("--n", "n", required=True, type=DIM, help="Columns of B and C (batch x tokens).")
+@click.option("--dtype", default="fp16", show_default=True, type=click.Choice(list(DTYPES)),
+              help="Element type of A and B (int8/fp8: OP/s); 2:4 needs a 16- or 8-bit type, 1:2 fp32/tf32.")
 @click.option("--density", default=1.0, show_default=True, type=float,
               help="Fraction of A that is nonzero, in [0, 1] (channel: fraction of rows kept).")
 @click.option("--pattern", default="uniform", show_default=True, type=click.Choice(PATTERNS),
@@ -87,7 +115,7 @@ def render(p) -> str:
         ("kernels", "; ".join(f"{name} {human_seconds(t)}" for name, t in p.kernels) or "-"),
         ("roofline floor", human_seconds(p.roofline_floor_s)),
         ("bound", p.bound),
-        ("useful FLOP/s", f"{human_count(p.flops_per_s)}FLOP/s"),
+        ("useful FLOP/s", human_count(p.flops_per_s, "FLOP/s")),
         ("FLOPs useful", human_count(p.flops_useful)),
         ("FLOPs executed", f"{human_count(p.flops_executed)}  ({_pct(p.flops_executed - p.flops_useful, p.flops_executed)} wasted)"),
         ("bytes HBM", human_bytes(p.bytes_hbm)),

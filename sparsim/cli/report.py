@@ -36,8 +36,17 @@ def report(results, out_path, validation, model):
         from ..studies.measured import compare_measured, read_measured
 
         study = meta.get("study", {})
-        calibration = {c["hw"]: c["path"] for c in meta.get("calibration", []) if Path(c["path"]).is_file()}
+        calibration = {c["hw"]: c["path"] for c in meta.get("calibration") or []
+                       if isinstance(c.get("path"), str) and Path(c["path"]).is_file()}
         measured = compare_measured(read_measured(validation), model=model or study.get("model", "des"),
                                     calibration=calibration, seed=study.get("seed", 0))
+        say_not_compared(measured)
     path = write_report(out_path, table, meta, measured)
     click.echo(f"report: {path}")
+
+
+def say_not_compared(measured) -> None:
+    """One stderr line per cause of measured points the report could not compare."""
+    for n in measured.attrs.get("not_compared", []):
+        click.echo(f"not compared: {n['points']} measured {n['kernel']} point(s) on {n['hw']}: {n['reason']} "
+                   "(listed in the report)", err=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 from pathlib import Path
 
@@ -39,30 +40,76 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
       sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
     """
     from ..errors import SparsimError
-    from ..studies import example_path, load_study, open_executor, run_sweep
-    from ..studies.executor import default_jobs
-    from ..studies.results import provenance, save_results
+    from ..studies import example_path, load_study
+    from ..studies.checkpoint import Checkpoint
+    from ..studies.executor import check_scheduler, default_jobs
+    from ..studies.results import check_out_dir
 
     if (study_file is None) == (example is None):
         raise SparsimError("STUDY_FILE: give a study file or --example NAME (one of them); "
                            "allowed: e.g. 'sparsim study --example llama2-7b --out out/'")
     if jobs is not None and scheduler:
         raise SparsimError(f"--jobs: got {jobs} with --scheduler; allowed: one of --jobs, --scheduler")
+    if scheduler:
+        check_scheduler(scheduler)
+    # every input is checked before any work: a bad flag fails in the first second
     path = example_path(example) if example else Path(study_file)
     spec = load_study(path)
     if model:
         spec = dataclasses.replace(spec, model=model)
     validation = validation or spec.validation
+    records = None
+    if validation and not no_report:
+        from ..studies.measured import read_measured
+
+        records = read_measured(validation)
     jobs = default_jobs() if jobs is None else jobs
+    existed = Path(out_dir).exists()
+    out = check_out_dir(out_dir)
+    checkpoint = Checkpoint(out, spec)
+    try:
+        _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report)
+    except BaseException:
+        if not existed and checkpoint.finished() == 0:  # nothing to resume: leave no empty folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
+    from ..errors import SparsimError
+    from ..studies import open_executor, run_sweep
+    from ..studies.results import provenance, save_results
+
     total = spec.grid_points()
     where = f"Dask scheduler {scheduler}" if scheduler else (f"{jobs} processes" if jobs > 1 else "this process")
     with open_executor(jobs=jobs, scheduler=scheduler) as executor:
-        click.echo(f"study {spec.name!r}: {total:,} predictions ({spec.model} model) on {where}", err=True)
+        resumed = checkpoint.finished()
+        click.echo(f"study {spec.name!r}: {total:,} predictions ({spec.model} model) on {where}"
+                   + (f"; resuming: {resumed} finished tasks kept from the last run" if resumed else ""), err=True)
         with click.progressbar(length=total, label="sweeping", file=sys.stderr, show_pos=True,
                                show_eta=True, item_show_func=None) as bar:
-            result = run_sweep(spec, executor, progress=bar.update)
+            result = run_sweep(spec, executor, progress=bar.update, checkpoint=checkpoint)
     meta = provenance(spec, result, where)
-    paths = save_results(result.table, meta, out_dir)
+    if result.table.empty:
+        raise SparsimError(f"study {path}: every point was refused by the time model; allowed: a study with at "
+                           f"least one runnable point (first reason: {result.skipped[0]['reason']})")
+    html = None
+    if not no_report:
+        from ..reports import build_report
+
+        measured = None
+        if records is not None:
+            from ..studies.measured import compare_measured
+
+            measured = compare_measured(records, model=spec.model, calibration=_calibration_map(spec.calibration),
+                                        seed=spec.seed)
+            from .report import say_not_compared
+
+            say_not_compared(measured)
+        html = build_report(result.table, meta, measured)
+    # results and report are renamed into place together: a kill leaves the last run's files whole
+    paths = save_results(result.table, meta, out, report_html=html)
+    checkpoint.remove()
     click.echo(f"{len(result.points):,} predictions in {result.elapsed_s:.1f} s "
                f"({len(result.points) / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
     for skip in result.skipped[:5]:
@@ -71,22 +118,8 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
     if len(result.skipped) > 5:
         click.echo(f"not run: {len(result.skipped) - 5} more reasons, listed in the report", err=True)
     click.echo(f"results: {paths['parquet']}  {paths['csv']}")
-    if no_report:
-        return
-    measured = None
-    if validation:
-        from ..studies.measured import compare_measured, read_measured
-
-        measured = compare_measured(read_measured(validation), model=spec.model,
-                                    calibration=_calibration_map(spec.calibration), seed=spec.seed)
-    from ..reports import write_report
-
-    if not result.table.empty:
-        report = write_report(Path(out_dir) / "report.html", result.table, meta, measured)
-        click.echo(f"report:  {report}")
-    else:
-        raise SparsimError(f"study {path}: every point was refused by the time model; allowed: a study with at "
-                           f"least one runnable point (first reason: {result.skipped[0]['reason']})")
+    if "report" in paths:
+        click.echo(f"report:  {paths['report']}")
 
 
 def _calibration_map(paths) -> dict[str, str]:

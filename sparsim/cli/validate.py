@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ..errors import shown
+
 __all__ = ["validate"]
 
 
@@ -39,6 +41,10 @@ def validate(results_path, calibration, hw, model, split, max_rows, as_json):
         hw = cal.hw if cal.hw in list_profiles() else "host"
     model = model or str(cal.provenance.get("model", "des"))
     results = read_results(results_path)
+    from ..validate.spec import check_record
+
+    for record in results.ok():  # each field checked here, so an error names the file and record
+        check_record(record, f"--results {results_path}: record {shown(record.get('key'))}")
     report = evaluate(cal, results, hw=hw, model=model, split=None if split == "all" else split)
     if as_json:
         click.echo(json.dumps(report.to_dict()))

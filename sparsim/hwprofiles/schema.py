@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from ..errors import SparsimError
+from ..errors import SparsimError, shown
 
 __all__ = ["HardwareProfile", "SCHEMA_VERSION", "parse_profile", "MATH_DTYPES"]
 
@@ -50,10 +50,27 @@ _SCALARS = (
     ("memory", "sector_bytes", "sector_bytes", "int"),
     ("launch", "overhead_s", "launch_overhead_s", "pos"),
 )
+# Physically meaningful ranges, wide enough for any CPU or GPU of the next decade and
+# narrow enough that a typo (1e15 SMs, a rate of 1e-300 FLOP/s) is refused instead of
+# turning into NaN or a memory error deep in the simulator. Key -> (lowest, highest).
+LIMITS = {
+    "sm_count": (1, 10_000),
+    "boost_clock_mhz": (1, 10_000), "base_clock_mhz": (1, 10_000),
+    "max_ctas_per_sm": (1, 1024), "max_warps_per_sm": (1, 1024),
+    "registers_per_sm": (1, 2**24), "shared_mem_per_sm_bytes": (1, 2**30),
+    "hbm_bytes": (2**20, 2**50), "hbm_bytes_per_s": (1e6, 1e16), "hbm_latency_ns": (0.01, 1e6),
+    "l2_bytes": (1, 2**36), "l2_bytes_per_s": (1e6, 1e17), "l2_latency_ns": (0.01, 1e6),
+    "l1_bytes_per_sm": (1, 2**30), "l1_latency_ns": (0.01, 1e6), "sector_bytes": (1, 4096),
+    "overhead_s": (1e-10, 10.0),
+    "flops_per_s": (1e6, 1e19),  # every tensor and vector rate
+    "speedup": (1.0, 16.0),
+}
+
 _TOP = ("version", "name", "display_name", "kind")
 _OPTIONAL_TOP = ("compute_capability",)
 _SECTIONS = ("compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
              "vector_flops_per_s")
+_RATE_SECTIONS = ("tensor_dense_flops_per_s", "vector_flops_per_s")
 _NUMBER_FORM = '{ value = <number>, source = "<citation>" }'
 
 
@@ -136,7 +153,7 @@ class HardwareProfile:
 
 
 def _fail(origin: str, key: str, got: Any, allowed: str) -> SparsimError:
-    return SparsimError(f"profile {origin}: key {key}: got {got!r}; allowed: {allowed}")
+    return SparsimError(f"profile {origin}: key {key}: got {shown(got)}; allowed: {allowed}")
 
 
 def _number(origin: str, table: Mapping, section: str, key: str, kind: str,
@@ -153,12 +170,13 @@ def _number(origin: str, table: Mapping, section: str, key: str, kind: str,
     value = entry["value"]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise _fail(origin, dotted, value, "a finite number")
+    lo, hi = LIMITS["flops_per_s" if section in _RATE_SECTIONS else key]
     if kind == "int":
-        if not float(value).is_integer() or value < 1:
-            raise _fail(origin, dotted, value, "a whole number >= 1")
+        if not float(value).is_integer() or not lo <= value <= hi:
+            raise _fail(origin, dotted, value, f"a whole number in [{lo:,}, {hi:,}]")
         value = int(value)
-    elif value <= 0:
-        raise _fail(origin, dotted, value, "a number > 0")
+    elif not lo <= value <= hi:
+        raise _fail(origin, dotted, value, f"a number in [{lo:g}, {hi:g}]")
     sources[dotted] = source.strip()
     return value
 

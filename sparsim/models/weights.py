@@ -99,11 +99,27 @@ def list_tensors(path) -> dict[str, tuple[int, ...]]:
     return {name: entry["shape"] for name, entry in entries.items()}
 
 
+_NPY_ALLOWED = "a .npy file of one numeric array, written by numpy.save"
+
+
 def _load_npy(path, mmap: bool = False) -> np.ndarray:
+    # The header is read first: numpy's own errors for an object (pickled) array advise
+    # allow_pickle=True, which would run code from the file; we say what the file is instead.
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            _, _, dtype = reader(f)
+    except (OSError, ValueError, EOFError, SyntaxError, TypeError):
+        raise _weights_error(path, "not a .npy file (its header is not numpy's)", _NPY_ALLOWED) from None
+    if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype == np.bool_):
+        raise _weights_error(path, f"not a numeric .npy array (it holds {dtype.str!r} elements: Python objects "
+                             "or records, which sparsim does not load)", _NPY_ALLOWED)
     try:
         return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as exc:
-        raise _weights_error(path, f"not a readable .npy file ({exc})", "a .npy file written by numpy.save") from None
+        raise _weights_error(path, f"not a readable .npy file ({exc})", _NPY_ALLOWED) from None
 
 
 def _as_float(array: np.ndarray) -> np.ndarray:

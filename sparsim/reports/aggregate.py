@@ -83,7 +83,11 @@ def break_even(totals: pd.DataFrame) -> pd.DataFrame:
     """Per (workload, hw, dtype, batch, format other than dense): the highest swept density
     at which the format is faster than dense (NaN: not at any swept density), and the
     speedup there. For 2:4/1:2, whose time does not depend on the density, the
-    break-even density is the structured density (0.5) when it is faster at all."""
+    break-even density is the structured density (0.5) when it is faster at all.
+
+    ``beyond_swept`` is True when the format still beats dense at the highest density the
+    study swept: the real break-even lies beyond the swept range (it is at least that
+    density), so reports say "≥ X" instead of presenting X as the limit."""
     sp = speedups(totals)
     sp = sp[sp["format"] != "dense"]
     rows = []
@@ -91,16 +95,18 @@ def break_even(totals: pd.DataFrame) -> pd.DataFrame:
         if key[4] in STRUCTURED_FORMATS:
             best = group.loc[group["speedup"].idxmax()]
             pays = best["speedup"] > 1
-            rows.append((*key, 0.5 if pays else np.nan, float(best["speedup"]), float(group["speedup"].max())))
+            rows.append((*key, 0.5 if pays else np.nan, float(best["speedup"]), float(group["speedup"].max()),
+                         False))
             continue
         faster = group[group["speedup"] > 1]
         if faster.empty:
-            rows.append((*key, np.nan, np.nan, float(group["speedup"].max())))
+            rows.append((*key, np.nan, np.nan, float(group["speedup"].max()), False))
         else:
             top = faster.loc[faster["density"].idxmax()]
-            rows.append((*key, float(top["density"]), float(top["speedup"]), float(group["speedup"].max())))
+            beyond = bool(top["density"] >= group["density"].max())
+            rows.append((*key, float(top["density"]), float(top["speedup"]), float(group["speedup"].max()), beyond))
     return pd.DataFrame(rows, columns=["workload", "hw", "dtype", "batch", "format", "break_even_density",
-                                       "speedup", "best_speedup"])
+                                       "speedup", "best_speedup", "beyond_swept"])
 
 
 def weight_memory(totals: pd.DataFrame) -> pd.DataFrame:

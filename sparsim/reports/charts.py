@@ -124,28 +124,48 @@ def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     across batch sizes; formats that never beat dense at a batch size have no point there."""
     be = be[~be["format"].isin(STRUCTURED_FORMATS)]
     formats = _formats(be) if len(be) else []
+    beyond = be["beyond_swept"] if "beyond_swept" in be else pd.Series(False, index=be.index)
     data = be[be["break_even_density"].notna()].assign(
         speedup_text=lambda d: [f"{s:.2f}x" for s in d["speedup"]],
         best_text=lambda d: [f"{s:.2f}x" for s in d["best_speedup"]],
-    )[["hw_display", "dtype", "batch", "format", "break_even_density", "speedup_text", "best_text"]]
+        # a format still faster at the top swept density: its break-even is beyond the sweep
+        limit_text=lambda d: [f"≥ {_pct(x)} (beyond the swept range)" if b else f"{_pct(x)}"
+                              for x, b in zip(d["break_even_density"], beyond[d.index])],
+        limit=lambda d: ["beyond the swept range" if b else "break-even" for b in beyond[d.index]],
+    )[["hw_display", "dtype", "batch", "format", "break_even_density", "speedup_text", "best_text", "limit_text",
+       "limit"]]
+    # formats with the same break-even (CSR and COO often) would draw one line over the
+    # other: each format sits a few percent to the side of its batch size on the log axis
+    offset = {f: 1.07 ** (i - (len(formats) - 1) / 2) for i, f in enumerate(formats)}
+    data = data.assign(batch_x=data["batch"] * data["format"].map(offset).astype(float))
     params, test = _controls(data, "be", {"dtype": "Dtype:"})
     batches = sorted(set(be["batch"].tolist()))
     base = _filtered(alt.Chart(inline(data)), test).encode(
-        x=alt.X("batch:Q", scale=alt.Scale(type="log", domain=[min(batches), max(batches)] if batches else None),
+        x=alt.X("batch_x:Q", scale=alt.Scale(type="log", domain=[min(batches) / 1.25, max(batches) * 1.25]
+                                             if batches else None),
                 title="batch size (sequences per step)", axis=alt.Axis(values=batches, format="d")),
         y=alt.Y("break_even_density:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
                 title="beats dense up to this density"),
         color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
         tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
                  alt.Tooltip("batch:Q", title="batch size"),
-                 alt.Tooltip("break_even_density:Q", format=".1%", title="beats dense at densities up to"),
+                 alt.Tooltip("limit_text:N", title="beats dense at densities up to"),
                  alt.Tooltip("speedup_text:N", title="speedup there"),
                  alt.Tooltip("best_text:N", title="best speedup swept")],
     )
-    chart = alt.layer(base.mark_line(), base.mark_point(filled=True, size=60)).properties(width=_FACET_WIDTH, height=170)
+    # hollow triangles: still faster at the top swept density (a lower bound, not a limit)
+    points = base.mark_point(size=70).encode(
+        shape=alt.Shape("limit:N", title="point", scale=alt.Scale(domain=["break-even", "beyond the swept range"],
+                                                                  range=["circle", "triangle-up"]),
+                        legend=alt.Legend(symbolStrokeColor="#555", symbolFillColor="white")),
+        fill=alt.condition("datum.limit == 'break-even'", alt.Color("format:N", scale=format_scale(formats),
+                                                                     sort=formats), alt.value("white")))
+    chart = alt.layer(base.mark_line(), points).properties(width=_FACET_WIDTH, height=170)
     return chart.facet(facet=_hw_facet(data if len(data) else be), columns=4,
                        title=_title(title, "Keep at most this fraction of the weights and the format beats dense; "
-                                           "a format missing at a batch size never beats dense there")).add_params(*params)
+                                           "a format missing at a batch size never beats dense there; hollow "
+                                           "triangles still beat dense at the top swept density (break-even beyond "
+                                           "the sweep)")).add_params(*params)
 
 
 def structured_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
@@ -153,8 +173,8 @@ def structured_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     data = be[be["format"].isin(STRUCTURED_FORMATS)][["hw_display", "dtype", "batch", "format", "best_speedup"]]
     params, test = _controls(data, "nm", {"dtype": "Dtype:", "format": "Format:"})
     batches = sorted(set(data["batch"].tolist()))
-    lo = float(min(data["best_speedup"].min(), 0.8)) if len(data) else 0.5
-    hi = float(max(data["best_speedup"].max(), 1.25)) if len(data) else 2.0
+    lo = float(min(data["best_speedup"].min(), 1.0)) if len(data) else 0.5
+    hi = float(max(data["best_speedup"].max(), 1.0)) if len(data) else 2.0
     base = _filtered(alt.Chart(inline(data)), test)
     enc = dict(
         x=alt.X("batch:Q", scale=alt.Scale(type="log", domain=[min(batches), max(batches)] if batches else None),
@@ -179,10 +199,15 @@ def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> a
     data = sp[sp["format"] != "dense"].assign(time_ms=sp["time_s"] * 1e3, dense_ms=sp["dense_time_s"] * 1e3)
     data = data[["hw_display", "dtype", "batch", "format", "density", "speedup", "time_ms", "dense_ms"]]
     params, test = _controls(data, "sp", {"batch": "Batch size:", "dtype": "Dtype:"}, prefer)
-    lo = float(min(data["speedup"].min(), 0.5)) if len(data) else 0.5
-    hi = float(max(data["speedup"].max(), 2.0)) if len(data) else 2.0
+    # the axis spans the data and the dashed 1x line, no more: no labels where nothing is drawn
+    lo = float(min(data["speedup"].min(), 1.0)) if len(data) else 0.5
+    hi = float(max(data["speedup"].max(), 1.0)) if len(data) else 2.0
     base = _filtered(alt.Chart(inline(data)), test)
-    lines = base.mark_line(point=True).encode(
+    # formats with near-equal speedups (CSR and COO) would hide each other: each format has
+    # its own point shape and dash, and the lines are drawn half transparent
+    lines = base.mark_line(point=alt.OverlayMarkDef(filled=False, size=45), opacity=0.8, strokeWidth=1.8).encode(
+        shape=alt.Shape("format:N", sort=formats, title="format", scale=_format_shapes(formats)),
+        strokeDash=alt.StrokeDash("format:N", sort=formats, title="format", scale=_format_dashes(formats)),
         x=alt.X("density:Q", scale=alt.Scale(type="log", nice=False, domain=[float(data["density"].min()) / 1.15,
                                                                               float(data["density"].max()) * 1.15]
                                              if len(data) else None),
@@ -201,6 +226,18 @@ def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> a
         facet=_hw_facet(data), columns=4,
         title=_title(title, "Whole-model time of dense divided by each format's; above the dashed line the format is faster"),
     ).add_params(*params)
+
+
+_SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down", "wedge", "stroke"]
+_DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [4, 4], [1, 3], [10, 2], [3, 6]]
+
+
+def _format_shapes(formats) -> alt.Scale:
+    return alt.Scale(domain=list(formats), range=_SHAPES[:len(formats)] + ["circle"] * max(0, len(formats) - 8))
+
+
+def _format_dashes(formats) -> alt.Scale:
+    return alt.Scale(domain=list(formats), range=_DASHES[:len(formats)] + [[1, 0]] * max(0, len(formats) - 8))
 
 
 def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
@@ -265,7 +302,9 @@ def roofline_chart(rp: pd.DataFrame, title: str) -> alt.TopLevelMixin:
         tooltip=[alt.Tooltip("hw_display:N", title="GPU"), alt.Tooltip("pipe:N", title="math pipe"),
                  alt.Tooltip("peak_tflops:Q", format=",.1f", title="peak (TFLOP/s)"),
                  alt.Tooltip("hbm_gbs:Q", format=",.0f", title="HBM (GB/s)")])
-    points = _filtered(alt.Chart(inline(data)), test).mark_point(filled=True, opacity=0.65, size=40).encode(
+    # hollow markers of a fixed stroke: CSR and COO points at the same place both stay visible
+    points = _filtered(alt.Chart(inline(data)), test).mark_point(filled=False, opacity=0.85, size=55,
+                                                                 strokeWidth=1.6).encode(
         x=x, y=y, color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
         shape=alt.Shape("bound:N", title="bound by"),
         tooltip=[alt.Tooltip("format:N"), alt.Tooltip("m:Q", title="M"), alt.Tooltip("k:Q", title="K"),

@@ -10,6 +10,8 @@ drawn, ``window.sparsimErrors`` collects failures (also sent to ``console.error`
 
 >>> esc('<script>alert("x")</script>')
 '&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'
+>>> esc("layer\\u202egnp.exe\\x00") == "layer\\ufffdgnp.exe\\ufffd"
+True
 >>> script_json({"t": "</script>"})
 '{"t": "\\\\u003c/script\\\\u003e"}'
 """
@@ -21,16 +23,32 @@ import html
 import json
 from typing import Iterable, Sequence
 
-__all__ = ["esc", "script_json", "table", "page", "javascript_bundle"]
+from ..errors import clean_text
+
+__all__ = ["esc", "clean_strings", "script_json", "table", "page", "javascript_bundle"]
 
 
 def esc(text) -> str:
-    return html.escape(str(text), quote=True)
+    """``text`` for HTML: markup escaped, control and bidi-override characters (U+202E,
+    U+0000, ...) shown as U+FFFD so a name cannot reorder or hide the text around it."""
+    return html.escape(clean_text(str(text), replace=True), quote=True)
+
+
+def clean_strings(value):
+    """Every string inside ``value`` (a chart spec, its inline CSV data) with control and
+    bidi characters replaced as in :func:`esc` (newlines and tabs of CSV data kept)."""
+    if isinstance(value, str):
+        return clean_text(value, replace=True, keep="\n\t")
+    if isinstance(value, dict):
+        return {clean_strings(k): clean_strings(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_strings(v) for v in value]
+    return value
 
 
 def script_json(value) -> str:
     """JSON safe to place inside a ``<script>`` element."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(clean_strings(value), ensure_ascii=False, allow_nan=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..atomic import write_text_atomic
 from ..errors import SparsimError
 from . import aggregate as agg
 from . import charts
@@ -146,13 +147,21 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
         body.append("".join(parts) + "</section>")
 
     # -- predicted vs measured -------------------------------------------------------------
-    if measured is not None and not measured.empty:
+    not_compared = (measured.attrs.get("not_compared") or []) if measured is not None else []
+    if measured is not None and (not measured.empty or not_compared):
         nav.append(("measured", "Predicted vs measured"))
-        body.append('<section id="measured"><h2>Predicted vs measured</h2>'
-                    + figure(charts.measured_chart(measured, "Predicted vs measured time"),
-                             "Each point is one measured kernel predicted again with this study's time model "
-                             "and calibration. Error = (predicted - measured) / measured.")
-                    + _error_table(measured) + "</section>")
+        parts = ['<section id="measured"><h2>Predicted vs measured</h2>']
+        if not measured.empty:
+            parts.append(figure(charts.measured_chart(measured, "Predicted vs measured time"),
+                                "Each point is one measured kernel predicted again with this study's time model "
+                                "and calibration. Error = (predicted - measured) / measured."))
+            parts.append(_error_table(measured))
+        if not_compared:
+            parts.append('<h3>Measured points not compared</h3><p class="note">These measurements could not be '
+                         "predicted again here; the reason says why.</p>"
+                         + table(["hardware", "kernel", "points", "reason"],
+                                 [(n["hw"], n["kernel"], n["points"], n["reason"]) for n in not_compared]))
+        body.append("".join(parts) + "</section>")
 
     skipped = meta.get("skipped") or []
     if skipped:
@@ -189,14 +198,17 @@ def _winners_table(sp: pd.DataFrame) -> str:
             for b in batches:
                 if b in w.index:
                     r = w.loc[b]
-                    cells.append(f"{FORMAT_NAMES.get(r['format'], r['format'])} ({fmt_ratio(r['speedup'])}, "
+                    # 2:4 keeps its fixed half whatever the swept density: say so, not "at 5%"
+                    fixed = " at its fixed 50%" if r["format"] in agg.STRUCTURED_FORMATS else ""
+                    cells.append(f"{FORMAT_NAMES.get(r['format'], r['format'])}{fixed} ({fmt_ratio(r['speedup'])}, "
                                  f"{fmt_seconds(r['time_s'])})")
                 else:
                     cells.append("-")
             rows.append([w["hw_display"].iloc[0], fmt_density(d)] + cells)
-    return ('<p class="note">Fastest format per GPU and batch size at the given density (speedup over dense, '
-            "time per step). Channel pruning is left out: it is a smaller dense GEMM, fast by construction.</p>"
-            + table(["GPU", "density"] + [f"batch {b}" for b in batches], rows))
+    return ('<p class="note">Fastest format per GPU and batch size when unstructured formats keep the given '
+            "density of weights (speedup over dense, time per step); 2:4 and 1:2 always keep their fixed half. "
+            "Channel pruning is left out: it is a smaller dense GEMM, fast by construction.</p>"
+            + table(["GPU", "unstructured density"] + [f"batch {b}" for b in batches], rows))
 
 
 def _error_table(mv: pd.DataFrame) -> str:
@@ -237,10 +249,4 @@ def write_report(path: str | Path, results: pd.DataFrame, meta: dict[str, Any] |
     """Build the report and write it to ``path``."""
     path = Path(path)
     text = build_report(results, meta, measured)
-    try:
-        if path.parent and not path.parent.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SparsimError(f"--out: cannot write {path}: {exc.strerror or exc}; allowed: a writable file path") from None
-    return path
+    return write_text_atomic(path, text)  # a reader sees the old report or the new one, whole

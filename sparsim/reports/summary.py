@@ -103,9 +103,12 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
                 parts.append(f"{_name(fmt)} never beats dense at the swept densities (best "
                              f"{fmt_ratio(rows['best_speedup'].max())})")
             else:
-                by_density = pays.groupby("break_even_density")["batch"].apply(list)
-                clauses = [f"up to {fmt_density(d)} density at {_batches(b)}" for d, b in
-                           sorted(by_density.items(), reverse=True)]
+                beyond = pays["beyond_swept"] if "beyond_swept" in pays else pd.Series(False, index=pays.index)
+                by_density = pays.assign(_beyond=beyond).groupby(["break_even_density", "_beyond"])["batch"].apply(list)
+                # still faster at the top swept density: the limit lies beyond the sweep
+                clauses = [(f"at every swept density (≥ {fmt_density(d)}, beyond the swept range) at {_batches(b)}"
+                            if over else f"up to {fmt_density(d)} density at {_batches(b)}")
+                           for (d, over), b in sorted(by_density.items(), reverse=True)]
                 never = rows[rows["break_even_density"].isna()]["batch"]
                 text = f"{_name(fmt)} beats dense only when few weights are kept: " + "; ".join(clauses)
                 if len(never):

@@ -11,7 +11,11 @@ One code path serves every place a sweep can run: :func:`run_sweep` only calls
   ``pip install 'sparsim[dist]'``).
 
 At most ``window`` tasks are in flight at once, so memory stays bounded and the progress
-callback moves as tasks finish, in serial runs too.
+callback moves as tasks finish, in serial runs too. Given a
+:class:`~sparsim.studies.checkpoint.Checkpoint`, each task is saved as it finishes and
+tasks saved by an earlier, killed run are not run again. Local worker processes die with
+their parent (``PR_SET_PDEATHSIG`` on Linux, and a watch on the parent's pid everywhere),
+so a killed study leaves no orphaned workers behind.
 
 >>> from sparsim.studies.spec import parse_study
 >>> study = parse_study({"version": 1, "model": "analytic", "sweep": {"hardware": ["l4"],
@@ -27,6 +31,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
+import sys
+import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -34,11 +42,11 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
-from ..errors import SparsimError
+from ..errors import SparsimError, shown
 from .spec import Study
 from .sweep import RESULT_COLUMNS, TaskResult, plan, run_task
 
-__all__ = ["SerialExecutor", "open_executor", "run_sweep", "SweepResult", "expand_layers"]
+__all__ = ["SerialExecutor", "open_executor", "run_sweep", "SweepResult", "expand_layers", "check_scheduler"]
 
 
 class SerialExecutor(Executor):
@@ -53,32 +61,83 @@ class SerialExecutor(Executor):
         return future
 
 
+#: what --scheduler accepts: [tcp|tls|ws|wss://]host:port
+_SCHEDULER = re.compile(r"^(?:(?:tcp|tls|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+                        r":(?P<port>[0-9]{1,5})$")
+#: seconds to wait for a Dask scheduler before giving up
+SCHEDULER_TIMEOUT_S = 5
+#: most local worker processes
+MAX_JOBS = 1024
+
+
+def check_scheduler(address) -> str:
+    """Return ``address`` if it is a Dask scheduler address, else raise (before connecting)."""
+    allowed = "a Dask scheduler address [tcp://]HOST:PORT, e.g. tcp://scheduler:8786"
+    match = _SCHEDULER.match(address) if isinstance(address, str) else None
+    if match is None or not 0 < int(match["port"]) < 65536:
+        raise SparsimError(f"--scheduler: got {shown(address)}; allowed: {allowed}")
+    return address
+
+
 @contextlib.contextmanager
 def open_executor(jobs: int = 1, scheduler: str | None = None) -> Iterator[Executor]:
     """The executor a sweep runs on: serial, local processes, or a Dask cluster."""
     if scheduler:
+        check_scheduler(scheduler)
         try:
             from dask.distributed import Client
         except ImportError:
             raise SparsimError(
-                f"--scheduler: got {scheduler!r} but dask.distributed is not installed; "
+                f"--scheduler: got {shown(scheduler)} but dask.distributed is not installed; "
                 "allowed: after pip install 'sparsim[dist]'"
             ) from None
         try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as exc:
-            raise SparsimError(f"--scheduler: cannot reach {scheduler!r} ({' '.join(str(exc).split())}); "
-                               "allowed: the address of a running Dask scheduler, e.g. tcp://host:8786") from None
+            client = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+        except Exception as exc:  # OSError, TimeoutError, ValueError: whatever dask raises, one line
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            raise SparsimError(f"--scheduler: cannot reach {shown(scheduler)} within {SCHEDULER_TIMEOUT_S} s "
+                               f"({reason}); allowed: the address of a running Dask scheduler, "
+                               "e.g. tcp://host:8786") from None
         with client:
             yield client.get_executor(pure=False)
         return
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise SparsimError(f"--jobs: got {jobs!r}; allowed: a whole number >= 1")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise SparsimError(f"--jobs: got {shown(jobs)}; allowed: a whole number in [1, {MAX_JOBS}]")
     if jobs == 1:
         yield SerialExecutor()
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_die_with_parent, initargs=(os.getpid(),))
+    try:
         yield pool
+    except BaseException:
+        # an interrupted sweep: do not wait for queued tasks, stop the workers now
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                process.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Worker initializer: end this process when the study's process dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():  # everywhere (and in case the forking thread, not the process, ends)
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="sparsim-parent-watch", daemon=True).start()
 
 
 @dataclass
@@ -99,16 +158,29 @@ def run_sweep(
     *,
     progress: Callable[[int], None] | None = None,
     window: int = 64,
+    checkpoint=None,
 ) -> SweepResult:
     """Run every task of ``study`` on ``executor`` (serial if None); ``progress(points)``
-    is called as each task finishes with the number of points it held."""
+    is called as each task finishes with the number of points it held. With
+    ``checkpoint`` (a :class:`~sparsim.studies.checkpoint.Checkpoint`), finished tasks
+    are saved as they finish and tasks already saved are loaded instead of run."""
     start = time.perf_counter()
     tasks = plan(study)
     executor = executor or SerialExecutor()
     results: list[TaskResult] = []
     pending: set[Future] = set()
     sizes: dict[Future, int] = {}
-    queue = iter(tasks)
+    owner: dict[Future, object] = {}
+    todo = []
+    for task in tasks:
+        saved = checkpoint.load(task) if checkpoint is not None else None
+        if saved is None:
+            todo.append(task)
+            continue
+        results.append(saved)
+        if progress is not None:
+            progress(task.points)
+    queue = iter(todo)
     try:
         while True:
             while len(pending) < window:
@@ -117,12 +189,17 @@ def run_sweep(
                     break
                 future = executor.submit(run_task, task)
                 sizes[future] = task.points
+                owner[future] = task
                 pending.add(future)
             if not pending:
                 break
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
-                results.append(future.result())
+                result = future.result()
+                if checkpoint is not None:
+                    checkpoint.save(owner[future], result)
+                del owner[future]
+                results.append(result)
                 if progress is not None:
                     progress(sizes.pop(future))
     except BaseException:

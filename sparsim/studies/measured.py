@@ -35,7 +35,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from ..errors import SparsimError
+from ..errors import SparsimError, shown
 from ..models.patterns import PATTERNS
 
 __all__ = ["MEASURED_KEYS", "read_measured", "compare_measured"]
@@ -46,34 +46,60 @@ _COLUMNS = ["kernel", "m", "k", "n", "dtype", "density", "pattern", "hw", "backe
             "measured_s", "predicted_s", "error", "bound"]
 
 
+#: largest measured-times file read (a calibration run writes a few MB)
+MAX_MEASURED_BYTES = 256 * 2**20
+
+
 def read_measured(path: str | Path) -> list[dict]:
-    """The usable measurements of a JSON-lines file; errors name the file, line and key."""
+    """The usable measurements of a JSON-lines file; errors name the file, line and key.
+
+    Every field is checked (:func:`sparsim.validate.spec.check_record`): a value of the wrong
+    type or out of range is refused, never rounded or replaced.
+    """
+    from ..models.work import KERNELS
+    from ..validate.spec import check_record
+
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MEASURED_BYTES + 1)
     except OSError as exc:
         raise SparsimError(f"--validation {path}: cannot read: {exc.strerror or exc}; "
+                           "allowed: a JSON-lines file of measured times") from None
+    if len(raw) > MAX_MEASURED_BYTES:
+        raise SparsimError(f"--validation {path}: larger than {MAX_MEASURED_BYTES // 2**20} MiB; "
+                           "allowed: a JSON-lines file of measured times")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise SparsimError(f"--validation {path}: not UTF-8 text (byte {exc.start}); "
                            "allowed: a JSON-lines file of measured times") from None
     out = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        where = f"--validation {path}: line {number}"
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
-            raise SparsimError(f"validation {path}: line {number}: not JSON; allowed: one JSON object per line") from None
+        except (json.JSONDecodeError, RecursionError):
+            raise SparsimError(f"{where}: not JSON; allowed: one JSON object per line") from None
         if not isinstance(record, dict):
-            raise SparsimError(f"validation {path}: line {number}: got {type(record).__name__}; allowed: a JSON object")
+            raise SparsimError(f"{where}: got a JSON {type(record).__name__}; allowed: a JSON object")
         if record.get("type", "measurement") != "measurement" or record.get("status", "ok") != "ok":
             continue
         for key in MEASURED_KEYS:
             if key not in record:
-                raise SparsimError(f"validation {path}: line {number}: key {key} missing; "
-                                   f"allowed: records with {', '.join(MEASURED_KEYS)}")
+                raise SparsimError(f"{where}: key {key} missing; allowed: records with {', '.join(MEASURED_KEYS)}")
         t = record["time_s"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-            raise SparsimError(f"validation {path}: line {number}: key time_s: got {t!r}; allowed: seconds > 0")
-        out.append(record)
+            raise SparsimError(f"{where}: key time_s: got {shown(t)}; allowed: seconds > 0")
+        hw = record["hw"]
+        if not isinstance(hw, str) or not hw.strip():
+            raise SparsimError(f"{where}: key hw: got {shown(hw)}; allowed: a profile name or path")
+        fields = check_record(record, where, kernels=KERNELS)
+        if "seed" in record:
+            fields["seed"] = record["seed"]
+        out.append({**record, **fields})
     return out
 
 
@@ -81,22 +107,54 @@ def compare_measured(records: Iterable[dict], *, model: str = "des",
                      calibration: dict[str, str] | None = None, seed: int = 0) -> pd.DataFrame:
     """Predict each measured record; one row per record with measured, predicted, error.
 
-    ``calibration`` maps a profile name to the calibration file to use for it.
+    ``calibration`` maps a profile name to the calibration file to use for it. A record
+    that cannot be compared (its profile is not one this machine knows, such as a host CPU
+    profile of another run, or the time model refuses its point) is left out and listed in
+    ``table.attrs["not_compared"]``: ``{"hw", "kernel", "points", "reason"}`` per cause.
     """
     from ..api import predict
     from ..hwprofiles import load_profile
 
     calibration = calibration or {}
     rows = []
+    profiles: dict[str, object] = {}
+    skipped: dict[tuple, int] = {}
     for r in records:
-        profile = load_profile(r["hw"])
+        hw = r["hw"]
+        if hw not in profiles:
+            try:
+                profiles[hw] = load_profile(hw) if hw != "host" else None
+                if profiles[hw] is None:
+                    raise SparsimError("'host' names whatever CPU reads the file; compare host measurements "
+                                       "with 'sparsim validate' on the machine that took them")
+            except SparsimError as exc:
+                profiles[hw] = exc
+        profile = profiles[hw]
+        if isinstance(profile, SparsimError):
+            reason = str(profile)
+            if reason.startswith("--hw:"):
+                reason = f"profile {hw!r} is not a built-in profile or a readable profile file"
+                if hw.startswith("host-"):  # what 'sparsim calibrate' names a host CPU
+                    reason += ("; it is the host CPU that took the measurements: score them there with "
+                               "'sparsim validate --results ... --calibration ...'")
+            key = (hw, r["kernel"], reason)
+            skipped[key] = skipped.get(key, 0) + 1
+            continue
         pattern = r.get("pattern", "uniform")
-        pattern = pattern if pattern in PATTERNS else "uniform"
-        p = predict(r["kernel"], m=int(r["m"]), k=int(r["k"]), n=int(r["n"]), hw=profile, dtype=r["dtype"],
-                    density=float(r["density"]), pattern=pattern, calibration=calibration.get(profile.name),
-                    model=model, seed=int(r.get("seed", seed)))
+        pattern = pattern if pattern in PATTERNS else "uniform"  # "dense" of a dense record
+        try:
+            p = predict(r["kernel"], m=r["m"], k=r["k"], n=r["n"], hw=profile, dtype=r["dtype"],
+                        density=r["density"], pattern=pattern, calibration=calibration.get(profile.name),
+                        model=model, seed=int(r.get("seed", seed)))
+        except SparsimError as exc:
+            key = (profile.name, r["kernel"], str(exc))
+            skipped[key] = skipped.get(key, 0) + 1
+            continue
         measured = float(r["time_s"])
-        rows.append((r["kernel"], int(r["m"]), int(r["k"]), int(r["n"]), r["dtype"], float(r["density"]),
+        rows.append((r["kernel"], r["m"], r["k"], r["n"], r["dtype"], r["density"],
                      pattern, profile.name, str(r.get("backend", "")), str(r.get("split", "")),
                      measured, p.time_s, (p.time_s - measured) / measured, p.bound))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+    table = pd.DataFrame(rows, columns=_COLUMNS)
+    table.attrs["not_compared"] = [{"hw": hw, "kernel": kernel, "points": n, "reason": reason}
+                                   for (hw, kernel, reason), n in skipped.items()]
+    return table

@@ -9,6 +9,10 @@
 * ``provenance.json`` — the provenance on its own (and for a CSV-only reload);
 * ``report.html`` — the report (:mod:`sparsim.reports`).
 
+Each file is written to a temporary file and renamed (:mod:`sparsim.atomic`), the Parquet
+file last of the three: a run killed while saving leaves the previous run's files whole,
+and a reader never sees a cut-off file.
+
 >>> import pandas as pd, tempfile
 >>> folder = tempfile.mkdtemp()
 >>> paths = save_results(pd.DataFrame({"time_s": [1e-3]}), {"study": {"name": "t"}}, folder)
@@ -26,13 +30,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..errors import SparsimError
+from ..atomic import atomic_group, write_text_atomic
+from ..errors import SparsimError, shown
 
-__all__ = ["save_results", "load_results", "provenance", "RESULT_FILES"]
+__all__ = ["save_results", "load_results", "provenance", "check_out_dir", "RESULT_FILES"]
 
 RESULT_FILES = {"parquet": "results.parquet", "csv": "results.csv", "provenance": "provenance.json"}
+REPORT_FILE = "report.html"
 _META_KEY = b"sparsim"
 
 
@@ -81,23 +88,42 @@ def _plain(value):
     return str(value)
 
 
-def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path) -> dict[str, Path]:
-    """Write ``table`` as Parquet (with ``meta``) and CSV, and ``meta`` as JSON."""
+def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path,
+                 report_html: str | None = None) -> dict[str, Path]:
+    """Write ``table`` as Parquet (with ``meta``) and CSV, ``meta`` as JSON, and the
+    report page if given; the files are renamed into place together, Parquet last."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SparsimError(f"--out: cannot create {folder}: {exc.strerror or exc}; allowed: a writable folder") from None
+    folder = check_out_dir(folder)
     paths = {kind: folder / name for kind, name in RESULT_FILES.items()}
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-    pq.write_table(arrow, paths["parquet"])
-    table.to_csv(paths["csv"], index=False)
-    paths["provenance"].write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    with atomic_group() as temp:
+        temp(paths["provenance"]).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        table.to_csv(temp(paths["csv"]), index=False)
+        if report_html is not None:
+            paths["report"] = folder / REPORT_FILE
+            temp(paths["report"]).write_text(report_html, encoding="utf-8")
+        pq.write_table(arrow, temp(paths["parquet"]))
     return paths
+
+
+def check_out_dir(folder: str | Path) -> Path:
+    """Create ``folder`` if needed and check that files can be written in it, before any
+    work is done: a run that cannot save should fail in its first second, not its last."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SparsimError(f"--out: {folder} is a file; allowed: a folder (new or existing)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / ".sparsim-write-check", "")
+        (folder / ".sparsim-write-check").unlink()
+    except SparsimError:
+        raise SparsimError(f"--out: cannot write files in {folder}; allowed: a writable folder") from None
+    except OSError as exc:
+        raise SparsimError(f"--out: cannot create {folder}: {exc.strerror or exc}; allowed: a writable folder") from None
+    return folder
 
 
 def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -113,27 +139,89 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
         raise SparsimError(f"RESULTS {path}: no such file or folder; allowed: the --out folder of "
                            "'sparsim study', or its results.parquet / results.csv")
     suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".csv"):
+        raise SparsimError(f"RESULTS {path}: unknown extension {suffix or '(none)'!r}; "
+                           "allowed: .parquet, .csv, or a folder")
     try:
         if suffix == ".parquet":
             import pyarrow.parquet as pq
 
             arrow = pq.read_table(path)
             raw = (arrow.schema.metadata or {}).get(_META_KEY)
-            meta = json.loads(raw) if raw else _sibling_meta(path)
-            return arrow.to_pandas(), meta
-        if suffix == ".csv":
-            return pd.read_csv(path), _sibling_meta(path)
-    except (OSError, ValueError) as exc:  # pyarrow and pandas raise subclasses of these
+            meta = _meta_json(raw, path) if raw else _sibling_meta(path)
+            table = arrow.to_pandas()
+        else:
+            with open(path, "rb") as f:
+                f.seek(0, 2)
+                if f.tell() > 0:
+                    f.seek(-1, 2)
+                    if f.read(1) != b"\n":
+                        raise SparsimError(f"RESULTS {path}: cut off (the last line has no end; the run that "
+                                           "wrote it was killed); allowed: a whole results file: run the study again")
+            table, meta = pd.read_csv(path), _sibling_meta(path)
+    except SparsimError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as exc:  # pyarrow and pandas raise subclasses of these
         raise SparsimError(f"RESULTS {path}: unreadable ({' '.join(str(exc).split())[:200]}); "
                            "allowed: a results file written by 'sparsim study'") from None
-    raise SparsimError(f"RESULTS {path}: unknown extension {suffix or '(none)'!r}; allowed: .parquet, .csv, or a folder")
+    _check_table(table, path)
+    rows = meta.get("rows")
+    if isinstance(rows, int) and not isinstance(rows, bool) and rows != len(table):
+        raise SparsimError(f"RESULTS {path}: holds {len(table)} rows but its provenance says {rows} (cut off, or "
+                           "files of two runs); allowed: the files of one 'sparsim study' run")
+    return table, meta
+
+
+#: columns that must hold finite numbers wherever they are present
+NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "roofline_floor_s", "flops_useful",
+                   "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values", "bytes_index", "layer_order",
+                   "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
+
+
+def _check_table(table: pd.DataFrame, path: Path) -> None:
+    """Refuse a table whose numbers are not numbers (a hand-edited or damaged file)."""
+    for column in NUMERIC_COLUMNS:
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column], errors="coerce").astype(float).to_numpy()
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(bad.nonzero()[0][0])
+            raise SparsimError(f"RESULTS {path}: column {column}, row {row + 1}: got {shown(table[column].iloc[row])}; "
+                               "allowed: finite numbers (a results file written by 'sparsim study')")
+
+
+def _meta_json(raw, path: Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise SparsimError(f"RESULTS {path}: its provenance is not JSON; allowed: a file written by "
+                           "'sparsim study'") from None
+    if not isinstance(meta, dict):
+        raise SparsimError(f"RESULTS {path}: provenance is a JSON {type(meta).__name__}; allowed: a JSON object")
+    for key, kind, allowed in _META_SHAPE:
+        value = meta.get(key)
+        if value is None:
+            continue
+        items = value if kind == "list of objects" else [value]
+        if (kind == "list of objects" and not isinstance(value, list)) or not all(isinstance(v, dict) for v in items):
+            raise SparsimError(f"RESULTS {path}: provenance key {key}: got {shown(value)}; allowed: {allowed}")
+    return meta
+
+
+# what the report reads from a provenance: (key, kind, allowed)
+_META_SHAPE = (("study", "object", "a JSON object"), ("profiles", "list of objects", "a list of JSON objects"),
+               ("calibration", "list of objects", "a list of JSON objects"),
+               ("skipped", "list of objects", "a list of JSON objects"))
 
 
 def _sibling_meta(path: Path) -> dict[str, Any]:
     meta_path = path.with_name(RESULT_FILES["provenance"])
-    if meta_path.is_file():
-        try:
-            return json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    return {}
+    if not meta_path.is_file():
+        return {}
+    try:
+        raw = meta_path.read_bytes()
+    except OSError as exc:
+        raise SparsimError(f"RESULTS {meta_path}: cannot read: {exc.strerror or exc}; allowed: a readable "
+                           "provenance.json") from None
+    return _meta_json(raw, meta_path)

@@ -49,7 +49,7 @@ from typing import Any, Mapping
 
 from ..api import MODELS
 from ..dtypes import DTYPES
-from ..errors import SparsimError
+from ..errors import SparsimError, shown
 from ..models.formats import INDEX_POLICIES
 from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
@@ -69,6 +69,11 @@ _SHAPE_KEYS = ("name", "m", "k", "count")
 #: patterns a sweep can generate for unstructured formats (nm and channel have formats of
 #: their own)
 _SWEEP_PATTERNS = tuple(p for p in PATTERNS if p not in ("nm", "channel"))
+#: largest whole number a study may give (M, K, counts, seeds): int32, what GEMM
+#: libraries index with
+MAX_WHOLE = 2**31 - 1
+#: largest N = batch x tokens (x spatial size) a point may have
+MAX_N = 2**31 - 1
 #: a study's grid is refused above this many points: a typo should not start a day-long run
 MAX_GRID_POINTS = 2_000_000
 
@@ -158,9 +163,7 @@ class _Checker:
         self.origin = origin
 
     def fail(self, key: str, got: Any, allowed: str) -> SparsimError:
-        text = "nothing" if got is None else " ".join(repr(got).split())
-        if len(text) > 120:
-            text = text[:117] + "..."
+        text = "nothing" if got is None else shown(got)
         return SparsimError(f"study {self.origin}: key {key}: got {text}; allowed: {allowed}")
 
     def keys(self, key: str, table: Any, allowed: tuple[str, ...]) -> Mapping:
@@ -177,9 +180,9 @@ class _Checker:
             raise self.fail(key, value, "a non-empty string")
         return value
 
-    def whole(self, key: str, value: Any, minimum: int = 1) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(key, value, f"a whole number >= {minimum}")
+    def whole(self, key: str, value: Any, minimum: int = 1, maximum: int = MAX_WHOLE) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(key, value, f"a whole number in [{minimum}, {maximum:,}]")
         return value
 
     def choices(self, key: str, value: Any, allowed, *, unique: bool = True) -> tuple:
@@ -273,7 +276,7 @@ def _workload(c: _Checker, base: Path | None, i: int, value: Any) -> Workload:
         from ..models.layers import network
 
         name = table["network"]
-        if name not in NETWORKS:
+        if not isinstance(name, str) or name not in NETWORKS:
             raise c.fail(f"{key}.network", name, ", ".join(NETWORKS))
         net = network(name)
         if net.spatial and tokens_given:
@@ -405,6 +408,12 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
                   formats=formats, densities=densities, dtypes=dtypes, batch_sizes=batch_sizes,
                   model=model, seed=seed, kernel=kernel, calibration=calibration,
                   validation=validation, origin=origin)
+    for workload in workloads:
+        widest = max(n_unit for (_, _, n_unit, _) in workload.distinct_shapes())
+        if max(batch_sizes) * widest > MAX_N:
+            raise c.fail("sweep.batch_sizes", max(batch_sizes),
+                         f"batch sizes with N = batch x {widest:,} (tokens x positions of {workload.name}) "
+                         f"at most {MAX_N:,}")
     points = study.grid_points()
     if points > MAX_GRID_POINTS:
         raise c.fail("sweep", f"{points:,} points", f"at most {MAX_GRID_POINTS:,} points; split the study")

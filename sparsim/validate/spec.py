@@ -20,12 +20,12 @@ import functools
 import hashlib
 from dataclasses import asdict, dataclass, replace
 
-from ..errors import SparsimError, check_choice
+from ..errors import SparsimError, check_choice, shown
 from ..models import build_work, patterns
 from ..models.work import KernelWork
 
-__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "IMPLS", "B_LAYOUTS",
-           "INDEX_BITS", "atlas_plan"]
+__all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "check_record", "IMPLS",
+           "B_LAYOUTS", "INDEX_BITS", "atlas_plan"]
 
 SPLITS = ("train", "test")
 #: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
@@ -120,12 +120,79 @@ _SPEC_FIELDS = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "seed", 
                 "index_bits")
 
 
+#: largest M, K or N of a measured point (int32 indexing, as the libraries use by default)
+MAX_DIM = 2**31 - 1
+#: most nonzeros of a measured sparse point: its pattern is rebuilt in memory to predict it
+MAX_PATTERN_NNZ = 2**28
+#: kernels whose prediction needs the measured pattern (so the record must name it)
+PATTERN_KERNELS = ("coo", "csr", "bsr", "grouped")
+
+
+def check_record(record: dict, where: str, kernels=MEASURED_KERNELS) -> dict:
+    """Check the spec fields of a measurement record; return them, typed.
+
+    ``where`` starts each message ("results FILE: line 3"). Refused, never rounded or
+    replaced: a non-whole or out-of-range M/K/N (4096.7 is not 4096), a kernel, dtype or
+    pattern outside the allowed ones, a sparse record without its pattern, a density
+    outside [0, 1], and a sparse point too large to rebuild its pattern in memory.
+    """
+    from ..dtypes import DTYPES
+
+    def fail(key, got, allowed):
+        return SparsimError(f"{where}: key {key}: got {shown(got)}; allowed: {allowed}")
+
+    out = {}
+    kernel = record.get("kernel")
+    if not isinstance(kernel, str) or kernel not in kernels:
+        raise fail("kernel", kernel, ", ".join(kernels))
+    out["kernel"] = kernel
+    for key in ("m", "k", "n"):
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_DIM:
+            raise fail(key, value, f"a whole number in [1, {MAX_DIM:,}] (no fraction, not a string)")
+        out[key] = value
+    dtype = record.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise fail("dtype", dtype, ", ".join(DTYPES))
+    out["dtype"] = dtype
+    density = record.get("density", 1.0)
+    if isinstance(density, bool) or not isinstance(density, (int, float)) or not 0 <= density <= 1:
+        raise fail("density", density, "a number in [0, 1]")
+    out["density"] = float(density)
+    if "pattern" in record or kernel in PATTERN_KERNELS:
+        pattern = record.get("pattern")
+        allowed = tuple(patterns.PATTERNS) + ("dense",)
+        if not isinstance(pattern, str) or pattern not in allowed:
+            raise fail("pattern", pattern, ", ".join(allowed)
+                       + (" (required: a sparse kernel's time depends on where its nonzeros are)"
+                          if "pattern" not in record else ""))
+        out["pattern"] = pattern
+    if "seed" in record:
+        seed = record["seed"]
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise fail("seed", seed, "a whole number >= 0")
+        out["seed"] = seed
+    if kernel in PATTERN_KERNELS and out["m"] * out["k"] * out["density"] > MAX_PATTERN_NNZ:
+        raise fail("m", out["m"], f"a sparse point of at most {MAX_PATTERN_NNZ:,} nonzeros (M x K x density; "
+                                  "its pattern is rebuilt in memory to predict it)")
+    return out
+
+
 def spec_from_record(record: dict) -> MeasureSpec:
-    """The spec a results-file record was measured for."""
+    """The spec a results-file record was measured for; its fields are checked first."""
+    if not isinstance(record, dict):
+        raise SparsimError(f"results record: got {shown(record)}; allowed: a JSON object")
+    where = f"results record {shown(record.get('key', '?'))}"
+    fields = check_record(record, where)
+    for key in ("split", "impl", "b_layout", "index_bits"):  # checked by MeasureSpec itself
+        if record.get(key) is not None:
+            fields[key] = record[key]
+    if fields["kernel"] in ("dense", "2:4"):  # the spec fixes their pattern and density
+        fields.pop("pattern", None)
     try:
-        return MeasureSpec(**{name: record[name] for name in _SPEC_FIELDS if name in record})
+        return MeasureSpec(**fields)
     except TypeError as exc:
-        raise SparsimError(f"results record {record.get('key', '?')!r}: {exc}") from None
+        raise SparsimError(f"{where}: {exc}") from None
 
 
 def split_by_shape(specs, test_fraction: float = 0.3, seed: int = 0) -> list[MeasureSpec]:

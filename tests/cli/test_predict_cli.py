@@ -83,7 +83,7 @@ def test_bad_profile_file_is_refused_with_its_key(capsys, tmp_path):
     bad.write_text(text.replace("sm_count = { value = 58", "sm_count = { value = -58"))
     code, _, err = run(capsys, *CSR_ARGS[:2], str(bad), *CSR_ARGS[3:])
     assert code == 2
-    assert f"profile {bad}: key compute.sm_count: got -58; allowed: a whole number >= 1" in err
+    assert f"profile {bad}: key compute.sm_count: got -58; allowed: a whole number in [1, 10,000]" in err
 
 
 def test_hw_list_names_every_profile(capsys):
@@ -105,3 +105,27 @@ def test_python_dash_m_works_and_exits_2_on_bad_input():
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "sparsim: error: --density: got 2.0; allowed: a number in [0, 1]"
+
+
+def test_every_option_has_help_and_dtype_says_what_it_is(capsys):
+    from sparsim.cli import main
+
+    assert main(["predict", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--dtype" in out and "Element type of A and B" in out
+    from sparsim.cli.predict import predict
+
+    assert all(option.help for option in predict.params if option.name != "help")
+
+
+@pytest.mark.parametrize("value, allowed", [
+    ("99999999999999999999999", "a whole number in [1, 9,223,372,036,854,775,807]"),
+    ("12abc", "a whole number in [1, 9,223,372,036,854,775,807]"),
+    ("0", "a whole number >= 1"),
+])
+def test_dimensions_are_bounded_in_one_line(capsys, value, allowed):
+    from sparsim.cli import main
+
+    assert main(["predict", "--hw", "l4", "--kernel", "dense", "--m", value, "--k", "8", "--n", "8"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sparsim: error: --m: got ") and err.rstrip().endswith(allowed)

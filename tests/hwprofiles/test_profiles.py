@@ -209,14 +209,34 @@ def test_negative_field(tmp_path):
     msg = _error(_write(tmp_path, text))
     assert "memory.hbm_bytes_per_s" in msg
     assert "-2039000000000.0" in msg
-    assert "allowed: a number > 0" in msg
+    assert "allowed: a number in [1e+06, 1e+16]" in msg
 
 
 def test_negative_whole_number_field(tmp_path):
     text = _replace_line(_text(TEMPLATE), "sm_count", 'sm_count = { value = -108, source = "x" }')
     msg = _error(_write(tmp_path, text))
     assert "compute.sm_count" in msg and "-108" in msg
-    assert "allowed: a whole number >= 1" in msg
+    assert "allowed: a whole number in [1, 10,000]" in msg
+
+
+@pytest.mark.parametrize("key, line, allowed", [
+    # issue 11: a rate of 1e-300 FLOP/s gave busy.sm = NaN; 1e15 SMs a memory error
+    ("fp16", 'fp16 = { value = 1e-300, source = "x" }', "a number in [1e+06, 1e+19]"),
+    ("sm_count", 'sm_count = { value = 1e15, source = "x" }', "a whole number in [1, 10,000]"),
+    ("sm_count", 'sm_count = { value = 10001, source = "x" }', "a whole number in [1, 10,000]"),
+    ("l2_latency_ns", 'l2_latency_ns = { value = 1e300, source = "x" }', "a number in [0.01, 1e+06]"),
+    ("overhead_s", 'overhead_s = { value = 1e-300, source = "x" }', "a number in [1e-10, 10]"),
+    ("speedup", 'speedup = { value = 0.5, source = "x" }', "a number in [1, 16]"),
+])
+def test_hardware_numbers_are_bounded_to_physical_ranges(tmp_path, key, line, allowed):
+    msg = _error(_write(tmp_path, _replace_line(_text(TEMPLATE), key, line)))
+    assert msg.count("\n") == 0 and f"allowed: {allowed}" in msg and f".{key}: got " in msg
+
+
+def test_a_huge_string_is_not_echoed_whole(tmp_path):
+    text = _replace_line(_text(TEMPLATE), "sm_count", 'sm_count = "' + "9" * 2_000_000 + '"')
+    msg = _error(_write(tmp_path, text))
+    assert "compute.sm_count" in msg and len(msg) < 400 and "2000002 chars" in msg
 
 
 def test_value_without_source(tmp_path):

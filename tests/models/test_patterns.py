@@ -310,7 +310,15 @@ def test_many_2d_tensors_need_a_name_and_the_error_lists_them(tmp_path):
 def test_corrupt_npy(tmp_path):
     path = tmp_path / "bad.npy"
     path.write_bytes(b"\x93NUMPY garbage")
-    one_line_error(lambda: load_weights(path), path, "not a readable .npy file")
+    one_line_error(lambda: load_weights(path), path, "not a .npy file (its header is not numpy's)")
+
+
+def test_object_npy_is_refused_without_pickle_advice(tmp_path):
+    # issue 11: numpy's own message advised allow_pickle=True, i.e. running code from the file
+    path = tmp_path / "obj.npy"
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    message = one_line_error(lambda: load_weights(path), path, "not a numeric .npy array")
+    assert "pickle" not in message
 
 
 @pytest.mark.parametrize("pattern", ["uniform", "row-skewed", "block"])

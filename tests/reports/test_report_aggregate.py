@@ -62,3 +62,16 @@ def test_roofline_points_use_executed_flops_per_dram_byte():
 def test_default_choice_prefers_a_swept_value():
     assert agg.default_choice([1, 8, 64], prefer=8) == 8
     assert agg.default_choice([0.1, 0.2, 0.5], prefer=0.3) == 0.2
+
+
+def test_a_format_still_faster_at_the_top_swept_density_is_marked_beyond_the_sweep():
+    # issue 11: channel pruning at the top swept density was shown as if that were its limit
+    rows = [{"layer": "a", "layer_count": 1, "format": "dense", "density": d, "batch": 1, "time_s": 1.0}
+            for d in (0.1, 0.5)]
+    rows += [{"layer": "a", "layer_count": 1, "format": "channel", "density": d, "batch": 1, "time_s": d}
+             for d in (0.1, 0.5)]
+    rows += [{"layer": "a", "layer_count": 1, "format": "csr", "density": d, "batch": 1, "time_s": t}
+             for d, t in ((0.1, 0.5), (0.5, 3.0))]
+    be = agg.break_even(agg.model_totals(_table(rows))).set_index("format")
+    assert be.loc["channel", "break_even_density"] == 0.5 and bool(be.loc["channel", "beyond_swept"])
+    assert be.loc["csr", "break_even_density"] == 0.1 and not be.loc["csr", "beyond_swept"]

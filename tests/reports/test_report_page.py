@@ -59,7 +59,18 @@ def test_names_from_the_study_are_shown_as_text(report_html):
 def test_script_json_cannot_close_the_script_element():
     text = script_json({"x": "</script><!-- & \u2028"})
     assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
-    assert json.loads(text) == {"x": "</script><!-- & \u2028"}
+    # U+2028 (a line separator) is a control character in a name: shown as U+FFFD
+    assert json.loads(text) == {"x": "</script><!-- & \ufffd"}
+
+
+def test_control_and_bidi_characters_never_reach_the_page_raw(small_result):
+    table, meta = small_result
+    table = table.copy()
+    table["layer"] = table["layer"].where(table["layer"] != "q_proj", "q\u202eforp\x00x")
+    meta = {**meta, "study": {**meta["study"], "name": "evil\u202eydut\x00s"}}
+    html = build_report(table, meta)
+    assert "\u202e" not in html and "\x00" not in html
+    assert "evil\ufffdydut\ufffds" in html and "q\ufffdforp\ufffdx" in html
 
 
 def test_summary_says_where_formats_win(report_html):

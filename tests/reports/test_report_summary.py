@@ -37,3 +37,24 @@ def test_sentences_follow_the_numbers():
                               "up to 10% density.")
     assert text[2].startswith("The dense weights alone do not fit in the memory of Test GPU; the smallest swept option "
                               "is channel pruning at 5% (5.0 GiB).")
+
+
+def test_break_even_at_the_top_swept_density_is_said_to_lie_beyond_it():
+    table = _table()
+    table.loc[table["format"] == "csr", "time_s"] = 1e-3  # CSR faster than dense at every swept density
+    totals = agg.model_totals(table)
+    totals["hw_display"] = "Test GPU"
+    sp, be = agg.speedups(totals), agg.break_even(totals)
+    gpu = recommendations("w", sp, be, agg.weight_memory(totals), {}, "fp16")[0]
+    assert "CSR beats dense only when few weights are kept: at every swept density (≥ 50%, beyond the swept range) " \
+           "at batch 1 and 512." in gpu
+
+
+def test_winners_table_never_gives_2_4_a_swept_density():
+    from sparsim.reports.report import _winners_table
+
+    totals = agg.model_totals(_table())
+    totals["hw_display"] = "Test GPU"
+    html = _winners_table(agg.speedups(totals))
+    # 2:4 wins batch 1 in the 50% row: by its own fixed half, not by the swept density
+    assert "2:4 at its fixed 50% (1.60x, 6.25 ms)" in html and "unstructured density" in html

@@ -43,12 +43,41 @@ def test_calibrate_results_file_is_read_as_it_is(tmp_path):
 @pytest.mark.parametrize("record, message", [
     ({k: v for k, v in DENSE.items() if k != "hw"}, "line 1: key hw missing; allowed: records with " + ", ".join(MEASURED_KEYS)),
     ({**DENSE, "time_s": -1}, "line 1: key time_s: got -1; allowed: seconds > 0"),
-    ([1, 2], "line 1: got list; allowed: a JSON object"),
+    ([1, 2], "line 1: got a JSON list; allowed: a JSON object"),
+    # issue 11: refused, never rounded (4096.7 became 4096) or left to crash later
+    ({**DENSE, "m": 4096.7}, "line 1: key m: got 4096.7; allowed: a whole number in [1, 2,147,483,647]"),
+    ({**DENSE, "m": "abc"}, "line 1: key m: got 'abc'; allowed: a whole number"),
+    ({**DENSE, "m": 10**12}, "line 1: key m: got 1000000000000; allowed: a whole number"),
+    ({**DENSE, "kernel": "csr", "density": 0.5}, "line 1: key pattern: got None; allowed: uniform"),
+    ({**DENSE, "kernel": "csr", "density": 0.5, "pattern": "uniform", "m": 10**6, "k": 10**6},
+     "line 1: key m: got 1000000; allowed: a sparse point of at most 268,435,456 nonzeros"),
+    ({**DENSE, "pattern": "zebra"}, "line 1: key pattern: got 'zebra'; allowed: uniform"),
+    ({**DENSE, "density": 2}, "line 1: key density: got 2; allowed: a number in [0, 1]"),
 ])
 def test_bad_records_name_file_line_and_key(tmp_path, record, message):
     path = _write(tmp_path / "m.jsonl", [record])
-    with pytest.raises(SparsimError, match=f"^validation {path}: " + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(SparsimError) as info:
         read_measured(path)
+    assert str(info.value).startswith(f"--validation {path}: {message}")
+
+
+def test_binary_file_is_one_line(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(SparsimError, match=r"^--validation .*m.jsonl: not UTF-8 text \(byte 128\)"):
+        read_measured(path)
+
+
+def test_points_on_unknown_profiles_are_listed_not_fatal(tmp_path):
+    # the README's command: results of 'sparsim calibrate' on a host CPU, shown in a GPU study's report
+    host = {**DENSE, "hw": "host-amd-epyc-2c", "dtype": "fp32"}
+    table = compare_measured(read_measured(_write(tmp_path / "m.jsonl", [DENSE, host, host])), model="analytic")
+    assert list(table.hw) == ["a100-sxm4-80gb"]
+    assert table.attrs["not_compared"] == [{
+        "hw": "host-amd-epyc-2c", "kernel": "dense", "points": 2,
+        "reason": "profile 'host-amd-epyc-2c' is not a built-in profile or a readable profile file; it is the "
+                  "host CPU that took the measurements: score them there with 'sparsim validate --results ... "
+                  "--calibration ...'"}]
 
 
 def test_not_json(tmp_path):

@@ -122,9 +122,24 @@ def test_a_failing_task_surfaces_and_stops_the_sweep(monkeypatch, small_data):
 
 
 def test_bad_jobs_and_unreachable_scheduler():
-    with pytest.raises(SparsimError, match=r"--jobs: got 0; allowed: a whole number >= 1"):
+    with pytest.raises(SparsimError, match=r"--jobs: got 0; allowed: a whole number in \[1, 1024\]"):
         with open_executor(jobs=0):
             pass
+
+
+@pytest.mark.parametrize("address", ["not a url", "localhost", "http://127.0.0.1:8786", "tcp://host:99999", ""])
+def test_malformed_scheduler_address_is_refused_before_connecting(address):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(SparsimError) as info:
+        with open_executor(scheduler=address or None) if address else open_executor(jobs=-1):
+            pass
+    message = str(info.value)
+    assert time.perf_counter() - start < 1.0  # no connection was tried
+    if address:
+        assert message == (f"--scheduler: got {address!r}; allowed: a Dask scheduler address [tcp://]HOST:PORT, "
+                           "e.g. tcp://scheduler:8786")
 
 
 def test_real_weights_from_a_npy_file_are_pruned_by_magnitude(tmp_path):
