@@ -3,8 +3,8 @@
 Every case runs the CLI in process and must end with exit status 2 and exactly one line
 on stderr that starts ``sparsim: error:`` and names the argument or file at fault, with no
 traceback; where a case points ``--out`` at the folder of an earlier run, that folder must
-come out byte for byte as it went in. Cases about predict sizes that the memory work
-(limits checked before work) fixes are xfail until it lands.
+come out byte for byte as it went in. Predict sizes far past memory are refused before
+any work (sparsim.models.limits), in a child process with a time and memory cap.
 """
 
 from __future__ import annotations
@@ -256,7 +256,6 @@ def _predict_in_child(argv, seconds=20, memory=2 * 2**30):
     return done.returncode, done.stderr
 
 
-@pytest.mark.xfail(strict=False, reason="limits-before-work: memory branch")
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses RLIMIT_AS")
 def test_huge_nnz_is_refused_before_work():
     code, err = _predict_in_child(["predict", "--hw", "l4", "--kernel", "csr", "--m", "1000000000",
