@@ -3,7 +3,9 @@
 sparsim predicts what a matrix-multiply kernel costs on a GPU before anyone runs it:
 bytes moved at each memory level, dependent (pointer-chasing) accesses, useful and
 wasted FLOPs, and time, for dense GEMM, COO/CSR/BSR SpMM, 2:4 structured sparsity and
-channel pruning. Data flows one way: spec -> work -> time -> table -> report.
+channel pruning, for the software stack that runs it (cuBLAS, cuSPARSE, cuSPARSELt,
+PyTorch: ``sparsim.impls``). Data flows one way: problem -> work -> (implementation,
+machine) -> time -> table -> report.
 
 >>> import sparsim
 >>> p = sparsim.predict("2:4", m=4096, k=4096, n=4096, hw="a100-sxm4-80gb", dtype="fp16")
@@ -17,11 +19,12 @@ from .errors import SparsimError
 from .hwprofiles import HardwareProfile, list_profiles, load_profile
 from .models.work import KERNELS, KernelWork, build_work
 from .prediction import Prediction
-
-__version__ = "0.1.0"
+from .problem import Problem
+from .validate import hostbench as _hostbench  # noqa: F401 - registers the host microbenchmarks (hw="host")
+from .version import __version__
 
 __all__ = [
     "predict", "MODELS", "Prediction", "KERNELS", "KernelWork", "build_work",
     "HardwareProfile", "list_profiles", "load_profile", "Calibration", "load_calibration",
-    "SparsimError", "__version__",
+    "SparsimError", "Problem", "__version__",
 ]

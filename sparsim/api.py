@@ -44,13 +44,6 @@ def resolve_calibration(calibration, profile: HardwareProfile) -> Calibration | 
     return cal
 
 
-def _load_hw(hw):
-    """The profile; ``"host"`` first brings in the host microbenchmarks (validation layer)."""
-    if isinstance(hw, (str, Path)) and str(hw) == "host":
-        from .validate import hostbench  # noqa: F401 - registers the measurer with hwprofiles.host
-    return load_profile(hw)
-
-
 def predict(
     kernel: str,
     *,
@@ -78,7 +71,7 @@ def predict(
     would change (e.g. a searched cuSPARSELt plan instead of the default one).
     """
     check_choice("--model", model, MODELS)
-    profile = _load_hw(hw)
+    profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers
     cal = resolve_calibration(calibration, profile)
     weights = options.pop("weights", None)
     tensor = options.pop("weights_tensor", None)

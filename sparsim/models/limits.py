@@ -6,7 +6,8 @@ and the generator (:func:`expected_nnz`); the bytes of building it exactly (its 
 indices, a copy while they are joined, and the slab temporaries of the statistics) from
 those (:func:`exact_bytes`). A memory budget caps it:
 
-* a pattern whose exact build fits the budget (and :data:`EXACT_BYTES_CAP`) is built;
+* a pattern whose exact build fits the budget (and :data:`EXACT_BYTES_CAP`, for the
+  generators that have a sampled form) is built;
 * a larger one is *sampled*: row lengths drawn per row, everything else from them
   (:mod:`sparsim.models.sampled`), in memory that grows with M, not with the nonzeros;
 * a job whose sampled form does not fit either is refused with one line that says the
@@ -118,15 +119,17 @@ def decide(pattern: str, m: int, k: int, density: float, options: dict, *, budge
         raise SparsimError(f"--k: got {k}; allowed: at most {MAX_K} (int32 column indices)")
     nnz = expected_nnz(pattern, m, k, density, options)
     need = exact_bytes(nnz, m, k, pattern)
-    cap = min(budget, EXACT_BYTES_CAP)
+    # a generator without a sampled form (block) is built exactly up to the whole budget
+    cap = min(budget, EXACT_BYTES_CAP) if pattern in SAMPLED_PATTERNS else budget
     if need <= cap:
         return "exact"
     where = (f"a {m}x{k} {pattern} pattern at density {density:g} (~{nnz:.3g} nonzeros) "
              f"needs ~{human(need)} to build")
     if pattern not in SAMPLED_PATTERNS:
         raise SparsimError(
-            f"--pattern: {where}, over the {human(cap)} a pattern may take to build; allowed: a smaller M, K "
-            f"or density, or a pattern that is sampled above it ({', '.join(SAMPLED_PATTERNS)})")
+            f"--pattern: {where}, over the memory budget of {human(cap)}; allowed: a smaller M, K "
+            f"or density, a larger budget (memory_budget= or ${ENV_VAR}), or a pattern that is sampled "
+            f"above it ({', '.join(SAMPLED_PATTERNS)})")
     sampled = sampled_bytes(m, k)
     if sampled > budget:
         raise SparsimError(

@@ -70,9 +70,9 @@ FIT_PARAMS = {
     "cublas": ("tensor_efficiency", "vector_efficiency", "hbm_efficiency", "launch_scale"),
     "cusparselt": ("sparse_tensor_efficiency", "hbm_efficiency", "launch_scale"),
     "cusparselt-search": ("sparse_tensor_efficiency", "hbm_efficiency", "launch_scale"),
-    "cusparse": ("gather_nonzero_cycles", "gather_efficiency", "l2_capacity_efficiency", "latency_scale",
-                 "gather_loads_in_flight", "index64_efficiency"),
-    "cusparse-alg1": ("gather_efficiency", "gather_nonzero_cycles", "latency_scale"),
+    "cusparse": ("gather_nonzero_cycles", "vector_efficiency", "gather_efficiency", "l2_efficiency",
+                 "latency_scale", "gather_loads_in_flight", "index64_efficiency"),
+    "cusparse-alg1": ("gather_efficiency", "gather_nonzero_cycles", "vector_efficiency", "latency_scale"),
     "torch-bsr": ("tensor_efficiency", "gather_efficiency", "latency_scale", "launch_scale"),
 }
 
@@ -80,8 +80,8 @@ FIT_PARAMS = {
 #: first look at the data puts a parameter far from them (cuSPARSELt's default plan streams
 #: A at ~1.5 TB/s with a ~15 us fixed cost at small N on the H200)
 FIT_START = {"cusparselt": {"hbm_efficiency": 0.35, "launch_scale": 2.5, "sparse_tensor_efficiency": 0.9},
-             "cusparse": {"gather_nonzero_cycles": 15.0, "gather_loads_in_flight": 10.0, "l2_capacity_efficiency": 0.5,
-                          "latency_scale": 2.0},
+             "cusparse": {"gather_nonzero_cycles": 12.0, "vector_efficiency": 0.23, "gather_loads_in_flight": 3.3,
+                          "latency_scale": 3.0, "index64_efficiency": 0.77},
              "torch-bsr": {"tensor_efficiency": 0.5, "gather_efficiency": 0.4, "latency_scale": 3.0, "launch_scale": 5.0}}
 
 #: physically meaningful ranges (fractions of a ceiling stay in (0, 1]; scales within a
