@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -108,7 +109,7 @@ def render(p) -> str:
         ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"),
         ("hardware", p.hw),
         ("implementation", p.impl),
-        ("figures", p.basis + (f"  ({p.calibration})" if p.calibration else "")),
+        ("figures", p.basis + (f"  ({Path(p.calibration).name})" if p.calibration else "")),
         ("model", p.model),
         ("time per call", f"{human_seconds(p.time_s)}   = kernels {human_seconds(p.kernel_s)} + host "
                           f"{human_seconds(p.overhead_s)}"),

@@ -293,7 +293,9 @@ def build_work(
                 raise SparsimError(f"weights: {nnz} nonzeros do not fit {kernel} (at most {kept}); prune with nm_prune first")
         else:
             nnz = min(round(density * m * k), kept)
-            if density > keep / group:
+            # density 1 (the default) means dense weights pruned to N:M, which needs no
+            # word; a density between the kept fraction and 1 cannot be reached, so say so
+            if keep / group < density < 1.0:
                 notes = (f"--density {density:g} is more than {kernel} keeps: at most {keep} of every {group} "
                          f"along K, so density {keep / group:g} is modelled (A pruned to {kernel} first)",)
         # Sparse tensor cores skip the pruned half: the hardware issues K/2 (K·keep/group)

@@ -67,7 +67,7 @@ SERIES = {
 
 #: parameters fitted per parameter set: only those the atlas identifies
 FIT_PARAMS = {
-    "cublas": ("tensor_efficiency", "vector_efficiency", "hbm_efficiency", "launch_scale"),
+    "cublas": ("tensor_efficiency", "vector_efficiency", "hbm_efficiency", "l2_efficiency", "launch_scale"),
     "cusparselt": ("sparse_tensor_efficiency", "hbm_efficiency", "launch_scale"),
     "cusparselt-search": ("sparse_tensor_efficiency", "hbm_efficiency", "launch_scale"),
     "cusparse": ("gather_nonzero_cycles", "vector_efficiency", "gather_efficiency", "l2_efficiency",
