@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS", "resolve_params"]
+__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS", "PARAM_BOUNDS", "resolve_params"]
 
 PARAM_DOCS = {
     "tensor_efficiency": "fraction of the dense tensor-core peak a large GEMM main loop sustains",
@@ -78,6 +78,49 @@ DEFAULT_PARAMS = MappingProxyType({
 
 #: parameters bounded to (0, 1]; the scales only need to be > 0
 EFFICIENCY_PARAMS = tuple(k for k in DEFAULT_PARAMS if k.endswith("_efficiency"))
+
+
+#: The physically meaningful range of each parameter: a calibration searches only inside
+#: it, and a fitted value that ends on an edge is reported and not written (the data then
+#: limits the parameter without measuring it). Why each range:
+#: - efficiencies [0.05, 1]: a fraction of a peak is at most 1 (the roofline); a kernel
+#:   that sustains under 5% of a peak is bound by something else, which a fit would only
+#:   hide in this number (issue 10: l2_capacity_efficiency 0.0001 was such a fit).
+#:   tensor [0.2, 1]: cuBLAS/CUTLASS main loops run at 60-97% of peak on large shapes
+#:   (NVIDIA/cutlass issue 408); small shapes lose to waves and launch, not the loop.
+#:   L2 capacity [0.25, 1]: duplication across the two L2 partitions halves it at worst
+#:   (A100 whitepaper), and A and C take part of the rest.
+#: - launch_scale [0.5, 500]: host work per call in units of one kernel launch; a library
+#:   call costs one launch at least, and PyTorch's _cslt_sparse_mm 0.4-0.6 ms of host work
+#:   on an H200 whose launch is ~5 us (shared H200 measurements, README): ~100 launches.
+#: - latency_scale [0.5, 2]: latencies come from a pointer chase (probe, datasheet
+#:   references); a kernel's loads see them within 2x (queueing up, prefetch down).
+#: - gather_loads_in_flight [1, 64]: at least one load per warp; 64 independent loads
+#:   per warp exceeds the registers a SpMM kernel keeps (Little's law, Volkov 2016).
+#: - sm_l2_bytes_per_clk [16, 256]: 64 B/clk/SM measured on Volta/Turing (Jia et al. 2018,
+#:   2019); the A100 whitepaper's L2 read bandwidth is 47 B/clk/SM; 4x either way.
+#: - cpu_loads_in_flight [4, 64]: 10-12 L1D line-fill buffers per core (Intel optimization
+#:   manual), 22-24 miss buffers on AMD Zen; the L2 prefetcher adds some; at least 4.
+#: - cpu_spmm_efficiency [0.02, 1]: SciPy's loop measured at 0.16 ns per element (~12% of a
+#:   core's peak, see the defaults); 6x below that is a scalar loop with stalls.
+#: - cpu_nonzero_overhead_ns [0.3, 20]: about 1 to 50 core cycles of loop per nonzero.
+PARAM_BOUNDS = MappingProxyType({
+    "tensor_efficiency": (0.2, 1.0),
+    "sparse_tensor_efficiency": (0.1, 1.0),
+    "vector_efficiency": (0.05, 1.0),
+    "hbm_efficiency": (0.3, 1.0),
+    "l2_efficiency": (0.05, 1.0),
+    "gather_efficiency": (0.05, 1.0),
+    "launch_scale": (0.5, 500.0),
+    "latency_scale": (0.5, 2.0),
+    "l2_capacity_efficiency": (0.25, 1.0),
+    "gather_loads_in_flight": (1.0, 64.0),
+    "sm_l2_bytes_per_clk": (16.0, 256.0),
+    "cpu_gemm_efficiency": (0.05, 1.0),
+    "cpu_loads_in_flight": (4.0, 64.0),
+    "cpu_spmm_efficiency": (0.02, 1.0),
+    "cpu_nonzero_overhead_ns": (0.3, 20.0),
+})
 
 
 def resolve_params(calibration: Any = None, impl: str | None = None) -> dict[str, float]:
