@@ -32,6 +32,8 @@ PARAM_DOCS = {
     "cpu_loads_in_flight": "cache-line misses one CPU core keeps in flight (line-fill buffers; Little's law)",
     "cpu_spmm_efficiency": "fraction of one core's share of the vector FLOP/s SciPy's sparse x dense loop sustains",
     "cpu_nonzero_overhead_ns": "loop overhead per stored nonzero in SciPy's single-threaded sparse x dense loop",
+    "cpu_pack_efficiency": "fraction of the profile's DRAM bandwidth at which a BLAS GEMM packs its operands "
+                           "(GotoBLAS/OpenBLAS copy A and B panels before the main loop, not overlapped with it)",
 }
 
 # Defaults before any calibration. Where they come from:
@@ -58,6 +60,12 @@ PARAM_DOCS = {
 #   AMD EPYC, SciPy 1.17, fp32, 4096² at 1%): csr_matvecs/coo_matmat_dense cost ~2.8 ns
 #   per nonzero for N = 4-16 and 0.16 ns per element (12.5 GFLOP/s of the core's ~104)
 #   for N >= 64 -- the loop is barely vectorized. Starting points for calibration.
+# - cpu pack 0.35: the host example (sparsim/validate/data/host-example, 2026-11-25):
+#   numpy.matmul from 256^3 to 1536^3 takes 2 M N K / (0.94 x peak) plus ~12 GB/s over
+#   its operand bytes (A + B + C), 0.35 of that host's 2-thread copy bandwidth; a GEMM's
+#   fraction of peak therefore grows with its size (116 GFLOP/s at 256^3, 194 at 1536^3,
+#   fp32). Packing is the documented first step of a GotoBLAS-style GEMM (Goto and van de
+#   Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008).
 DEFAULT_PARAMS = MappingProxyType({
     "tensor_efficiency": 0.97,
     "sparse_tensor_efficiency": 0.78,
@@ -74,6 +82,7 @@ DEFAULT_PARAMS = MappingProxyType({
     "cpu_loads_in_flight": 12.0,
     "cpu_spmm_efficiency": 0.12,
     "cpu_nonzero_overhead_ns": 2.5,
+    "cpu_pack_efficiency": 0.35,
 })
 
 #: parameters bounded to (0, 1]; the scales only need to be > 0
@@ -104,6 +113,9 @@ EFFICIENCY_PARAMS = tuple(k for k in DEFAULT_PARAMS if k.endswith("_efficiency")
 #: - cpu_spmm_efficiency [0.02, 1]: SciPy's loop measured at 0.16 ns per element (~12% of a
 #:   core's peak, see the defaults); 6x below that is a scalar loop with stalls.
 #: - cpu_nonzero_overhead_ns [0.3, 20]: about 1 to 50 core cycles of loop per nonzero.
+#: - hbm_efficiency [0.3, 1]: STREAM-like copies sustain 80-95% of the DRAM datasheet
+#:   (te42kyfo/gpu-benches gpu-stream; 89% measured on the H200); a kernel's stream below
+#:   30% is latency-bound, which the latency terms model.
 PARAM_BOUNDS = MappingProxyType({
     "tensor_efficiency": (0.2, 1.0),
     "sparse_tensor_efficiency": (0.1, 1.0),
@@ -120,6 +132,7 @@ PARAM_BOUNDS = MappingProxyType({
     "cpu_loads_in_flight": (4.0, 64.0),
     "cpu_spmm_efficiency": (0.02, 1.0),
     "cpu_nonzero_overhead_ns": (0.3, 20.0),
+    "cpu_pack_efficiency": (0.05, 1.0),
 })
 
 

@@ -452,13 +452,13 @@ class Calibrator:
         names, report = self._select(points, idx, impl, hw, candidates)
         nfev, x_of = 0, {}
         starts = self._starts(points, idx, names) if names else []
-        for _round in range(4):
+        for _round in range(len(names) + 1):
             if not names:
                 break
             best, lo, hi = self._least_squares(points, idx, names, starts, self.max_nfev)
             nfev += int(best.nfev)
             std = self._std_log(best, len(names))
-            rows, drop = [], []
+            rows = []
             for j, name in enumerate(names):
                 value = float(np.exp(best.x[j]))
                 if best.x[j] - lo[j] < _EDGE or hi[j] - best.x[j] < _EDGE:
@@ -468,8 +468,12 @@ class Calibrator:
                 else:
                     status = "fitted"
                 rows.append(self._row(impl, name, value, float(std[j]) if math.isfinite(std[j]) else None, status))
-                if status != "fitted":
-                    drop.append(name)
+            # one cause at a time: parameters on an edge first (the others' uncertainty is
+            # inflated by their collinearity with them), then the least certain one
+            drop = [row["param"] for row in rows if row["status"].startswith("at bound")]
+            if not drop:
+                unsure = [(std[j], names[j]) for j, row in enumerate(rows) if row["status"] != "fitted"]
+                drop = [max(unsure)[1]] if unsure else []
             if not drop:
                 report += rows
                 x_of = {n: float(np.exp(x)) for n, x in zip(names, best.x)}
