@@ -45,7 +45,7 @@ from .heldout import ErrorReport, evaluate
 from .results import ResultSet, read_results
 
 __all__ = ["CalibrationOutcome", "calibrate", "write_atomically", "resolve_profile", "profile_data",
-           "stored_profile", "measure", "fit_and_evaluate"]
+           "stored_profile", "with_run_header", "measure", "fit_and_evaluate"]
 
 CALIBRATION_FILE = "calibration.toml"
 REJECTED_FILE = "calibration.rejected.toml"
@@ -145,6 +145,34 @@ def resolve_profile(cal: Calibration | None, results: ResultSet | None = None, h
             raise SparsimError(f"--results {results.path}: measured on profile {other[0]!r}, not {profile.name!r}; "
                                f"allowed: results measured on {profile.name!r}")
     return profile
+
+
+#: run-header ``profile`` keys (written by the numpy backend) -> how they patch a profile
+_RUN_PROFILE_KEYS = {"dram_bytes_per_s": "hbm_bytes_per_s", "llc_bytes_per_s": "l2_bytes_per_s",
+                     "launch_overhead_s": "launch_overhead_s"}
+
+
+def with_run_header(profile: HardwareProfile, results: ResultSet, echo=lambda line: None) -> HardwareProfile:
+    """``profile`` with the measured rates the results' last run header recorded (a host
+    CPU's profile is re-measured on every machine; the header says what it was when these
+    points were timed). Other profiles, and headers of another profile, are left alone."""
+    run = next((r for r in reversed(results.runs) if r.get("hw") == profile.name and r.get("profile")), None)
+    if run is None or profile.kind != "cpu":
+        return profile
+    values = run["profile"]
+    changes = {attr: float(values[key]) for key, attr in _RUN_PROFILE_KEYS.items()
+               if isinstance(values.get(key), (int, float))}
+    vector = dict(profile.vector_flops_per_s)
+    for dtype in ("fp32", "fp64"):
+        if isinstance(values.get(f"vector_{dtype}_flops_per_s"), (int, float)):
+            vector[dtype] = float(values[f"vector_{dtype}_flops_per_s"])
+    sources = dict(profile.sources)
+    for key in [f"memory.{a}" for a in ("hbm_bytes_per_s", "l2_bytes_per_s")] + ["launch.overhead_s"] + \
+            [f"vector_flops_per_s.{d}" for d in vector]:
+        sources[key] = f"the run header of {results.path} (the profile when its points were timed)"
+    echo(f"profile {profile.name}: rates from the results' run header ({run.get('started', '?')}), "
+         "structure and latencies from this machine")
+    return dataclasses.replace(profile, vector_flops_per_s=vector, sources=sources, **changes)
 
 
 # -- the steps --------------------------------------------------------------------------
@@ -291,9 +319,9 @@ def calibrate(*, out_dir, backend=None, from_results=None, quick: bool = False, 
         if hw is None and names[0] not in list_profiles():
             raise SparsimError(f"--from-results {from_results}: measured on profile {names[0]!r}, which is not "
                                "built in; allowed: --hw host (this machine's measured profile) or --hw PATH")
-        profile = load_profile(hw if hw is not None else names[0])
+        profile = with_run_header(load_profile(hw if hw is not None else names[0]), results, echo)
         resolve_profile(None, results, hw=profile)
-        echo(f"probe: skipped (--from-results: the machine that measured {names[0]!r} is not this one)")
+        echo(f"probe: skipped (--from-results: {names[0]!r} was measured by another run, maybe elsewhere)")
         backend_name = str((results.runs[-1] if results.runs else {}).get("backend", "unknown"))
         clocks_seen = None
     else:

@@ -230,3 +230,16 @@ def test_a_calibration_killed_anywhere_keeps_the_previous_outputs_and_resumes_to
         assert not [p.name for p in out.iterdir() if p.name.startswith(".calibration")], kill_at  # stale temp removed
         assert _measurements(out / "results.jsonl") == want_measurements, kill_at
         assert _fit(out / "calibration.toml") == want_fit, kill_at
+
+
+def test_the_shipped_host_example_reproduces_its_recorded_error(capsys):
+    example = ROOT / "sparsim" / "validate" / "data" / "host-example"
+    code, out, err = run(capsys, "validate", "--results", example / "results.jsonl",
+                         "--calibration", example / "calibration.toml", "--json")
+    assert code == 0, err
+    got = {row["kernel"]: row["mape"] for row in json.loads(out)["summary"] if row["dtype"] == "all"}
+    cal = load_calibration(example / "calibration.toml")
+    assert got == pytest.approx(dict(cal.provenance["held_out_mape"]), abs=1e-4)
+    assert max(got.values()) < 0.2
+    text = (example / "calibration.toml").read_text()
+    assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
