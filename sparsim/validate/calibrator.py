@@ -409,12 +409,15 @@ class Calibrator:
         diag = np.abs(np.diag(r))
         chosen = []
         for rank, j in enumerate(order):
-            if len(chosen) < self.max_params and diag[rank] > 0.05 * diag[0]:
+            # fewer residuals than candidates: the ones past the rank are not determined
+            independent = rank < len(diag) and diag[rank] > 0.05 * diag[0]
+            if len(chosen) < self.max_params and independent:
                 chosen.append(moving[j])
+            elif not independent:
+                report.append(self._row(impl, moving[j], None, None, "not identified (collinear with the fitted ones)"))
             else:
-                why = "collinear with the fitted ones" if diag[rank] <= 0.05 * diag[0] else \
-                    f"weaker than the {self.max_params} fitted"
-                report.append(self._row(impl, moving[j], None, None, f"not identified ({why})"))
+                report.append(self._row(impl, moving[j], None, None,
+                                        f"not fitted (weaker than the {self.max_params} fitted)"))
         return chosen, report
 
     @staticmethod

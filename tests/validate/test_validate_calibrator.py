@@ -169,3 +169,14 @@ def test_bad_settings_name_the_argument():
     records = [{**MeasureSpec("dense", 64, 64, 64, "fp32").to_dict(), "key": "k", "status": "ok", "time_s": 1e-4}]
     with pytest.raises(SparsimError, match="params: got 'warp_magic'"):
         Calibrator(hw=GPU, model="analytic", params=["warp_magic"]).fit(records)
+
+
+def test_linearized_cross_validation_agrees_with_refitting_every_fold(model):
+    hw = load_profile(GPU)
+    truth = Calibration(hw=hw.name, impl_params={"cublas": {"tensor_efficiency": 0.7}})
+    records = _records(hw, truth, model, _dense_specs(), noise=0.08, seed=3)
+    quick = Calibrator(hw=GPU, model=model, params=["tensor_efficiency"], folds=4).fit(records)
+    exact = Calibrator(hw=GPU, model=model, params=["tensor_efficiency"], folds=4, exact_cv=True).fit(records)
+    assert quick.cv_mape_["dense"] == pytest.approx(exact.cv_mape_["dense"], abs=0.01)
+    assert quick.cv_datasheet_mape_ == exact.cv_datasheet_mape_
+    assert quick.evaluations_ < exact.evaluations_

@@ -243,3 +243,74 @@ def test_the_shipped_host_example_reproduces_its_recorded_error(capsys):
     assert max(got.values()) < 0.2
     text = (example / "calibration.toml").read_text()
     assert "/work/" not in text and "/tmp/" not in text and "/home/" not in text
+
+
+def test_accept_contended_counts_contended_points_as_measured(tmp_path):
+    from sparsim.validate.runner import pending
+
+    specs = _specs()
+    path = _write_results(tmp_path / "r.jsonl", GPU, lambda rs: [1e-3] * len(rs))
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[1])
+    first["flag"] = "contended"
+    path.write_text("\n".join([lines[0], json.dumps(first)] + lines[2:]) + "\n")
+    todo, done = pending(specs, path, GPU)
+    assert [s.key for s in todo] == [first["key"]] and done == len(specs) - 1
+    todo, done = pending(specs, path, GPU, accept_flags=("contended",))
+    assert todo == [] and done == len(specs)
+
+
+def test_accept_contended_warns_on_stderr(tmp_path, capsys):
+    hw = load_profile(GPU)
+    results = _write_results(tmp_path / "gpu.jsonl", GPU, _truth_times(hw))
+    code, out, err = run(capsys, "calibrate", "--from-results", results, "--out", tmp_path / "fit",
+                         "--accept-contended")
+    assert code == 0
+    assert err.startswith("warning: --accept-contended: points timed while other processes kept the CPUs busy")
+    assert load_calibration(tmp_path / "fit" / "calibration.toml").provenance["accepted_flags"] == ["contended"]
+
+
+def _fake_backend():
+    """An in-process backend whose times are the model's own under a known truth."""
+    from sparsim.simulator import predict_work
+    from sparsim.validate.backends.base import Backend
+
+    hw = load_profile(GPU)
+    truth = Calibration(hw=hw.name, impl_params={"cublas": {"tensor_efficiency": 0.6}})
+
+    class Fake(Backend):
+        name = "fake"
+
+        def profile(self):
+            return hw
+
+        def describe(self):
+            return {"backend": "fake", "hw": hw.name, "device": "deterministic fake"}
+
+        def _measure(self, spec):
+            t = predict_work(spec.work(), hw, truth, impl="cublas").time_s
+            return {"times_s": [t, t, t], "library": "fake cuBLAS"}
+
+    return Fake()
+
+
+def test_calibrate_runs_the_probe_first_and_stores_its_ceilings(tmp_path, monkeypatch):
+    import types
+
+    from sparsim.validate.workflow import calibrate
+
+    lines = []
+    probe = types.ModuleType("sparsim.validate.probe")
+    probe.run_probe = lambda backend, quick=False: {"hbm_bytes_per_s": 1.8e12, "l2_latency_ns": 200.0,
+                                                    "not_a_ceiling": 3.0}
+    monkeypatch.setitem(sys.modules, "sparsim.validate.probe", probe)
+    outcome = calibrate(out_dir=tmp_path / "a", backend=_fake_backend(), specs=_specs(), echo=lines.append)
+    assert dict(load_calibration(outcome.path).measured) == {"hbm_bytes_per_s": 1.8e12, "l2_latency_ns": 200.0}
+    assert "probe: not used here: not_a_ceiling" in lines
+    lines.clear()
+    outcome = calibrate(out_dir=tmp_path / "b", backend=_fake_backend(), specs=_specs(), probe=False,
+                        echo=lines.append)
+    assert dict(load_calibration(outcome.path).measured) == {} and not any("probe" in line for line in lines)
+    monkeypatch.setitem(sys.modules, "sparsim.validate.probe", None)  # the module is absent: a note
+    calibrate(out_dir=tmp_path / "c", backend=_fake_backend(), specs=_specs(), echo=lines.append)
+    assert "probe: sparsim.validate.probe is not available here; using the profile's values" in lines
