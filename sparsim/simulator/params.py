@@ -56,10 +56,12 @@ PARAM_DOCS = {
 #   numpy.matmul calls (sparsim.hwprofiles.host); a typical call reaches ~95% of the best.
 # - cpu loads in flight 12: L1D line-fill buffers per core (Intel 64 and IA-32 Optimization
 #   Reference Manual: 12 on Skylake and later; 10 before).
-# - cpu spmm 0.12 and cpu nonzero overhead 2.5 ns: measured on the development host (2-core
-#   AMD EPYC, SciPy 1.17, fp32, 4096² at 1%): csr_matvecs/coo_matmat_dense cost ~2.8 ns
-#   per nonzero for N = 4-16 and 0.16 ns per element (12.5 GFLOP/s of the core's ~104)
-#   for N >= 64 -- the loop is barely vectorized. Starting points for calibration.
+# - cpu spmm 0.4 and cpu nonzero overhead 1.7 ns: the calibrated values (0.43 +- 26%,
+#   1.67 ns +- 34%) of the host example's training split (sparsim/validate/data/host-example,
+#   2-core AMD EPYC, SciPy 1.17, measured quietly 2026-11-25) once A and C stream at the
+#   DRAM rate (sparsim.simulator.cpu). Earlier estimate, from 4096^2 at 1% fp32 alone:
+#   ~2.8 ns per nonzero for N = 4-16 and 0.16 ns per element for N >= 64, which charged
+#   the A stream to the loop. Starting points for calibration.
 # - cpu pack 0.35: the host example (sparsim/validate/data/host-example, 2026-11-25):
 #   numpy.matmul from 256^3 to 1536^3 takes 2 M N K / (0.94 x peak) plus ~12 GB/s over
 #   its operand bytes (A + B + C), 0.35 of that host's 2-thread copy bandwidth; a GEMM's
@@ -80,8 +82,8 @@ DEFAULT_PARAMS = MappingProxyType({
     "sm_l2_bytes_per_clk": 64.0,
     "cpu_gemm_efficiency": 0.95,
     "cpu_loads_in_flight": 12.0,
-    "cpu_spmm_efficiency": 0.12,
-    "cpu_nonzero_overhead_ns": 2.5,
+    "cpu_spmm_efficiency": 0.4,
+    "cpu_nonzero_overhead_ns": 1.7,
     "cpu_pack_efficiency": 0.35,
 })
 
