@@ -1,125 +1,122 @@
-"""``sparsim calibrate``: measure real kernels, fit the simulator, report held-out error."""
+"""``sparsim calibrate``: measure real kernels, fit the simulator, report held-out error.
+
+A thin call into :func:`sparsim.validate.workflow.calibrate`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
 import click
+
+from ..errors import SparsimError
 
 __all__ = ["calibrate"]
 
 
 @click.command()
-@click.option("--backend", required=True, type=click.Choice(["numpy", "cupy"]),
+@click.option("--backend", default=None, type=click.Choice(["numpy", "cupy"]),
               help="numpy: NumPy/SciPy on this CPU (profile 'host'); cupy: cuBLAS/cuSPARSE/cuSPARSELt on the GPU.")
+@click.option("--from-results", "from_results", default=None, type=click.Path(dir_okay=False),
+              help="Fit a results.jsonl measured elsewhere (e.g. on a GPU machine) instead of measuring here.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for results.jsonl and calibration.toml; an existing results.jsonl is resumed.")
 @click.option("--quick", is_flag=True, help="The small sweep (numpy: under 3 minutes on 2 cores).")
 @click.option("--hw", default=None,
-              help="Profile to fit (default: 'host' for numpy, the GPU's built-in profile for cupy).")
+              help="Profile to fit (default: 'host' for numpy, the GPU's built-in profile for cupy, "
+                   "the results' profile for --from-results).")
 @click.option("--model", default="des", show_default=True, type=click.Choice(["des", "analytic"]),
               help="Time model whose parameters are fitted.")
 @click.option("--kernels", default=None, help="Comma-separated subset of dense,csr,coo,2:4 to measure.")
 @click.option("--measure-only", is_flag=True, help="Measure and stop: no fit, no calibration file.")
-def calibrate(backend, out_dir, quick, hw, model, kernels, measure_only):
-    """Time real kernels, fit the simulator on the training shapes, and print the error on
-    shapes, densities and patterns the fit never saw.
+@click.option("--no-probe", is_flag=True, help="Do not measure hardware ceilings first (keep the profile's values).")
+@click.option("--accept-contended", is_flag=True,
+              help="Fit and score points timed while other processes kept the CPUs busy (a busy machine).")
+def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure_only, no_probe, accept_contended):
+    """Time real kernels (or read --from-results), fit the simulator on the training shapes,
+    and print the error on shapes, densities and patterns the fit never saw.
 
     Every measurement is appended to DIR/results.jsonl as it is taken; run the same
-    command again to resume after an interruption. The fit goes to DIR/calibration.toml.
+    command again to resume after an interruption. The fit goes to DIR/calibration.toml,
+    written atomically. A fit whose held-out error is worse than the datasheet-only
+    prediction's goes to DIR/calibration.rejected.toml instead, and the command exits 2.
 
     \b
     Examples:
       sparsim calibrate --backend numpy --quick --out calib/
       sparsim calibrate --backend cupy --out calib-h100/
+      sparsim calibrate --from-results h200/results.jsonl --out calib-h200/
       sparsim predict --hw host --calibration calib/calibration.toml --kernel csr \\
           --m 4096 --k 4096 --n 64 --density 0.01 --dtype fp32
     """
-    from ..validate import (FULL, QUICK, Calibrator, evaluate, get_backend, plan, read_results,
-                            run_sweep, usable_records)
-    from ..validate.runner import pending
-    from ..validate.telemetry import clocks_seen
+    from ..validate.workflow import calibrate as run_calibration
 
-    out = Path(out_dir)
-    chosen = [k.strip() for k in kernels.split(",")] if kernels else None
-    specs = plan(backend, quick=quick, kernels=chosen)
-    engine = get_backend(backend, policy=QUICK if quick else FULL, hw=hw)
-    try:
-        profile = engine.profile()
-        results_path = out / "results.jsonl"
-        todo, done = pending(specs, results_path, profile.name)
+    if backend is None and from_results is None:
+        raise SparsimError("--backend: missing; allowed: numpy, cupy, or --from-results FILE")
+    if accept_contended:
+        click.echo("warning: --accept-contended: points timed while other processes kept the CPUs busy are "
+                   "fitted and scored; their times include that contention", err=True)
+    bar = {}
+
+    def on_start(profile, planned, done, todo):
         click.echo(f"{backend} on {profile.display_name} (profile {profile.name}): "
-                   f"{len(specs)} points, {done} already in {results_path}")
+                   f"{planned} points, {done} already in {out_dir}/results.jsonl")
         if todo:
-            with click.progressbar(length=len(todo), label="measuring", show_pos=True,
-                                   item_show_func=lambda s: s.key if s is not None else "") as bar:
-                def advance(spec, measurement):
-                    bar.current_item = spec
-                    bar.update(1)
+            bar["bar"] = click.progressbar(length=len(todo), label="measuring", show_pos=True,
+                                           item_show_func=lambda s: s.key if s is not None else "")
+            bar["bar"].__enter__()
 
-                summary = run_sweep(engine, specs, results_path, on_point=advance, todo=todo)
-            for line in summary.errors[:10]:
-                click.echo(f"  failed: {line}")
-            if len(summary.errors) > 10:
-                click.echo(f"  ... and {len(summary.errors) - 10} more failed points (see {results_path})")
+    def on_point(spec, measurement):
+        bar["bar"].current_item = spec
+        bar["bar"].update(1)
+        if measurement.status != "ok":
+            bar.setdefault("failed", []).append(f"{spec.key}: {measurement.error}")
+
+    chosen = [k.strip() for k in kernels.split(",")] if kernels else None
+    try:
+        outcome = run_calibration(out_dir=out_dir, backend=backend, from_results=from_results, quick=quick, hw=hw,
+                                  model=model, kernels=chosen, probe=not no_probe,
+                                  accept_contended=accept_contended, measure_only=measure_only,
+                                  echo=click.echo, on_start=on_start, on_point=on_point)
     finally:
-        engine.close()
-
-    results = read_results(results_path)
-    _warn_flagged(results)
-    if measure_only:
-        click.echo(f"measured; results in {results_path}")
+        if "bar" in bar:
+            bar["bar"].__exit__(None, None, None)
+    failed = bar.get("failed", [])
+    for line in failed[:10]:
+        click.echo(f"  failed: {line}")
+    if len(failed) > 10:
+        click.echo(f"  ... and {len(failed) - 10} more failed points (see {out_dir}/results.jsonl)")
+    _warn_flagged(out_dir, from_results, accept_contended)
+    if outcome is None:
+        click.echo(f"measured; results in {out_dir}/results.jsonl")
         return
-    train = usable_records(results, split="train")
-    fitted = Calibrator(hw=profile, model=model).fit(train)
-    report = evaluate(fitted.calibration_, results, hw=profile, model=model, split="test")
-    provenance = _provenance(results, fitted, report, backend, clocks_seen)
-    calibration = fitted.to_calibration(provenance)
-    cal_path = calibration.save(out / "calibration.toml")
-    report = dataclasses.replace(report, calibration=str(cal_path))
-    click.echo(f"fitted {', '.join(f'{k}={v:.4g}' for k, v in fitted.params_.items())}")
-    if fitted.at_bounds_:
-        click.echo(f"at the edge of their range (not determined by these points): {', '.join(fitted.at_bounds_)}")
-    click.echo(f"on {fitted.n_samples_} training points (train MAPE {fitted.fit_error_:.1%}); wrote {cal_path}")
+    fitted = outcome.calibrator
+    click.echo(outcome.render_fit())
+    click.echo(f"on {fitted.n_samples_} training points (train MAPE {fitted.fit_error_:.1%}, "
+               f"datasheet-only {fitted.datasheet_fit_error_:.1%})")
     click.echo("")
-    click.echo(report.render())
+    click.echo(outcome.report.render())
+    click.echo("")
+    click.echo(outcome.verdict())
+    if not outcome.accepted:
+        raise SparsimError(f"calibrate: held-out MAPE {outcome.held_out_mape:.1%} is worse than the datasheet-only "
+                           f"{outcome.datasheet_mape:.1%}; wrote {outcome.rejected_path} and left "
+                           f"{out_dir}/calibration.toml as it was; allowed: a fit that beats the datasheet")
+    click.echo(f"wrote {outcome.path}")
 
 
-def _warn_flagged(results) -> None:
+def _warn_flagged(out_dir, from_results, accept_contended) -> None:
+    from pathlib import Path
+
+    from ..validate import read_results
+
+    path = Path(from_results) if from_results else Path(out_dir) / "results.jsonl"
+    if not path.exists():
+        return
     flags: dict[str, int] = {}
-    for m in results.ok():
-        if m.get("flag"):
+    for m in read_results(path).ok():
+        if m.get("flag") and not (accept_contended and m["flag"] == "contended"):
             flags[m["flag"]] = flags.get(m["flag"], 0) + 1
     if flags:
         what = ", ".join(f"{n} {flag}" for flag, n in sorted(flags.items()))
         click.echo(f"warning: {what} point(s) left out of the fit and the score (contended: other processes kept "
-                   "the CPUs busy; throttled: GPU clocks held down); run the same command again to re-measure them",
-                   err=True)
-
-
-def _provenance(results, fitted, report, backend, clocks_seen) -> dict:
-    from ..validate import usable_records
-
-    runs = results.runs
-    last = runs[-1] if runs else {}
-    telemetry = [s for m in results.ok() for s in (m.get("telemetry") or [])]
-    clocks = clocks_seen(telemetry) or dict(last.get("clocks") or {})
-    versions = {k: str(v) for k, v in (last.get("versions") or {}).items() if v is not None}
-    prov = {
-        "device": str(last.get("device", "unknown")),
-        "backend": backend,
-        "results": str(results.path),
-        "versions": versions,
-        "clocks_seen": {k: v for k, v in clocks.items() if v is not None},
-        "measured_from": str(min((r.get("started", "") for r in runs), default="")),
-        "held_out_samples": int(len(report.points)),
-        "held_out_mape": {row.kernel: round(float(row.mape), 4) for row in report.summary.itertuples()
-                          if row.dtype == "all"},
-        "excluded_points": len(results.measurements) - len(usable_records(results)),
-    }
-    if last.get("nvml"):
-        prov["nvml"] = {k: v for k, v in last["nvml"].items() if v is not None}
-    if last.get("profile"):
-        prov["profile_values"] = {k: v for k, v in last["profile"].items() if v is not None}
-    return prov
+                   "the CPUs busy; throttled: GPU clocks held down); run the same command again to re-measure "
+                   "them, or pass --accept-contended on a machine that is never idle", err=True)

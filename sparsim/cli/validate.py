@@ -1,4 +1,8 @@
-"""``sparsim validate``: held-out error of a calibration against a results file."""
+"""``sparsim validate``: held-out error of a calibration against a results file.
+
+The profile is the one the calibration names (built in) or stored (a host CPU's measured
+profile), never silently this machine's: see :func:`sparsim.validate.workflow.resolve_profile`.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ __all__ = ["validate"]
 @click.option("--calibration", required=True, type=click.Path(dir_okay=False),
               help="calibration.toml written by 'sparsim calibrate'.")
 @click.option("--hw", default=None,
-              help="Profile to predict on (default: the calibration's; 'host' for a host-CPU calibration).")
+              help="Profile to predict on (default: the calibration's, built in or stored in it; "
+                   "'host' to use this machine's measured profile instead).")
 @click.option("--model", default=None, type=click.Choice(["des", "analytic"]),
               help="Time model (default: the one the calibration was fitted for).")
 @click.option("--split", default="test", show_default=True, type=click.Choice(["test", "train", "all"]),
@@ -32,20 +37,23 @@ def validate(results_path, calibration, hw, model, split, max_rows, as_json):
     Example:
       sparsim validate --results calib/results.jsonl --calibration calib/calibration.toml
     """
-    from ..calibration import load_calibration
-    from ..hwprofiles import list_profiles
-    from ..validate import evaluate, read_results
+    from ..validate import evaluate
+    from ..validate.workflow import load_for_validate
 
-    cal = load_calibration(calibration)
-    if hw is None:
-        hw = cal.hw if cal.hw in list_profiles() else "host"
+    cal, results, profile = load_for_validate(calibration, results_path, hw=hw)
     model = model or str(cal.provenance.get("model", "des"))
+<<<<<<< HEAD
     results = read_results(results_path)
     from ..validate.spec import check_record
 
     for record in results.ok():  # each field checked here, so an error names the file and record
         check_record(record, f"--results {results_path}: record {shown(record.get('key'))}")
     report = evaluate(cal, results, hw=hw, model=model, split=None if split == "all" else split)
+=======
+    flags = cal.provenance.get("accepted_flags") or ()
+    report = evaluate(cal, results, hw=profile, model=model, split=None if split == "all" else split,
+                      include_flagged=set(flags) or False)
+>>>>>>> calib
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return

@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS", "resolve_params"]
+__all__ = ["DEFAULT_PARAMS", "PARAM_DOCS", "EFFICIENCY_PARAMS", "PARAM_BOUNDS", "resolve_params"]
 
 PARAM_DOCS = {
     "tensor_efficiency": "fraction of the dense tensor-core peak a large GEMM main loop sustains",
@@ -32,6 +32,8 @@ PARAM_DOCS = {
     "cpu_loads_in_flight": "cache-line misses one CPU core keeps in flight (line-fill buffers; Little's law)",
     "cpu_spmm_efficiency": "fraction of one core's share of the vector FLOP/s SciPy's sparse x dense loop sustains",
     "cpu_nonzero_overhead_ns": "loop overhead per stored nonzero in SciPy's single-threaded sparse x dense loop",
+    "cpu_pack_efficiency": "fraction of the profile's DRAM bandwidth at which a BLAS GEMM packs its operands "
+                           "(GotoBLAS/OpenBLAS copy A and B panels before the main loop, not overlapped with it)",
     "gather_nonzero_cycles": "SM issue cycles a CSR/COO SpMM spends per stored nonzero and N-slice (index and value loads, address math), whatever N",
     # library behaviour (an implementation file may set it; see sparsim.impls)
     "index64_efficiency": "how fast a gather kernel runs with 64-bit indices relative to 32-bit (wider address math and loads)",
@@ -57,10 +59,18 @@ PARAM_DOCS = {
 #   numpy.matmul calls (sparsim.hwprofiles.host); a typical call reaches ~95% of the best.
 # - cpu loads in flight 12: L1D line-fill buffers per core (Intel 64 and IA-32 Optimization
 #   Reference Manual: 12 on Skylake and later; 10 before).
-# - cpu spmm 0.12 and cpu nonzero overhead 2.5 ns: measured on the development host (2-core
-#   AMD EPYC, SciPy 1.17, fp32, 4096² at 1%): csr_matvecs/coo_matmat_dense cost ~2.8 ns
-#   per nonzero for N = 4-16 and 0.16 ns per element (12.5 GFLOP/s of the core's ~104)
-#   for N >= 64 -- the loop is barely vectorized. Starting points for calibration.
+# - cpu spmm 0.4 and cpu nonzero overhead 1.7 ns: the calibrated values (0.43 +- 26%,
+#   1.67 ns +- 34%) of the host example's training split (sparsim/validate/data/host-example,
+#   2-core AMD EPYC, SciPy 1.17, measured quietly 2026-11-25) once A and C stream at the
+#   DRAM rate (sparsim.simulator.cpu). Earlier estimate, from 4096^2 at 1% fp32 alone:
+#   ~2.8 ns per nonzero for N = 4-16 and 0.16 ns per element for N >= 64, which charged
+#   the A stream to the loop. Starting points for calibration.
+# - cpu pack 0.35: the host example (sparsim/validate/data/host-example, 2026-11-25):
+#   numpy.matmul from 256^3 to 1536^3 takes 2 M N K / (0.94 x peak) plus ~12 GB/s over
+#   its operand bytes (A + B + C), 0.35 of that host's 2-thread copy bandwidth; a GEMM's
+#   fraction of peak therefore grows with its size (116 GFLOP/s at 256^3, 194 at 1536^3,
+#   fp32). Packing is the documented first step of a GotoBLAS-style GEMM (Goto and van de
+#   Geijn, "Anatomy of high-performance matrix multiplication", ACM TOMS 2008).
 DEFAULT_PARAMS = MappingProxyType({
     "tensor_efficiency": 0.97,
     "sparse_tensor_efficiency": 0.78,
@@ -75,8 +85,9 @@ DEFAULT_PARAMS = MappingProxyType({
     "sm_l2_bytes_per_clk": 64.0,
     "cpu_gemm_efficiency": 0.95,
     "cpu_loads_in_flight": 12.0,
-    "cpu_spmm_efficiency": 0.12,
-    "cpu_nonzero_overhead_ns": 2.5,
+    "cpu_spmm_efficiency": 0.4,
+    "cpu_nonzero_overhead_ns": 1.7,
+    "cpu_pack_efficiency": 0.35,
     # 4 cycles: estimate (a warp issues at least an index load, a value load, an address
     # computation and a shuffle per nonzero; one SM issues up to 4 warp instructions per cycle)
     "gather_nonzero_cycles": 4.0,
@@ -86,6 +97,53 @@ DEFAULT_PARAMS = MappingProxyType({
 
 #: parameters bounded to (0, 1]; the scales only need to be > 0
 EFFICIENCY_PARAMS = tuple(k for k in DEFAULT_PARAMS if k.endswith("_efficiency"))
+
+
+#: The physically meaningful range of each parameter: a calibration searches only inside
+#: it, and a fitted value that ends on an edge is reported and not written (the data then
+#: limits the parameter without measuring it). Why each range:
+#: - efficiencies [0.05, 1]: a fraction of a peak is at most 1 (the roofline); a kernel
+#:   that sustains under 5% of a peak is bound by something else, which a fit would only
+#:   hide in this number (issue 10: l2_capacity_efficiency 0.0001 was such a fit).
+#:   tensor [0.2, 1]: cuBLAS/CUTLASS main loops run at 60-97% of peak on large shapes
+#:   (NVIDIA/cutlass issue 408); small shapes lose to waves and launch, not the loop.
+#:   L2 capacity [0.25, 1]: duplication across the two L2 partitions halves it at worst
+#:   (A100 whitepaper), and A and C take part of the rest.
+#: - launch_scale [0.5, 500]: host work per call in units of one kernel launch; a library
+#:   call costs one launch at least, and PyTorch's _cslt_sparse_mm 0.4-0.6 ms of host work
+#:   on an H200 whose launch is ~5 us (shared H200 measurements, README): ~100 launches.
+#: - latency_scale [0.5, 2]: latencies come from a pointer chase (probe, datasheet
+#:   references); a kernel's loads see them within 2x (queueing up, prefetch down).
+#: - gather_loads_in_flight [1, 64]: at least one load per warp; 64 independent loads
+#:   per warp exceeds the registers a SpMM kernel keeps (Little's law, Volkov 2016).
+#: - sm_l2_bytes_per_clk [16, 256]: 64 B/clk/SM measured on Volta/Turing (Jia et al. 2018,
+#:   2019); the A100 whitepaper's L2 read bandwidth is 47 B/clk/SM; 4x either way.
+#: - cpu_loads_in_flight [4, 64]: 10-12 L1D line-fill buffers per core (Intel optimization
+#:   manual), 22-24 miss buffers on AMD Zen; the L2 prefetcher adds some; at least 4.
+#: - cpu_spmm_efficiency [0.05, 1]: SciPy's loop measured at 0.16 ns per element (~12% of a
+#:   core's peak, see the defaults); 2.5x below that is a scalar loop with stalls.
+#: - cpu_nonzero_overhead_ns [0.3, 20]: about 1 to 50 core cycles of loop per nonzero.
+#: - hbm_efficiency [0.3, 1]: STREAM-like copies sustain 80-95% of the DRAM datasheet
+#:   (te42kyfo/gpu-benches gpu-stream; 89% measured on the H200); a kernel's stream below
+#:   30% is latency-bound, which the latency terms model.
+PARAM_BOUNDS = MappingProxyType({
+    "tensor_efficiency": (0.2, 1.0),
+    "sparse_tensor_efficiency": (0.1, 1.0),
+    "vector_efficiency": (0.05, 1.0),
+    "hbm_efficiency": (0.3, 1.0),
+    "l2_efficiency": (0.05, 1.0),
+    "gather_efficiency": (0.05, 1.0),
+    "launch_scale": (0.5, 500.0),
+    "latency_scale": (0.5, 2.0),
+    "l2_capacity_efficiency": (0.25, 1.0),
+    "gather_loads_in_flight": (1.0, 64.0),
+    "sm_l2_bytes_per_clk": (16.0, 256.0),
+    "cpu_gemm_efficiency": (0.05, 1.0),
+    "cpu_loads_in_flight": (4.0, 64.0),
+    "cpu_spmm_efficiency": (0.05, 1.0),
+    "cpu_nonzero_overhead_ns": (0.3, 20.0),
+    "cpu_pack_efficiency": (0.05, 1.0),
+})
 
 
 def resolve_params(calibration: Any = None, impl: str | None = None) -> dict[str, float]:

@@ -1,25 +1,46 @@
 """Fitting the simulator's parameters to measurements: ``Calibrator(...).fit(results)``.
 
-The fit is least squares on log time: each usable measurement (timed, correct, not
-throttled) contributes ``log(predicted) - log(measured)``, so a 2x miss on a 10 us kernel
-weighs as much as one on a 10 s kernel. The parameters are those of
-:data:`sparsim.simulator.params.DEFAULT_PARAMS`, searched in log space within their
-bounds (efficiencies in (0, 1], scales > 0) by ``scipy.optimize.least_squares`` with a
-soft-L1 loss, so one odd point cannot drag the rest. By default only the parameters the
-training points are sensitive to are fitted; the others keep their defaults and are left
-out of the calibration file.
+What is fitted, and how:
+
+* **Per implementation.** Records are grouped by the implementation that ran them
+  (:func:`~sparsim.validate.spec.impl_of`: ``cublas``, ``cusparse``, ``torch``, ``numpy``,
+  ``scipy``, ...), and each group gets its own parameters (the calibration's
+  ``[impl.NAME]`` tables). Hardware ceilings are not fitted: they come from the profile,
+  or from a probe's ``measured`` values (:func:`with_measured`).
+* **Only what the data identifies.** Candidates are the parameters that move the group's
+  predictions; a column-pivoted QR of the residuals' Jacobian at the defaults keeps at
+  most ``max_params`` of them whose effects are not (nearly) collinear. Each is searched
+  in log space inside its physical range (:data:`~sparsim.simulator.params.PARAM_BOUNDS`).
+  After the fit, a parameter that ends on an edge of its range, or whose uncertainty is
+  more than a factor ``max_uncertainty`` (flat or collinear residuals), is reported, kept
+  at its default, not written, and the rest are fitted again without it.
+* **Uncertainty** is the Gauss-Newton covariance from the Jacobian of the log residuals
+  at the solution, ``s^2 (J^T J)^-1`` with ``s^2`` the residual variance; reported as the
+  standard deviation of the log of each parameter (``0.1`` ~ +-10%).
+* **Cross-validation**: group k-fold by shape (:func:`~sparsim.validate.spec.shape_group`):
+  every shape of a fold is left out, the group refitted on the others, the fold predicted.
+  The refit is one Gauss-Newton step from the full fit on the other folds' residuals
+  (reweighted for the robust loss; ``exact_cv=True`` runs a least-squares refit per fold),
+  so cross-validation costs one Jacobian instead of k fits.
+  A group whose cross-validated error is worse than the datasheet-only prediction's keeps
+  its defaults (the fit is reported and not written).
+
+Residuals are ``log(predicted) - log(measured)``: a 2x miss weighs the same on a 10 us and
+a 10 s kernel. A record with ``kernel_s`` is compared with the prediction's ``kernel_s``,
+one with ``call_s`` with its ``time_s``, an older one (``time_s`` only) with ``time_s``.
+Each point's work (pattern, statistics) is built once and reused for every evaluation.
 
 It follows scikit-learn's estimator shape: ``__init__`` stores keyword-only settings,
 ``fit`` validates and returns ``self``, fitted values end in ``_``.
 
->>> cal = Calibrator(hw="host", model="analytic").fit(results)        # doctest: +SKIP
->>> cal.params_, cal.fit_error_                                         # doctest: +SKIP
-({'vector_efficiency': 0.93, 'gather_efficiency': 0.11, ...}, 0.08)
->>> cal.calibration_.save("calibration.toml")                          # doctest: +SKIP
+>>> cal = Calibrator(hw="host").fit(usable_records("results.jsonl", split="train"))  # doctest: +SKIP
+>>> cal.impl_params_, cal.cv_mape_                                                  # doctest: +SKIP
+({'scipy': {'cpu_spmm_efficiency': 0.14, ...}, 'numpy': {...}}, {'csr': 0.08, ...})
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import math
 from pathlib import Path
@@ -27,34 +48,44 @@ from typing import Iterable
 
 import numpy as np
 
-from ..api import MODELS
 from ..calibration import Calibration
 from ..errors import SparsimError, check_choice
 from ..hwprofiles import HardwareProfile, load_profile
-from ..simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
+from ..simulator import MODELS, predict_work
+from ..simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS, PARAM_BOUNDS
 from .results import ResultSet, read_results
-from .spec import spec_from_record
+from .spec import impl_of, shape_group, spec_from_record
 
-__all__ = ["Calibrator", "usable_records", "predict_records", "time_model", "PARAM_BOUNDS"]
+__all__ = ["Calibrator", "usable_records", "predict_records", "predict_points", "with_measured",
+           "group_folds", "PARAM_BOUNDS"]
 
-#: search box per kind of parameter: efficiencies are fractions of a peak; every other
-#: parameter (scales, loads in flight, per-nonzero costs) within 1000x of its default
-PARAM_BOUNDS = {"efficiency": (1e-4, 1.0), "other": (1e-3, 1e3)}
+#: a fitted parameter whose log has a standard deviation above log(2) (a factor 2 either
+#: way) is not identified by the data
+MAX_LOG_UNCERTAINTY = math.log(2.0)
+#: points the parameter selection probes per implementation (one per shape first)
+SELECT_POINTS = 24
+#: within this distance (in log units, ~1%) of an edge of its range, a value is "at bound"
+_EDGE = 0.01
+
+# profile attribute each measured key replaces (see sparsim.calibration.MEASURED_KEYS)
+_MEASURED_ATTR = {"hbm_bytes_per_s": "hbm_bytes_per_s", "l2_bytes_per_s": "l2_bytes_per_s",
+                  "l2_latency_ns": "l2_latency_ns", "hbm_latency_ns": "hbm_latency_ns",
+                  "l1_latency_ns": "l1_latency_ns", "launch_overhead_s": "launch_overhead_s",
+                  "l2_bytes": "l2_bytes", "clock_mhz": "boost_clock_mhz"}
 
 
-def _bounds(name: str) -> tuple[float, float]:
-    if name in EFFICIENCY_PARAMS:
-        return PARAM_BOUNDS["efficiency"]
-    lo, hi = PARAM_BOUNDS["other"]
-    return DEFAULT_PARAMS[name] * lo, DEFAULT_PARAMS[name] * hi
-
-
-def time_model(model: str):
-    """``f(work, hw, calibration) -> Prediction`` for ``"des"`` or ``"analytic"``."""
-    check_choice("--model", model, MODELS)
-    from ..simulator import predict_work
-
-    return lambda work, hw, cal: predict_work(work, hw, cal, model=model, seed=0)
+def with_measured(hw: HardwareProfile, measured) -> HardwareProfile:
+    """``hw`` with a probe's measured ceilings in place of its datasheet values."""
+    if not measured:
+        return hw
+    changes, tensor = {}, dict(hw.tensor_dense_flops_per_s)
+    for key, value in dict(measured).items():
+        if key in _MEASURED_ATTR:
+            attr = _MEASURED_ATTR[key]
+            changes[attr] = int(value) if attr == "l2_bytes" else float(value)
+        elif key.startswith("tensor_flops_per_s."):
+            tensor[key.split(".", 1)[1]] = float(value)
+    return dataclasses.replace(hw, tensor_dense_flops_per_s=tensor, **changes)
 
 
 def _as_records(results) -> list[dict]:
@@ -62,20 +93,26 @@ def _as_records(results) -> list[dict]:
         results = read_results(results)
     if isinstance(results, ResultSet):
         return list(results.measurements)
-    out = []
-    for r in results:
-        out.append(r.to_record() if hasattr(r, "to_record") else dict(r))
-    return out
+    return [r.to_record() if hasattr(r, "to_record") else dict(r) for r in results]
 
 
-def usable_records(results, split: str | None = None, include_flagged: bool = False) -> list[dict]:
+def _measured_time(r: dict) -> float | None:
+    for key in ("time_s", "call_s", "kernel_s"):
+        if isinstance(r.get(key), (int, float)) and r[key] > 0:
+            return float(r[key])
+    return None
+
+
+def usable_records(results, split: str | None = None, include_flagged: bool | Iterable[str] = False) -> list[dict]:
     """Measurements fit for fitting or scoring: ok, timed, not flagged (throttled or
-    contended) unless ``include_flagged``, and in ``split`` if given."""
+    contended), and in ``split`` if given. ``include_flagged``: True keeps every flagged
+    point, a collection of flags (``{"contended"}``) keeps those."""
     keep = []
     for r in _as_records(results):
-        if r.get("status") != "ok" or not isinstance(r.get("time_s"), (int, float)) or not r["time_s"] > 0:
+        if r.get("status") != "ok" or _measured_time(r) is None:
             continue
-        if r.get("flag") and not include_flagged:
+        flag = r.get("flag")
+        if flag and not (include_flagged is True or (include_flagged and flag in include_flagged)):
             continue
         if split is not None and r.get("split") != split:
             continue
@@ -83,20 +120,93 @@ def usable_records(results, split: str | None = None, include_flagged: bool = Fa
     return keep
 
 
-class _Works:
-    """The model's work count for each record's spec, built once (patterns are costly)."""
+def _targets(r: dict) -> tuple[float, float]:
+    """(measured kernel seconds or nan, measured per-call seconds or nan)."""
+    def num(key):
+        v = r.get(key)
+        return float(v) if isinstance(v, (int, float)) and v > 0 else math.nan
 
-    def __init__(self, records: list[dict]):
+    kernel, call = num("kernel_s"), num("call_s")
+    if math.isnan(kernel) and math.isnan(call):
+        call = num("time_s")
+    return kernel, call
+
+
+class _Points:
+    """Records with their work built once, and a memo of predictions by parameter values."""
+
+    def __init__(self, records: list[dict], hw: HardwareProfile, model: str):
         self.records = records
+        self.hw = hw
+        self.model = model
         self.works = [spec_from_record(r).work() for r in records]
+        self.impls = [impl_of(r) for r in records]
+        self.kernels = [str(r.get("kernel")) for r in records]
+        self.groups = [shape_group(r) for r in records]
+        targets = np.array([_targets(r) for r in records], dtype=np.float64).reshape(-1, 2)
+        self.kernel_measured, self.call_measured = targets[:, 0], targets[:, 1]
+        self.evaluations = 0  # model predictions actually run (memo misses)
+        self._memo: dict = {}
+
+    def predict(self, i: int, values: dict) -> tuple[float, float]:
+        key = (i, tuple(sorted(values.items())))
+        hit = self._memo.get(key)
+        if hit is None:
+            p = predict_work(self.works[i], self.hw, dict(values), model=self.model, impl=self.impls[i], seed=0)
+            hit = (float(getattr(p, "kernel_s", p.time_s)), float(p.time_s))
+            self._memo[key] = hit
+            self.evaluations += 1
+        return hit
+
+    def residuals(self, idx, values: dict) -> np.ndarray:
+        out = []
+        for i in idx:
+            kernel, call = self.predict(i, values)
+            if not math.isnan(self.kernel_measured[i]):
+                out.append(math.log(kernel) - math.log(self.kernel_measured[i]))
+            if not math.isnan(self.call_measured[i]):
+                out.append(math.log(call) - math.log(self.call_measured[i]))
+        return np.array(out, dtype=np.float64)
+
+    def owners(self, idx) -> np.ndarray:
+        """The point each entry of :meth:`residuals` belongs to."""
+        out = []
+        for i in idx:
+            out += [i] * (int(not math.isnan(self.kernel_measured[i])) + int(not math.isnan(self.call_measured[i])))
+        return np.array(out, dtype=int)
+
+    def primary(self, i: int, values: dict) -> tuple[float, float]:
+        """(predicted, measured) of the one number a point is scored on: its kernel time
+        when it has one, else its per-call time."""
+        kernel, call = self.predict(i, values)
+        if not math.isnan(self.kernel_measured[i]):
+            return kernel, self.kernel_measured[i]
+        return call, self.call_measured[i]
 
 
-def predict_records(records: list[dict], hw: HardwareProfile, calibration: Calibration | None,
-                    model: str, works: list | None = None) -> np.ndarray:
-    """Predicted seconds for each record under ``calibration``."""
-    fn = time_model(model)
-    works = works if works is not None else _Works(records).works
-    return np.array([fn(w, hw, calibration).time_s for w in works], dtype=np.float64)
+def predict_points(records: list[dict], hw: HardwareProfile, calibration: Calibration | dict | None,
+                   model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted, measured) seconds for each record: its kernel time when it has one,
+    else its per-call time, under ``calibration``'s parameters for the record's impl."""
+    points = _Points(records, hw, model)
+    pred, meas = np.empty(len(records)), np.empty(len(records))
+    for i in range(len(records)):
+        values = _values_for(calibration, points.impls[i])
+        pred[i], meas[i] = points.primary(i, values)
+    return pred, meas
+
+
+def predict_records(records: list[dict], hw: HardwareProfile, calibration, model: str) -> np.ndarray:
+    """Predicted seconds for each record (see :func:`predict_points`)."""
+    return predict_points(records, hw, calibration, model)[0]
+
+
+def _values_for(calibration, impl: str) -> dict:
+    if calibration is None:
+        return {}
+    if isinstance(calibration, Calibration):
+        return {**dict(calibration.params), **dict(calibration.impl_params.get(impl, {}))}
+    return dict(calibration)
 
 
 def _check_hw(records: list[dict], hw: HardwareProfile, what: str) -> None:
@@ -108,30 +218,70 @@ def _check_hw(records: list[dict], hw: HardwareProfile, what: str) -> None:
             )
 
 
+def group_folds(groups: list, k: int, seed: int = 0) -> list[np.ndarray]:
+    """Indices of each of ``k`` folds; every member of a group lands in the same fold."""
+    unique = sorted(set(groups))
+    order = np.random.default_rng(seed).permutation(len(unique))
+    fold_of = {unique[j]: pos % k for pos, j in enumerate(order)}
+    return [np.array([i for i, g in enumerate(groups) if fold_of[g] == f], dtype=int) for f in range(k)]
+
+
+def _spread(points: "_Points", idx, limit: int) -> np.ndarray:
+    """At most ``limit`` of ``idx``: the first point of each shape, then the others, evenly."""
+    if len(idx) <= limit:
+        return np.asarray(idx)
+    seen, first, rest = set(), [], []
+    for i in idx:
+        (rest if points.groups[i] in seen else first).append(i)
+        seen.add(points.groups[i])
+    ordered = first + rest
+    picks = np.linspace(0, len(first) - 1, min(limit, len(first))).round().astype(int) if len(first) >= limit \
+        else np.arange(len(first))
+    chosen = [first[j] for j in sorted(set(picks.tolist()))]
+    extra = [i for i in ordered if i not in set(chosen)]
+    need = limit - len(chosen)
+    if need > 0 and extra:
+        chosen += [extra[j] for j in np.linspace(0, len(extra) - 1, min(need, len(extra))).round().astype(int)]
+    return np.array(sorted(set(chosen)), dtype=int)
+
+
+def _mape(pred: np.ndarray, meas: np.ndarray) -> float:
+    return float(np.mean(np.abs(pred - meas) / meas)) if len(meas) else math.nan
+
+
 class Calibrator:
-    """Fits simulator parameters for one profile to measured times.
+    """Fits per-implementation parameters for one profile to measured times.
 
     Parameters (keyword-only): ``hw`` the profile (name, path, ``"host"`` or a
-    HardwareProfile); ``model`` ``"des"`` or ``"analytic"``; ``params`` the names to fit
-    (default: those the data is sensitive to); ``loss`` and ``f_scale`` for
-    ``least_squares`` (f_scale in log units: 0.1 ~ 10%); ``max_nfev`` evaluation cap per
-    start; ``n_starts`` extra seeded random starting points (``random_state``) besides the
-    defaults and the rescaled defaults, because a model built of max() terms has local
-    minima where a term never binds; ``include_flagged`` also fits points flagged as
-    throttled or contended (normally left out).
+    HardwareProfile); ``model`` ``"des"`` or ``"analytic"``; ``params`` the candidate names
+    (default: every parameter the data moves); ``measured`` probe ceilings that replace
+    the profile's datasheet values; ``max_params`` the most parameters fitted per
+    implementation; ``folds`` for group k-fold cross-validation by shape (0: none);
+    ``loss``/``f_scale`` for ``least_squares`` (f_scale in log units: 0.1 ~ 10%);
+    ``max_nfev`` evaluations per start; ``n_starts`` extra seeded random starts
+    (``random_state``) besides the defaults and the rescaled defaults;
+    ``max_uncertainty`` the largest standard deviation of log(parameter) still called
+    identified; ``exact_cv`` refits every fold by least squares instead of one linearized
+    Gauss-Newton step from the full fit; ``include_flagged`` True, or the flags (``{"contended"}``) whose points are fitted too.
     """
 
     def __init__(self, *, hw="host", model: str = "des", params: Iterable[str] | None = None,
-                 loss: str = "soft_l1", f_scale: float = 0.1, max_nfev: int | None = 200,
-                 n_starts: int = 4, random_state: int = 0, include_flagged: bool = False):
+                 measured=None, max_params: int = 3, folds: int = 5, loss: str = "soft_l1",
+                 f_scale: float = 0.1, max_nfev: int | None = 25, n_starts: int = 0, random_state: int = 0,
+                 max_uncertainty: float = MAX_LOG_UNCERTAINTY, exact_cv: bool = False, include_flagged=False):
         self.hw = hw
         self.model = model
         self.params = params
+        self.measured = measured
+        self.max_params = max_params
+        self.folds = folds
         self.loss = loss
         self.f_scale = f_scale
         self.max_nfev = max_nfev
         self.n_starts = n_starts
         self.random_state = random_state
+        self.max_uncertainty = max_uncertainty
+        self.exact_cv = exact_cv
         self.include_flagged = include_flagged
 
     # -- sklearn-style API -----------------------------------------------------------
@@ -142,73 +292,51 @@ class Calibrator:
         Every usable measurement given is fitted: pass the training split only
         (``usable_records(results, split="train")``) to keep a held-out set.
         """
-        from scipy.optimize import least_squares
-
-        check_choice("--model", self.model, MODELS)
-        check_choice("loss", self.loss, ("linear", "soft_l1", "huber", "cauchy", "arctan"))
-        if not (isinstance(self.f_scale, (int, float)) and self.f_scale > 0):
-            raise SparsimError(f"f_scale: got {self.f_scale!r}; allowed: a number > 0")
-        if isinstance(self.n_starts, bool) or not isinstance(self.n_starts, int) or self.n_starts < 0:
-            raise SparsimError(f"n_starts: got {self.n_starts!r}; allowed: a whole number >= 0")
-        hw = load_profile(self.hw)
+        self._validate()
+        hw = with_measured(load_profile(self.hw), self.measured)
         records = usable_records(results, include_flagged=self.include_flagged)
         if not records:
             raise SparsimError("Calibrator.fit: got no usable measurements (status ok, timed, not flagged as "
                                "throttled or contended); allowed: results with at least one such point "
-                               "(run 'sparsim calibrate' again to re-measure flagged points)")
+                               "(run 'sparsim calibrate' again to re-measure flagged points, or pass --accept-contended "
+                               "on a machine that is never idle)")
         _check_hw(records, hw, "Calibrator.fit")
-        names = list(self.params) if self.params is not None else None
-        if names is not None:
-            for name in names:
-                check_choice("params", name, tuple(DEFAULT_PARAMS))
+        candidates = list(self.params) if self.params is not None else None
+        for name in candidates or ():
+            check_choice("params", name, tuple(DEFAULT_PARAMS))
 
-        works = _Works(records).works
-        measured = np.array([r["time_s"] for r in records], dtype=np.float64)
-        fn = time_model(self.model)
-
-        def predict(values: dict) -> np.ndarray:
-            cal = Calibration(hw=hw.name, params=values)
-            return np.array([fn(w, hw, cal).time_s for w in works], dtype=np.float64)
-
-        defaults = {k: float(v) for k, v in DEFAULT_PARAMS.items()}
-        base = predict({})
-        if names is None:
-            names = self._sensitive(predict, defaults, base)
-        if not names:
-            raise SparsimError("Calibrator.fit: no parameter changes any prediction of these measurements; "
-                               f"allowed: params among {', '.join(DEFAULT_PARAMS)}")
-        lo = np.log([_bounds(n)[0] for n in names])
-        hi = np.log([_bounds(n)[1] for n in names])
-
-        def residuals(x):
-            values = dict(zip(names, np.exp(x).tolist()))
-            return np.log(predict(values)) - np.log(measured)
-
-        starts = self._starts(names, defaults, base, measured, lo, hi)
-        rng = np.random.default_rng(self.random_state)
-        for _ in range(self.n_starts):
-            # efficiencies log-uniform over their box; the others within 10x of their default
-            starts.append(np.array([rng.uniform(l, h) if n in EFFICIENCY_PARAMS
-                                    else math.log(defaults[n]) + rng.uniform(-2.3, 2.3)
-                                    for n, l, h in zip(names, lo, hi)]))
-        best = None
-        for x0 in starts:
-            res = least_squares(residuals, x0, bounds=(lo, hi), loss=self.loss, f_scale=self.f_scale,
-                                diff_step=0.02, x_scale=1.0, max_nfev=self.max_nfev)
-            if best is None or res.cost < best.cost:
-                best = res
-        fitted = np.clip(np.exp(best.x), np.exp(lo), np.exp(hi))
-        # a parameter pinned to its box is not measured by this data, only limited by it
-        self.at_bounds_ = [n for n, x, l, h in zip(names, best.x, lo, hi) if x - l < 1e-3 or h - x < 1e-3]
-        self.param_names_ = names
-        self.params_ = {n: float(v) for n, v in zip(names, fitted)}
+        points = _Points(records, hw, self.model)
+        self._x_of: dict[str, dict[str, float]] = {}  # full-fit solution per impl: CV's start
+        self.impl_params_: dict[str, dict[str, float]] = {}
+        self.param_report_: list[dict] = []
+        self.cv_: list[dict] = []
+        nfev = 0
+        for impl in sorted(set(points.impls)):
+            idx = np.array([i for i, name in enumerate(points.impls) if name == impl], dtype=int)
+            kept, report, n = self._fit_impl(points, idx, impl, hw, candidates)
+            self.param_report_ += report
+            nfev += n
+            cv = self._cross_validate(points, idx, list(kept)) if kept else None
+            if cv is not None:
+                self.cv_ += cv["rows"]
+                if cv["fitted"] > cv["datasheet"]:
+                    for row in report:
+                        if row["status"] == "fitted":
+                            row["status"] = "worse than datasheet in cross-validation"
+                    kept = {}
+            if kept:
+                self.impl_params_[impl] = kept
         self.hw_ = hw
-        predicted = predict(self.params_)
-        self.residuals_ = np.log(predicted) - np.log(measured)
         self.n_samples_ = len(records)
-        self.fit_error_ = float(np.mean(np.abs(predicted - measured) / measured))  # train MAPE
-        self.cost_ = float(best.cost)
-        self.nfev_ = int(best.nfev)
+        self.evaluations_ = points.evaluations
+        self.nfev_ = nfev
+        pred, meas = self._primary(points, range(len(records)))
+        self.residuals_ = np.log(pred) - np.log(meas)
+        self.fit_error_ = _mape(pred, meas)
+        base_pred, _ = self._primary(points, range(len(records)), defaults=True)
+        self.datasheet_fit_error_ = _mape(base_pred, meas)
+        self.cv_mape_ = self._cv_by_kernel("fitted")
+        self.cv_datasheet_mape_ = self._cv_by_kernel("datasheet")
         self.calibration_ = self.to_calibration()
         return self
 
@@ -224,42 +352,243 @@ class Calibrator:
         prov = {
             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "model": self.model,
-            "fitted": list(self.param_names_),
+            "fitted": sorted(f"{impl}.{name}" for impl, table in self.impl_params_.items() for name in table),
             "samples": self.n_samples_,
             "fit_mape": round(self.fit_error_, 6),
             "fit_median_abs_error": round(float(np.median(np.abs(np.expm1(self.residuals_)))), 6),
-            "at_bounds": list(self.at_bounds_),
+            "uncertainty": "Gauss-Newton: std of log(parameter) from s^2 (J^T J)^-1 of the log residuals",
+            "parameters": [{k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()
+                            if v is not None} for row in self.param_report_],
+            "not_fitted": sorted(f"{row['impl']}.{row['param']}" for row in self.param_report_
+                                 if row["status"] != "fitted"),
         }
+        if self.cv_mape_:
+            prov["cv_mape"] = {k: round(v, 4) for k, v in self.cv_mape_.items()}
+            prov["cv_datasheet_mape"] = {k: round(v, 4) for k, v in self.cv_datasheet_mape_.items()}
         prov.update(provenance or {})
-        return Calibration(hw=self.hw_.name, params=self.params_, provenance=prov)
+        return Calibration(hw=self.hw_.name, params={}, impl_params=self.impl_params_,
+                           measured=dict(self.measured or {}), provenance=prov)
 
-    # -- helpers ---------------------------------------------------------------------
+    # -- the fit of one implementation -----------------------------------------------
+
+    def _validate(self) -> None:
+        check_choice("--model", self.model, MODELS)
+        check_choice("loss", self.loss, ("linear", "soft_l1", "huber", "cauchy", "arctan"))
+        if not (isinstance(self.f_scale, (int, float)) and self.f_scale > 0):
+            raise SparsimError(f"f_scale: got {self.f_scale!r}; allowed: a number > 0")
+        for name in ("n_starts", "folds", "max_params"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SparsimError(f"{name}: got {value!r}; allowed: a whole number >= 0")
+        if self.folds == 1:
+            raise SparsimError("folds: got 1; allowed: 0 (no cross-validation) or a whole number >= 2")
+
+    def _select(self, points: _Points, idx, impl: str, hw, candidates) -> tuple[list[str], list[dict]]:
+        """Parameters that move this implementation's predictions and are not collinear."""
+        from scipy.linalg import qr
+
+        names = candidates if candidates is not None else [
+            n for n in DEFAULT_PARAMS if hw.kind == "cpu" or not n.startswith("cpu_")]
+        # which parameters matter is a property of the kinds of point, not of every point:
+        # probe a spread of at most SELECT_POINTS of them (one per shape first)
+        idx = _spread(points, idx, SELECT_POINTS)
+        base = points.residuals(idx, {})
+        columns, moving = [], []
+        for name in names:
+            lo, hi = PARAM_BOUNDS[name]
+            value = DEFAULT_PARAMS[name] / 1.25 if DEFAULT_PARAMS[name] * 1.25 > hi else DEFAULT_PARAMS[name] * 1.25
+            col = (points.residuals(idx, {name: value}) - base) / (math.log(value) - math.log(DEFAULT_PARAMS[name]))
+            if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
+                columns.append(col)
+                moving.append(name)
+        report = []
+        if not moving:
+            return [], report
+        jac = np.column_stack(columns)
+        _, r, order = qr(jac, mode="economic", pivoting=True)
+        diag = np.abs(np.diag(r))
+        chosen = []
+        for rank, j in enumerate(order):
+            # fewer residuals than candidates: the ones past the rank are not determined
+            independent = rank < len(diag) and diag[rank] > 0.05 * diag[0]
+            if len(chosen) < self.max_params and independent:
+                chosen.append(moving[j])
+            elif not independent:
+                report.append(self._row(impl, moving[j], None, None, "not identified (collinear with the fitted ones)"))
+            else:
+                report.append(self._row(impl, moving[j], None, None,
+                                        f"not fitted (weaker than the {self.max_params} fitted)"))
+        return chosen, report
+
+    @staticmethod
+    def _row(impl, name, value, std_log, status) -> dict:
+        lo, hi = PARAM_BOUNDS[name]
+        return {"impl": impl, "param": name, "value": value, "default": float(DEFAULT_PARAMS[name]),
+                "std_log": std_log, "lo": lo, "hi": hi, "status": status}
+
+    def _least_squares(self, points, idx, names, x0_list, max_nfev):
+        from scipy.optimize import least_squares
+
+        lo = np.log([PARAM_BOUNDS[n][0] for n in names])
+        hi = np.log([PARAM_BOUNDS[n][1] for n in names])
+
+        def descend(x0, nfev, subset=idx):
+            def residuals(x):
+                return points.residuals(subset, dict(zip(names, np.exp(x).tolist())))
+
+            return least_squares(residuals, x0, bounds=(lo, hi), loss=self.loss, f_scale=self.f_scale,
+                                 diff_step=0.02, x_scale=1.0, max_nfev=nfev,
+                                 # 1% of the cost or 0.1% of a parameter: below what timing noise resolves
+                                 ftol=1e-2, xtol=1e-3, gtol=1e-8)
+
+        # a few well-chosen starts, each given a short descent on a spread of at most
+        # SELECT_POINTS points (each iteration costs 1 + parameters evaluations per point);
+        # only the best is followed to the end on every point
+        x0_list = [np.clip(x0, lo + 1e-9, hi - 1e-9) for x0 in x0_list]
+        if len(x0_list) == 1:
+            return descend(x0_list[0], max_nfev), lo, hi
+        short = max(3, (max_nfev or 30) // 5)
+        sample = _spread(points, idx, SELECT_POINTS)
+        tries = [descend(x0, short, sample) for x0 in x0_list]
+        best = min(tries, key=lambda res: res.cost)
+        final = descend(best.x, max_nfev)
+        final.nfev += sum(res.nfev for res in tries)
+        return final, lo, hi
+
+    def _starts(self, points, idx, names) -> list[np.ndarray]:
+        """The defaults, the defaults with every efficiency rescaled so the median
+        prediction is right (a model of max() terms leaves far-off terms never binding),
+        every efficiency at 0.5, and ``n_starts`` seeded random ones."""
+        x0 = np.log([DEFAULT_PARAMS[n] for n in names])
+        starts = [x0]
+        ratio = float(np.median(np.exp(-points.residuals(idx, {}))))  # measured / predicted
+        if math.isfinite(ratio) and abs(math.log(ratio)) > 0.05:
+            shift = np.array([-math.log(ratio) if n in EFFICIENCY_PARAMS else
+                              (math.log(ratio) if n in ("launch_scale", "cpu_nonzero_overhead_ns") else 0.0)
+                              for n in names])
+            starts.append(x0 + shift)
+        # efficiencies mid-range: starts next to the upper edge (tensor 0.97) can stall where
+        # a max() term switches, with another efficiency compensating
+        mid = np.array([math.log(0.5) if n in EFFICIENCY_PARAMS else x for n, x in zip(names, x0)])
+        if np.any(mid != x0):
+            starts.append(mid)
+        rng = np.random.default_rng(self.random_state)
+        for _ in range(self.n_starts):
+            starts.append(np.array([rng.uniform(*np.log(PARAM_BOUNDS[n])) for n in names]))
+        return starts
+
+    def _fit_impl(self, points: _Points, idx, impl: str, hw, candidates):
+        names, report = self._select(points, idx, impl, hw, candidates)
+        nfev, x_of = 0, {}
+        starts = self._starts(points, idx, names) if names else []
+        for _round in range(len(names) + 1):
+            if not names:
+                break
+            best, lo, hi = self._least_squares(points, idx, names, starts, self.max_nfev)
+            nfev += int(best.nfev)
+            std = self._std_log(best, len(names))
+            rows = []
+            for j, name in enumerate(names):
+                value = float(np.exp(best.x[j]))
+                if best.x[j] - lo[j] < _EDGE or hi[j] - best.x[j] < _EDGE:
+                    status = "at bound (limited, not measured, by these points)"
+                elif not math.isfinite(std[j]) or std[j] > self.max_uncertainty:
+                    status = "not identified (flat or collinear residuals)"
+                else:
+                    status = "fitted"
+                rows.append(self._row(impl, name, value, float(std[j]) if math.isfinite(std[j]) else None, status))
+            # one cause at a time: parameters on an edge first (the others' uncertainty is
+            # inflated by their collinearity with them), then the least certain one
+            drop = [row["param"] for row in rows if row["status"].startswith("at bound")]
+            if not drop:
+                unsure = [(std[j], names[j]) for j, row in enumerate(rows) if row["status"] != "fitted"]
+                drop = [max(unsure)[1]] if unsure else []
+            if not drop:
+                report += rows
+                x_of = {n: float(np.exp(x)) for n, x in zip(names, best.x)}
+                break
+            # report the dropped ones as they ended, refit the rest without them
+            report += [row for row in rows if row["param"] in drop]
+            keep = [j for j, n in enumerate(names) if n not in drop]
+            names = [names[j] for j in keep]
+            starts = [best.x[keep]]
+        self._x_of[impl] = x_of
+        return x_of, report, nfev
+
+    @staticmethod
+    def _std_log(res, p: int) -> np.ndarray:
+        jac = np.atleast_2d(res.jac)
+        n = len(res.fun)
+        s2 = float(np.sum(res.fun ** 2)) / max(n - p, 1)
+        flat = np.linalg.norm(jac, axis=0) < 1e-8
+        try:
+            cov = s2 * np.linalg.inv(jac.T @ jac + 1e-12 * np.eye(p))
+            std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+        except np.linalg.LinAlgError:
+            std = np.full(p, math.inf)
+        std[flat] = math.inf
+        return std
+
+    def _cross_validate(self, points: _Points, idx, names: list[str]) -> dict | None:
+        groups = [points.groups[i] for i in idx]
+        k = min(self.folds, len(set(groups)))
+        if self.folds == 0 or k < 2:
+            return None
+        impl = points.impls[idx[0]]
+        x0 = np.log([self._x_of[impl][n] for n in names])
+        lo = np.log([PARAM_BOUNDS[n][0] for n in names])
+        hi = np.log([PARAM_BOUNDS[n][1] for n in names])
+        if not self.exact_cv:
+            # the Jacobian of every residual at the full fit, for the linearized refits
+            r0 = points.residuals(idx, dict(zip(names, np.exp(x0).tolist())))
+            owners = points.owners(idx)
+            step = 0.02
+            jac = np.column_stack([
+                (points.residuals(idx, dict(zip(names, np.exp(x0 + step * np.eye(len(names))[j]).tolist()))) - r0)
+                / step for j in range(len(names))])
+            # soft-L1 (and other robust losses) as iteratively reweighted least squares
+            weight = np.ones_like(r0) if self.loss == "linear" else 1.0 / np.sqrt(np.sqrt(1.0 + (r0 / self.f_scale) ** 2))
+        pred, base, meas = np.empty(len(idx)), np.empty(len(idx)), np.empty(len(idx))
+        for fold in group_folds(groups, k, self.random_state):
+            held = {int(idx[j]) for j in fold}
+            if self.exact_cv:
+                train = np.array([i for i in idx if int(i) not in held], dtype=int)
+                best, _, _ = self._least_squares(points, train, names, [x0], max(6, (self.max_nfev or 25) // 3))
+                x_fold = best.x
+            else:
+                # one Gauss-Newton step from the full fit on the fold's training residuals
+                # (a linearized refit: exact for a model linear in log parameters)
+                rows = np.array([o not in held for o in owners])
+                a, b = jac[rows] * weight[rows, None], r0[rows] * weight[rows]
+                dx = np.linalg.lstsq(a, -b, rcond=None)[0]
+                x_fold = np.clip(x0 + dx, lo, hi)
+            values = dict(zip(names, np.exp(x_fold).tolist()))
+            for j in fold:
+                pred[j], meas[j] = points.primary(idx[j], values)
+                base[j], _ = points.primary(idx[j], {})
+        rows = []
+        kernels = [points.kernels[i] for i in idx]
+        for kernel in sorted(set(kernels)):
+            sel = np.array([kk == kernel for kk in kernels])
+            rows.append({"impl": impl, "kernel": kernel, "n": int(sel.sum()),
+                         "fitted": _mape(pred[sel], meas[sel]), "datasheet": _mape(base[sel], meas[sel])})
+        return {"rows": rows, "fitted": _mape(pred, meas), "datasheet": _mape(base, meas)}
+
+    def _cv_by_kernel(self, which: str) -> dict[str, float]:
+        out: dict[str, list] = {}
+        for row in self.cv_:
+            out.setdefault(row["kernel"], []).append((row[which], row["n"]))
+        return {k: sum(m * n for m, n in v) / sum(n for _, n in v) for k, v in out.items()}
+
+    def _primary(self, points: _Points, idx, defaults: bool = False):
+        pred, meas = [], []
+        for i in idx:
+            values = {} if defaults else self.impl_params_.get(points.impls[i], {})
+            p, m = points.primary(i, values)
+            pred.append(p)
+            meas.append(m)
+        return np.array(pred), np.array(meas)
 
     def _check_fitted(self, what: str) -> None:
-        if not hasattr(self, "params_"):
+        if not hasattr(self, "impl_params_"):
             raise SparsimError(f"Calibrator.{what}: this Calibrator is not fitted yet; call fit(results) first")
-
-    @staticmethod
-    def _sensitive(predict, defaults: dict, base: np.ndarray) -> list[str]:
-        """Parameters whose change moves at least one prediction."""
-        names = []
-        for name, value in defaults.items():
-            probe = value * (0.5 if name in EFFICIENCY_PARAMS else 2.0)
-            moved = np.abs(np.log(predict({name: probe})) - np.log(base))
-            if np.max(moved) > 1e-6:
-                names.append(name)
-        return names
-
-    @staticmethod
-    def _starts(names, defaults, base, measured, lo, hi) -> list[np.ndarray]:
-        """The defaults, and the defaults rescaled so the median prediction is right.
-
-        Time models are max()es of terms, so a far-off start leaves some terms never
-        binding; rescaling every efficiency at once puts all terms in reach.
-        """
-        x0 = np.clip(np.log([defaults[n] for n in names]), lo, hi)
-        ratio = float(np.median(measured / base))  # > 1: the model is too fast
-        if not math.isfinite(ratio) or abs(math.log(ratio)) < 0.05:
-            return [x0]
-        shift = np.array([-math.log(ratio) if n in EFFICIENCY_PARAMS else 0.0 for n in names])
-        return [x0, np.clip(x0 + shift, lo, hi)]

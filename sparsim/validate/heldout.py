@@ -21,7 +21,7 @@ from ..calibration import Calibration, load_calibration
 from ..errors import SparsimError
 from ..hwprofiles import load_profile
 from ..units import human_seconds
-from .calibrator import _check_hw, predict_records, usable_records
+from .calibrator import _check_hw, predict_points, usable_records, with_measured
 
 __all__ = ["ErrorReport", "evaluate"]
 
@@ -93,24 +93,29 @@ def _summary(points: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate(calibration, results, *, hw="host", model: str = "des", split: str | None = "test",
-             include_flagged: bool = False) -> ErrorReport:
+             include_flagged=False, datasheet: bool = False) -> ErrorReport:
     """Predict each usable measurement of ``split`` (None: all) and compare with its time;
-    points flagged as throttled or contended are left out unless ``include_flagged``."""
+    points flagged as throttled or contended are left out unless ``include_flagged``
+    (True, or the flags to keep). ``datasheet``: predict with the calibration's measured
+    ceilings only, none of its fitted parameters (the baseline a fit must beat)."""
     cal = load_calibration(calibration) if calibration is not None else None
     profile = load_profile(hw)
     if cal is not None:
         cal.check_profile(profile.name)
+        profile = with_measured(profile, cal.measured)
     records = usable_records(results, split=split, include_flagged=include_flagged)
     if not records:
         raise SparsimError(f"--results: no usable measurements in the {split or 'whole'} split; "
                            "allowed: a results file with timed points (status ok)"
                            + (" labelled split = test" if split == "test" else ""))
     _check_hw(records, profile, "--results")
-    predicted = predict_records(records, profile, cal, model)
-    measured = np.array([r["time_s"] for r in records], dtype=np.float64)
+    predicted, measured = predict_points(records, profile, None if datasheet else cal, model)
     points = pd.DataFrame([{c: r.get(c) for c in _POINT_COLUMNS[:8]} for r in records])
     points["measured_s"] = measured
     points["predicted_s"] = predicted
     points["error"] = (predicted - measured) / measured
+    name = cal.name if isinstance(cal, Calibration) else None
+    if datasheet and name:
+        name = f"datasheet-only ({name}'s measured ceilings)" if cal.measured else "datasheet-only"
     return ErrorReport(points=points, summary=_summary(points), hw=profile.name, model=model,
-                       calibration=(cal.name if isinstance(cal, Calibration) else None), split=split)
+                       calibration=name, split=split)

@@ -33,8 +33,11 @@ class SweepSummary:
     errors: list[str] = field(default_factory=list)  # "key: error" of points that failed now
 
 
-def pending(specs: list[MeasureSpec], path: str | Path, hw: str) -> tuple[list[MeasureSpec], int]:
-    """(specs still to measure, how many are already on disk); checks the file first."""
+def pending(specs: list[MeasureSpec], path: str | Path, hw: str,
+            accept_flags=()) -> tuple[list[MeasureSpec], int]:
+    """(specs still to measure, how many are already on disk); checks the file first.
+    Points flagged with one of ``accept_flags`` (``"contended"`` under
+    ``--accept-contended``) count as done."""
     existing = read_results(path, missing_ok=True)
     other = existing.hw_names() - {hw}
     if other:
@@ -43,7 +46,7 @@ def pending(specs: list[MeasureSpec], path: str | Path, hw: str) -> tuple[list[M
             "allowed: the same device, or another --out directory"
         )
     # flagged points (throttled, contended) are measured again; failed ones are not
-    done = {m["key"] for m in existing.measurements if not m.get("flag")}
+    done = {m["key"] for m in existing.measurements if not m.get("flag") or m.get("flag") in accept_flags}
     todo = [s for s in specs if s.key not in done]
     return todo, len(specs) - len(todo)
 

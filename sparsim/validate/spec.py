@@ -25,7 +25,7 @@ from ..models import build_work, patterns
 from ..models.work import KernelWork
 
 __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "check_record", "IMPLS",
-           "B_LAYOUTS", "INDEX_BITS", "atlas_plan"]
+           "B_LAYOUTS", "INDEX_BITS", "atlas_plan", "impl_of", "shape_group"]
 
 SPLITS = ("train", "test")
 #: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
@@ -193,6 +193,41 @@ def spec_from_record(record: dict) -> MeasureSpec:
         return MeasureSpec(**fields)
     except TypeError as exc:
         raise SparsimError(f"{where}: {exc}") from None
+
+
+def impl_of(record: dict) -> str:
+    """The implementation a record measured: its ``impl`` field, or for records written
+    before that field existed, inferred from backend, kernel and library.
+
+    >>> impl_of({"backend": "cupy", "kernel": "csr", "library": "cuSPARSE SpMM CSR"})
+    'cusparse'
+    >>> impl_of({"backend": "numpy", "kernel": "coo"}), impl_of({"impl": "cusparselt-search"})
+    ('scipy', 'cusparselt-search')
+    """
+    if record.get("impl"):
+        return str(record["impl"])
+    backend, kernel = record.get("backend"), record.get("kernel")
+    library = str(record.get("library") or "").lower()
+    if backend == "numpy":
+        return "numpy" if kernel == "dense" else "scipy"
+    if backend == "torch":
+        return "torch"
+    if kernel == "dense":
+        return "cublas"
+    if kernel in ("csr", "coo", "bsr"):
+        return "cusparse"  # cupyx.cusparse.spmm (column-major B)
+    if kernel in ("2:4", "1:2"):
+        # the CuPy backend's 2:4 runs through torch.to_sparse_semi_structured when torch is
+        # installed (per-call host work included), else a ctypes cuSPARSELt binding
+        return "torch" if "torch" in library else "cusparselt"
+    return "unknown"
+
+
+def shape_group(record) -> tuple[int, ...]:
+    """The cross-validation group of a record or spec: its (M, K, N) shape. Points of one
+    shape (dtypes, densities, kernels) share most of their cost, so they are held out together."""
+    get = record.get if isinstance(record, dict) else lambda name: getattr(record, name)
+    return int(get("m")), int(get("k")), int(get("n"))
 
 
 def split_by_shape(specs, test_fraction: float = 0.3, seed: int = 0) -> list[MeasureSpec]:

@@ -13,8 +13,10 @@ from sparsim.simulator.params import DEFAULT_PARAMS
 
 def test_dense_matmul_runs_on_all_cores_at_the_measured_rate(cpu_profile):
     p = predict_des(build_work("dense", m=2048, k=2048, n=2048, dtype="fp32"), cpu_profile)
-    # 2·2048³ FLOPs at 200 GFLOP/s × 0.95 (cpu_gemm_efficiency), plus the call overhead
-    expected = 2 * 2048**3 / (200e9 * DEFAULT_PARAMS["cpu_gemm_efficiency"]) + 2e-6
+    # 2·2048³ FLOPs at 200 GFLOP/s × 0.95 (cpu_gemm_efficiency), plus the call overhead,
+    # plus packing A, B and C (3·2048²·4 bytes) at 20 GB/s × cpu_pack_efficiency
+    expected = 2 * 2048**3 / (200e9 * DEFAULT_PARAMS["cpu_gemm_efficiency"]) + 2e-6 \
+        + 3 * 2048**2 * 4 / (20e9 * DEFAULT_PARAMS["cpu_pack_efficiency"])
     assert p.time_s == pytest.approx(expected, rel=0.01)
     assert p.busy["sm"] == pytest.approx(1.0, abs=0.01)
     assert p.bound == "compute"

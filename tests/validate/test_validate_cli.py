@@ -35,6 +35,11 @@ def calibrated(tmp_path_factory, host_cache, model):
     out = tmp_path_factory.mktemp("calib")
     code = main(["calibrate", "--backend", "numpy", "--quick", "--kernels", "dense,csr", "--out", str(out),
                  "--model", model])
+    if code == 2 and (out / "calibration.rejected.toml").exists():
+        # a machine busy enough to make the fit lose to the datasheet: the command said so
+        # and exited 2 (tested in test_validate_workflow); the plumbing below still applies
+        (out / "calibration.toml").write_bytes((out / "calibration.rejected.toml").read_bytes())
+        code = 0
     assert code == 0
     return out
 
@@ -52,15 +57,23 @@ def test_calibrate_writes_results_and_a_calibration_with_provenance(calibrated, 
         or prov["samples"] <= sum(1 for s in expected if s.split == "train")
     assert set(prov["held_out_mape"]) == {"dense", "csr"}
     assert prov["versions"]["numpy"] and prov["versions"]["scipy"]
-    assert 0 < min(cal.params.values())
+    assert set(cal.impl_params) <= {"numpy", "scipy"} and dict(cal.params) == {}
+    assert all(0 < v for table in cal.impl_params.values() for v in table.values())
+    # every candidate parameter is reported with its status; only "fitted" ones are written
+    fitted = {f"{row['impl']}.{row['param']}" for row in prov["parameters"] if row["status"] == "fitted"}
+    assert fitted == set(prov["fitted"])
+    # the host profile it was fitted on is stored, so validate never re-measures this machine
+    assert prov["profile"]["name"] == host.name and prov["profile"]["kind"] == "cpu"
+    assert set(prov["datasheet_held_out_mape"]) == {"dense", "csr"}
 
 
 def test_calibrate_again_resumes_and_prints_the_table(calibrated, capsys):
     before = (calibrated / "results.jsonl").read_bytes()
     code, out, err = run(capsys, "calibrate", "--backend", "numpy", "--quick", "--kernels", "dense,csr",
                          "--out", calibrated, "--model", load_calibration(calibrated / "calibration.toml").provenance["model"])
-    assert code == 0, err
-    assert "already in" in out.splitlines()[0]
+    assert code in (0, 2), err  # 2: the fit lost to the datasheet on a busy machine (said in one line)
+    assert code == 0 or "worse than the datasheet-only" in err
+    assert any("already in" in line for line in out.splitlines()[:3])  # after the probe line
     assert "held-out error on host-" in out and "MAPE" in out
     after = (calibrated / "results.jsonl").read_bytes()
     assert after.startswith(before)  # appends only: flagged points re-measured, nothing rewritten
@@ -111,7 +124,7 @@ def test_a_calibration_for_another_device_is_refused(calibrated, tmp_path, capsy
     gpu.write_text(text.replace(f'hw = "{host_name}"', 'hw = "h100-sxm5-80gb"'))
     code, out, err = run(capsys, "validate", "--results", calibrated / "results.jsonl", "--calibration", gpu)
     assert code == 2 and err.count("\n") == 1
-    assert f"was taken for profile '{host_name}', not 'h100-sxm5-80gb'" in err
+    assert f"measured on profile '{host_name}', not 'h100-sxm5-80gb'" in err
     code, out, err = run(capsys, "predict", "--hw", "host", "--calibration", other_cpu, "--kernel", "dense",
                          "--m", 64, "--k", 64, "--n", 64, "--dtype", "fp32", "--model", "analytic")
     assert code == 2 and "fitted for profile 'host-some-other-cpu-64c'" in err
