@@ -42,18 +42,13 @@ def validate(results_path, calibration, hw, model, split, max_rows, as_json):
 
     cal, results, profile = load_for_validate(calibration, results_path, hw=hw)
     model = model or str(cal.provenance.get("model", "des"))
-<<<<<<< HEAD
-    results = read_results(results_path)
     from ..validate.spec import check_record
 
     for record in results.ok():  # each field checked here, so an error names the file and record
         check_record(record, f"--results {results_path}: record {shown(record.get('key'))}")
-    report = evaluate(cal, results, hw=hw, model=model, split=None if split == "all" else split)
-=======
     flags = cal.provenance.get("accepted_flags") or ()
     report = evaluate(cal, results, hw=profile, model=model, split=None if split == "all" else split,
                       include_flagged=set(flags) or False)
->>>>>>> calib
     if as_json:
         click.echo(json.dumps(report.to_dict()))
         return

@@ -45,6 +45,7 @@ from ..impls import get_impl
 from ..problem import Problem
 from ..simulator import predict_work
 from ..simulator.library import library_call
+from ..simulator.params import PARAM_BOUNDS as _PARAM_BOUNDS
 
 __all__ = ["ATLAS_DIR", "ATLAS_FILES", "AtlasPoint", "FIT_PARAMS", "PARAM_BOUNDS", "load_atlas",
            "predict_points", "fit_atlas", "cross_validate", "mape", "default_points"]
@@ -84,14 +85,9 @@ FIT_START = {"cusparselt": {"hbm_efficiency": 0.35, "launch_scale": 2.5, "sparse
                           "latency_scale": 3.0, "index64_efficiency": 0.77},
              "torch-bsr": {"tensor_efficiency": 0.5, "gather_efficiency": 0.4, "latency_scale": 3.0, "launch_scale": 5.0}}
 
-#: physically meaningful ranges (fractions of a ceiling stay in (0, 1]; scales within a
-#: factor of a few of the profile; loads in flight within what a warp's registers hold)
-PARAM_BOUNDS = {
-    "tensor_efficiency": (0.2, 1.0), "sparse_tensor_efficiency": (0.2, 1.0), "vector_efficiency": (0.1, 1.0),
-    "hbm_efficiency": (0.3, 1.0), "l2_efficiency": (0.3, 1.0), "gather_efficiency": (0.05, 1.0),
-    "launch_scale": (0.2, 10.0), "gather_nonzero_cycles": (0.5, 64.0), "latency_scale": (0.5, 4.0), "gather_loads_in_flight": (1.0, 64.0),
-    "sm_l2_bytes_per_clk": (16.0, 256.0), "index64_efficiency": (0.5, 1.0), "l2_capacity_efficiency": (0.3, 1.0),
-}
+#: the physical range of each parameter is the one every calibration uses
+#: (:data:`sparsim.simulator.params.PARAM_BOUNDS`, with the reasons)
+PARAM_BOUNDS = _PARAM_BOUNDS
 
 
 @dataclass(frozen=True)
