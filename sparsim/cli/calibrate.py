@@ -13,8 +13,9 @@ __all__ = ["calibrate"]
 
 
 @click.command()
-@click.option("--backend", default=None, type=click.Choice(["numpy", "cupy"]),
-              help="numpy: NumPy/SciPy on this CPU (profile 'host'); cupy: cuBLAS/cuSPARSE/cuSPARSELt on the GPU.")
+@click.option("--backend", default=None, type=click.Choice(["numpy", "cupy", "torch"]),
+              help="numpy: NumPy/SciPy on this CPU (profile 'host'); cupy: cuBLAS/cuSPARSE/cuSPARSELt on the GPU; "
+                   "torch: PyTorch eager calls on the GPU (implementation torch).")
 @click.option("--from-results", "from_results", default=None, type=click.Path(dir_okay=False),
               help="Fit a results.jsonl measured elsewhere (e.g. on a GPU machine) instead of measuring here.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -50,7 +51,7 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
     from ..validate.workflow import calibrate as run_calibration
 
     if backend is None and from_results is None:
-        raise SparsimError("--backend: missing; allowed: numpy, cupy, or --from-results FILE")
+        raise SparsimError("--backend: missing; allowed: numpy, cupy, torch, or --from-results FILE")
     if accept_contended:
         click.echo("warning: --accept-contended: points timed while other processes kept the CPUs busy are "
                    "fitted and scored; their times include that contention", err=True)

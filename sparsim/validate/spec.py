@@ -97,15 +97,33 @@ class MeasureSpec:
             return None
         return _pattern(self.pattern, self.m, self.k, self.density, self.seed)
 
+    def options(self) -> dict:
+        """How the measured call stored A and laid out B: the point's own index width and
+        B layout, else its implementation's (PyTorch: int64 indices), else the defaults."""
+        options = {}
+        if self.impl in ("cublas", "cusparse", "cusparselt", "cusparselt-search", "torch"):
+            from ..impls import get_impl
+
+            rule = get_impl(self.impl).rules.get(self.kernel)
+            if rule is not None:
+                options.update({k: v for k, v in (("index_policy", rule.index_policy),
+                                                  ("b_layout", rule.b_layout)) if v})
+        if self.index_bits is not None:
+            options["index_policy"] = "int64" if self.index_bits == 64 else "library"
+        if self.b_layout is not None:
+            options["b_layout"] = self.b_layout
+        return options
+
     def work(self) -> KernelWork:
-        """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern."""
+        """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern,
+        with A's indices and B's layout as the measured call had them."""
         if self.kernel == "dense":
             return build_work("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype)
         if self.kernel == "2:4":
             return build_work("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5)
         return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype,
                           density=self.density, pattern=self.pattern, seed=self.seed,
-                          sparsity_pattern=self.sparsity_pattern())
+                          sparsity_pattern=self.sparsity_pattern(), **self.options())
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -189,6 +207,9 @@ def spec_from_record(record: dict) -> MeasureSpec:
             fields[key] = record[key]
     if fields["kernel"] in ("dense", "2:4"):  # the spec fixes their pattern and density
         fields.pop("pattern", None)
+    if record.get("impl") is None and record.get("backend") == "cupy" and fields["kernel"] in ("csr", "coo"):
+        # written before records named their variant: cupyx.cusparse.spmm, column-major B
+        fields.setdefault("b_layout", "col")
     try:
         return MeasureSpec(**fields)
     except TypeError as exc:
