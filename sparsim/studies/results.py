@@ -180,9 +180,9 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 #: columns that must hold finite numbers wherever they are present
-NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "roofline_floor_s", "flops_useful",
-                   "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values", "bytes_index", "layer_order",
-                   "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
+NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "kernel_s", "overhead_s", "roofline_floor_s",
+                   "flops_useful", "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values", "bytes_index",
+                   "layer_order", "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
 
 
 def _check_table(table: pd.DataFrame, path: Path) -> None:
