@@ -147,8 +147,10 @@ def _knob(impl: str, fmt: str, batch_rows: pd.DataFrame, s_all: pd.DataFrame) ->
         at = alt_rows[alt_rows["batch"] == batch]
         if not at.empty:
             best = at.loc[at["speedup"].idxmax()]
+            where = f"batch {batch}" if fmt in STRUCTURED_FORMATS else \
+                f"batch {batch} and {fmt_density(best['density'])} density"
             text += (f"; with {impl_name(alternative)}, {_name(fmt)} is {fmt_times(best['speedup'])} than dense "
-                     f"at batch {batch} ({fmt_seconds(best['time_s'])} per step)")
+                     f"at {where} ({fmt_seconds(best['time_s'])} per step)")
     return text
 
 
