@@ -8,10 +8,15 @@ polled from /proc every 0.1 s for this process and all its descendants), summed 
 processes, next to the largest sum of their RSS at one moment. Targets: under 5 minutes
 on a 2-core machine (issue 5); 60 s wall and 1.5 GiB summed over processes (issue 11).
 
+The scale study pins ``impls = ["default"]`` (each format's default library): the default
+impls axis, ``["default", "torch"]``, would double its points. ``--impls default,torch``
+measures that instead.
+
     python benchmarks/bench_sweep.py                      # the 10k study, DES, one process per CPU
     python benchmarks/bench_sweep.py --model analytic     # the roofline model instead
     python benchmarks/bench_sweep.py --example llama2-7b  # the README's example study
     python benchmarks/bench_sweep.py --formats dense,2:4,csr,coo,channel,grouped
+    python benchmarks/bench_sweep.py --impls default,torch   # 19,200 predictions
 """
 
 from __future__ import annotations
@@ -105,6 +110,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, choices=("des", "analytic"))
     ap.add_argument("--jobs", type=int, default=default_jobs())
     ap.add_argument("--formats", default=None, help="comma-separated formats to sweep instead of the study's")
+    ap.add_argument("--impls", default=None, help="comma-separated [sweep] impls instead of the study's")
     ap.add_argument("--no-report", action="store_true")
     args = ap.parse_args()
 
@@ -113,6 +119,8 @@ def main() -> None:
         study = dataclasses.replace(study, model=args.model)
     if args.formats:
         study = dataclasses.replace(study, formats=tuple(args.formats.split(",")))
+    if args.impls:
+        study = dataclasses.replace(study, impls=tuple(args.impls.split(",")))
     print(f"study: {study.name}")
     print(f"grid: {study.grid_points():,} predictions, model {study.model}, {args.jobs} process(es), "
           f"{os.cpu_count()} CPUs")

@@ -30,8 +30,12 @@ __all__ = ["study"]
               help="JSON-lines file of measured times to show predicted vs measured (overrides the study's).")
 @click.option("--no-report", is_flag=True, help="Write the results only, not report.html.")
 def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_report):
-    """Sweep layers x formats x densities x GPUs x batch sizes of a study file and write
-    the results (CSV, Parquet) and an offline HTML report.
+    """Sweep layers x formats x implementations x densities x GPUs x batch sizes of a
+    study file and write the results (CSV, Parquet) and an offline HTML report.
+
+    \b
+    [sweep] impls picks the software stacks to compare (default: "default", each
+    format's default library, and "torch"); see 'sparsim impl list'.
 
     \b
     Examples:

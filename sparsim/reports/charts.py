@@ -22,10 +22,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .aggregate import FORMAT_ORDER, STRUCTURED_FORMATS, TIME_SPLIT, default_choice
+from .aggregate import FORMAT_ORDER, STRUCTURED_FORMATS, TIME_SPLIT, default_choice, path_order
 
 __all__ = [
-    "inline", "format_scale", "layer_chart", "break_even_chart", "structured_chart", "speedup_chart", "memory_chart",
+    "inline", "format_scale", "series_scale", "layer_chart", "break_even_chart", "structured_chart", "speedup_chart", "memory_chart",
     "roofline_chart", "time_split_chart", "measured_chart",
 ]
 
@@ -33,7 +33,7 @@ __all__ = [
 _PALETTE = {"dense": "#4c78a8", "2:4": "#f58518", "1:2": "#e45756", "csr": "#54a24b", "coo": "#b279a2",
             "bsr": "#72b7b2", "grouped": "#eeca3b", "channel": "#9d755d"}
 _CATEGORY_COLORS = {"compute": "#4c78a8", "memory": "#f58518", "latency": "#e45756", "launch": "#bab0ac",
-                    "other": "#9d755d"}
+                    "host": "#b279a2", "other": "#9d755d"}
 _FACET_WIDTH = 230
 
 
@@ -52,6 +52,44 @@ def format_scale(formats) -> alt.Scale:
 def _formats(df) -> list[str]:
     present = set(df["format"])
     return [f for f in FORMAT_ORDER if f in present] + sorted(present - set(FORMAT_ORDER))
+
+
+def _shade(color: str, step: int) -> str:
+    """The format's color for its ``step``-th software path: the default path keeps it,
+    the next ones are lighter, darker, lighter still."""
+    if step == 0:
+        return color
+    towards, share = ((255, 0.45), (0, 0.35), (255, 0.7), (0, 0.6))[(step - 1) % 4]
+    rgb = [int(color[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (towards - c) * share):02x}" for c in rgb)
+
+
+def _series_colors(df) -> dict[str, str]:
+    """Series label -> color, in legend order (format order, then default path first)."""
+    if "series" not in df:
+        return {f: _PALETTE.get(f, "#888888") for f in _formats(df)}
+    keys = df[["format", "path", "series"]].drop_duplicates("series")
+    out = {}
+    for fmt in _formats(keys):
+        rows = keys[keys["format"] == fmt]
+        for step, path in enumerate(path_order(rows["path"])):
+            for series in rows.loc[rows["path"] == path, "series"]:
+                out[series] = _shade(_PALETTE.get(fmt, "#888888"), step)
+    return out
+
+
+def _series(df) -> list[str]:
+    return list(_series_colors(df))
+
+
+def series_scale(df) -> alt.Scale:
+    """One color per (format, path): the format's color, shaded per implementation."""
+    colors = _series_colors(df)
+    return alt.Scale(domain=list(colors), range=list(colors.values()))
+
+
+def _with_series(df: pd.DataFrame) -> pd.DataFrame:
+    return df if "series" in df else df.assign(series=df["format"], path="default")
 
 
 def _pct(x: float) -> str:
@@ -92,21 +130,24 @@ def _hw_facet(df) -> alt.Facet:
 
 
 def layer_chart(df: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
-    """Per-layer time per call, by format (bars side by side) and GPU (panels)."""
-    formats = _formats(df)
+    """Per-layer time per call, by format and implementation (bars side by side) and GPU
+    (panels)."""
+    df = _with_series(df)
+    formats = _series(df)
     layers = list(df.sort_values("layer_order")["layer"].drop_duplicates())
     data = df.assign(time_us=df["time_s"] * 1e6, total_us=df["time_s"] * 1e6 * df["layer_count"])
-    data = data[["layer", "layer_count", "m", "k", "n", "hw_display", "dtype", "format", "density", "batch",
-                 "time_us", "total_us", "bound"]]
+    data = data[["layer", "layer_count", "m", "k", "n", "hw_display", "dtype", "format", "path", "series", "density",
+                 "batch", "time_us", "total_us", "bound"]]
     params, test = _controls(data, "layer", {"batch": "Batch size:", "density": "Density (weights kept):",
                                              "dtype": "Dtype:"}, prefer)
     width = int(min(1100, max(560, len(layers) * (len(formats) * 7 + 10))))
     base = _filtered(alt.Chart(inline(data)), test).mark_bar().encode(
         x=alt.X("layer:N", sort=layers, title="layer", axis=alt.Axis(labelAngle=-40, labelLimit=160)),
-        xOffset=alt.XOffset("format:N", sort=formats),
+        xOffset=alt.XOffset("series:N", sort=formats),
         y=alt.Y("time_us:Q", title="time per call (µs)"),
-        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
-        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+        color=alt.Color("series:N", scale=series_scale(df), sort=formats, title="format · implementation"),
+        tooltip=[alt.Tooltip("layer:N"), alt.Tooltip("series:N", title="format · implementation"),
+                 alt.Tooltip("hw_display:N", title="GPU"),
                  alt.Tooltip("m:Q", title="M (out)"), alt.Tooltip("k:Q", title="K (in)"),
                  alt.Tooltip("n:Q", title="N (batch x tokens)"),
                  alt.Tooltip("density:Q", format=".0%", title="density"),
@@ -122,8 +163,8 @@ def layer_chart(df: pd.DataFrame, title: str, prefer: dict | None = None) -> alt
 def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     """Highest swept density at which each density-dependent format still beats dense,
     across batch sizes; formats that never beat dense at a batch size have no point there."""
-    be = be[~be["format"].isin(STRUCTURED_FORMATS)]
-    formats = _formats(be) if len(be) else []
+    be = _with_series(be[~be["format"].isin(STRUCTURED_FORMATS)])
+    formats = _series(be) if len(be) else []
     beyond = be["beyond_swept"] if "beyond_swept" in be else pd.Series(False, index=be.index)
     data = be[be["break_even_density"].notna()].assign(
         speedup_text=lambda d: [f"{s:.2f}x" for s in d["speedup"]],
@@ -132,12 +173,12 @@ def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
         limit_text=lambda d: [f"≥ {_pct(x)} (beyond the swept range)" if b else f"{_pct(x)}"
                               for x, b in zip(d["break_even_density"], beyond[d.index])],
         limit=lambda d: ["beyond the swept range" if b else "break-even" for b in beyond[d.index]],
-    )[["hw_display", "dtype", "batch", "format", "break_even_density", "speedup_text", "best_text", "limit_text",
-       "limit"]]
+    )[["hw_display", "dtype", "batch", "format", "path", "series", "break_even_density", "speedup_text", "best_text",
+       "limit_text", "limit"]]
     # formats with the same break-even (CSR and COO often) would draw one line over the
     # other: each format sits a few percent to the side of its batch size on the log axis
     offset = {f: 1.07 ** (i - (len(formats) - 1) / 2) for i, f in enumerate(formats)}
-    data = data.assign(batch_x=data["batch"] * data["format"].map(offset).astype(float))
+    data = data.assign(batch_x=data["batch"] * data["series"].map(offset).astype(float))
     params, test = _controls(data, "be", {"dtype": "Dtype:"})
     batches = sorted(set(be["batch"].tolist()))
     base = _filtered(alt.Chart(inline(data)), test).encode(
@@ -146,8 +187,8 @@ def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
                 title="batch size (sequences per step)", axis=alt.Axis(values=batches, format="d")),
         y=alt.Y("break_even_density:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
                 title="beats dense up to this density"),
-        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+        color=alt.Color("series:N", scale=series_scale(be), sort=formats, title="format · implementation"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("hw_display:N", title="GPU"),
                  alt.Tooltip("batch:Q", title="batch size"),
                  alt.Tooltip("limit_text:N", title="beats dense at densities up to"),
                  alt.Tooltip("speedup_text:N", title="speedup there"),
@@ -158,7 +199,7 @@ def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
         shape=alt.Shape("limit:N", title="point", scale=alt.Scale(domain=["break-even", "beyond the swept range"],
                                                                   range=["circle", "triangle-up"]),
                         legend=alt.Legend(symbolStrokeColor="#555", symbolFillColor="white")),
-        fill=alt.condition("datum.limit == 'break-even'", alt.Color("format:N", scale=format_scale(formats),
+        fill=alt.condition("datum.limit == 'break-even'", alt.Color("series:N", scale=series_scale(be),
                                                                      sort=formats), alt.value("white")))
     chart = alt.layer(base.mark_line(), points).properties(width=_FACET_WIDTH, height=170)
     return chart.facet(facet=_hw_facet(data if len(data) else be), columns=4,
@@ -169,9 +210,13 @@ def break_even_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
 
 
 def structured_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
-    """Speedup of 2:4 (1:2) over dense across batch sizes, one line per GPU."""
-    data = be[be["format"].isin(STRUCTURED_FORMATS)][["hw_display", "dtype", "batch", "format", "best_speedup"]]
-    params, test = _controls(data, "nm", {"dtype": "Dtype:", "format": "Format:"})
+    """Speedup of 2:4 (1:2) over dense on the same software path across batch sizes, one
+    line per implementation, one panel per GPU."""
+    be = _with_series(be)
+    data = be[be["format"].isin(STRUCTURED_FORMATS)][["hw_display", "dtype", "batch", "format", "path",
+                                                      "series", "best_speedup"]]
+    series = _series(data)
+    params, test = _controls(data, "nm", {"dtype": "Dtype:"})
     batches = sorted(set(data["batch"].tolist()))
     lo = float(min(data["best_speedup"].min(), 1.0)) if len(data) else 0.5
     hi = float(max(data["best_speedup"].max(), 1.0)) if len(data) else 2.0
@@ -181,23 +226,28 @@ def structured_chart(be: pd.DataFrame, title: str) -> alt.TopLevelMixin:
                 title="batch size (sequences per step)", axis=alt.Axis(values=batches, format="d")),
         y=alt.Y("best_speedup:Q", scale=alt.Scale(type="log", domain=[lo / 1.05, hi * 1.05], nice=False),
                 title="speedup over dense (x, log)"),
-        color=alt.Color("hw_display:N", title="GPU", sort=list(dict.fromkeys(data["hw_display"]))),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"), alt.Tooltip("batch:Q", title="batch size"),
+        color=alt.Color("series:N", scale=series_scale(data), sort=series, title="format · implementation"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("hw_display:N", title="GPU"),
+                 alt.Tooltip("batch:Q", title="batch size"),
                  alt.Tooltip("best_speedup:Q", format=".2f", title="speedup over dense (x)")],
     )
     lines = base.encode(**enc).mark_line(point=alt.OverlayMarkDef(filled=True, size=50))
     rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.datum(1))
-    return alt.layer(lines, rule).properties(
-        width=420, height=220,
-        title=_title(title, "Whole-model time of dense divided by 2:4's; above the dashed line 2:4 pays"),
+    return alt.layer(lines, rule).properties(width=_FACET_WIDTH, height=200).facet(
+        facet=_hw_facet(data if len(data) else be), columns=4,
+        title=_title(title, "Whole-model time of dense divided by 2:4's, each on its own software path; above the "
+                            "dashed line 2:4 pays"),
     ).add_params(*params)
 
 
 def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
-    """Whole-network speedup over dense against density, one line per format."""
-    formats = [f for f in _formats(sp) if f != "dense"]
+    """Whole-network speedup over dense (on the same software path) against density, one
+    line per format and implementation."""
+    sp = _with_series(sp)
     data = sp[sp["format"] != "dense"].assign(time_ms=sp["time_s"] * 1e3, dense_ms=sp["dense_time_s"] * 1e3)
-    data = data[["hw_display", "dtype", "batch", "format", "density", "speedup", "time_ms", "dense_ms"]]
+    formats = _series(data)
+    data = data[["hw_display", "dtype", "batch", "format", "path", "series", "density", "speedup", "time_ms",
+                 "dense_ms"]]
     params, test = _controls(data, "sp", {"batch": "Batch size:", "dtype": "Dtype:"}, prefer)
     # the axis spans the data and the dashed 1x line, no more: no labels where nothing is drawn
     lo = float(min(data["speedup"].min(), 1.0)) if len(data) else 0.5
@@ -206,20 +256,21 @@ def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> a
     # formats with near-equal speedups (CSR and COO) would hide each other: each format has
     # its own point shape and dash, and the lines are drawn half transparent
     lines = base.mark_line(point=alt.OverlayMarkDef(filled=False, size=45), opacity=0.8, strokeWidth=1.8).encode(
-        shape=alt.Shape("format:N", sort=formats, title="format", scale=_format_shapes(formats)),
-        strokeDash=alt.StrokeDash("format:N", sort=formats, title="format", scale=_format_dashes(formats)),
+        shape=alt.Shape("series:N", sort=formats, title="format · implementation", scale=_format_shapes(formats)),
+        strokeDash=alt.StrokeDash("series:N", sort=formats, title="format · implementation",
+                                  scale=_format_dashes(formats)),
         x=alt.X("density:Q", scale=alt.Scale(type="log", nice=False, domain=[float(data["density"].min()) / 1.15,
                                                                               float(data["density"].max()) * 1.15]
                                              if len(data) else None),
                 axis=alt.Axis(format="~%"), title="density (weights kept, log)"),
         y=alt.Y("speedup:Q", scale=alt.Scale(type="log", domain=[lo / 1.1, hi * 1.1], nice=False),
                 title="speedup over dense (x, log)"),
-        color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+        color=alt.Color("series:N", scale=series_scale(data), sort=formats, title="format · implementation"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("hw_display:N", title="GPU"),
                  alt.Tooltip("batch:Q", title="batch size"), alt.Tooltip("density:Q", format=".1%"),
                  alt.Tooltip("speedup:Q", format=".2f", title="speedup (x)"),
                  alt.Tooltip("time_ms:Q", format=",.3f", title="time per step (ms)"),
-                 alt.Tooltip("dense_ms:Q", format=",.3f", title="dense time per step (ms)")],
+                 alt.Tooltip("dense_ms:Q", format=",.3f", title="dense time per step, same path (ms)")],
     )
     rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.datum(1))
     return alt.layer(lines, rule).properties(width=_FACET_WIDTH, height=180).facet(
@@ -241,8 +292,10 @@ def _format_dashes(formats) -> alt.Scale:
 
 
 def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
-    """Bytes of all weights per format and density, values vs index/metadata stacked."""
-    formats = _formats(mem)
+    """Bytes of all weights per format (and per implementation where libraries store it
+    differently) and density, values vs index/metadata stacked."""
+    mem = _with_series(mem)
+    formats = _series(mem)
     dense = mem[mem["format"] == "dense"].groupby("dtype")[["bytes_values", "bytes_index"]].max().sum(axis=1)
     long = []
     for part, col in (("values", "bytes_values"), ("index + metadata", "bytes_index")):
@@ -251,7 +304,7 @@ def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     data["total_gib"] = (data["bytes_values"] + data["bytes_index"]) / 2**30
     data["dense_gib"] = data["dtype"].map(dense).fillna(0) / 2**30
     data["density_label"] = [_pct(d) for d in data["density"]]
-    data = data[["dtype", "format", "density", "density_label", "part", "gib", "total_gib", "dense_gib"]]
+    data = data[["dtype", "format", "path", "series", "density", "density_label", "part", "gib", "total_gib", "dense_gib"]]
     params, test = _controls(data, "mem", {"dtype": "Dtype:"})
     order = [_pct(d) for d in sorted(set(mem["density"]))]
     base = _filtered(alt.Chart(inline(data)), test)
@@ -261,23 +314,25 @@ def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
         color=alt.Color("part:N", title="stored as", scale=alt.Scale(domain=["values", "index + metadata"],
                                                                    range=["#4c78a8", "#f58518"])),
         order=alt.Order("part:N", sort="descending"),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("density:Q", format=".1%"), alt.Tooltip("part:N", title="part"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("density:Q", format=".1%"),
+                 alt.Tooltip("part:N", title="part"),
                  alt.Tooltip("gib:Q", format=",.3f", title="this part (GiB)"),
                  alt.Tooltip("total_gib:Q", format=",.3f", title="total (GiB)"),
                  alt.Tooltip("dense_gib:Q", format=",.3f", title="dense (GiB)")],
     )
     rule = base.mark_rule(color="#555", strokeDash=[4, 3]).encode(y=alt.Y("max(dense_gib):Q"))
     return alt.layer(bars, rule).properties(width=max(90, 22 * len(order)), height=180).facet(
-        column=alt.Column("format:N", sort=formats, title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
+        column=alt.Column("series:N", sort=formats, title=None, header=alt.Header(labelFontSize=13, labelFontWeight="bold")),
         title=_title(title, "All weights of the network at each density (weights kept); dashed line: dense"),
     ).add_params(*params)
 
 
 def roofline_chart(rp: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     """Each predicted kernel as a point under its GPU's roofline (log-log)."""
-    formats = _formats(rp)
+    rp = _with_series(rp)
+    formats = _series(rp)
     data = rp.assign(time_us=rp["time_s"] * 1e6)[[
-        "hw_display", "dtype", "format", "density", "batch", "m", "k", "n", "intensity", "tflops", "useful_tflops",
+        "hw_display", "dtype", "format", "path", "series", "density", "batch", "m", "k", "n", "intensity", "tflops", "useful_tflops",
         "time_us", "bound"]]
     lo = max(float(data["intensity"].min()) / 2, 1e-3) if len(data) else 0.1
     hi = float(data["intensity"].max()) * 2 if len(data) else 1e4
@@ -305,9 +360,9 @@ def roofline_chart(rp: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     # hollow markers of a fixed stroke: CSR and COO points at the same place both stay visible
     points = _filtered(alt.Chart(inline(data)), test).mark_point(filled=False, opacity=0.85, size=55,
                                                                  strokeWidth=1.6).encode(
-        x=x, y=y, color=alt.Color("format:N", scale=format_scale(formats), sort=formats, title="format"),
+        x=x, y=y, color=alt.Color("series:N", scale=series_scale(rp), sort=formats, title="format · implementation"),
         shape=alt.Shape("bound:N", title="bound by"),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("m:Q", title="M"), alt.Tooltip("k:Q", title="K"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("m:Q", title="M"), alt.Tooltip("k:Q", title="K"),
                  alt.Tooltip("n:Q", title="N"), alt.Tooltip("density:Q", format=".1%"),
                  alt.Tooltip("intensity:Q", format=",.2f", title="FLOP/byte"),
                  alt.Tooltip("tflops:Q", format=",.2f", title="executed TFLOP/s"),
@@ -323,19 +378,22 @@ _PIPES = {"tensor": "tensor cores", "sparse_tensor": "sparse tensor cores", "vec
 
 
 def time_split_chart(ts: pd.DataFrame, title: str, prefer: dict | None = None) -> alt.TopLevelMixin:
-    """Where the whole-model time goes (compute / memory / latency / launch) per format."""
-    formats = _formats(ts)
-    data = ts.assign(ms=ts["seconds"] * 1e3)[["hw_display", "dtype", "format", "density", "batch", "category", "ms"]]
+    """Where the whole-model time goes (compute / memory / latency / launch / host work) per
+    format and implementation."""
+    ts = _with_series(ts)
+    formats = _series(ts)
+    data = ts.assign(ms=ts["seconds"] * 1e3)[["hw_display", "dtype", "format", "path", "series", "density", "batch",
+                                               "category", "ms"]]
     params, test = _controls(data, "ts", {"batch": "Batch size:", "density": "Density (weights kept):",
                                           "dtype": "Dtype:"}, prefer)
     cats = [c for c in TIME_SPLIT if c in set(data["category"])]
     chart = _filtered(alt.Chart(inline(data)), test).mark_bar().encode(
-        y=alt.Y("format:N", sort=formats, title=None),
+        y=alt.Y("series:N", sort=formats, title=None),
         x=alt.X("sum(ms):Q", title="time per step (ms)"),
         color=alt.Color("category:N", title="time spent on", sort=cats,
                         scale=alt.Scale(domain=cats, range=[_CATEGORY_COLORS[c] for c in cats])),
         order=alt.Order("category_order:Q"),
-        tooltip=[alt.Tooltip("format:N"), alt.Tooltip("hw_display:N", title="GPU"),
+        tooltip=[alt.Tooltip("series:N", title="format · implementation"), alt.Tooltip("hw_display:N", title="GPU"),
                  alt.Tooltip("category:N", title="spent on"), alt.Tooltip("sum(ms):Q", format=",.3f", title="ms per step")],
     ).transform_calculate(category_order=f"indexof({cats!r}, datum.category)").properties(width=_FACET_WIDTH, height=alt.Step(16))
     return chart.facet(facet=_hw_facet(data), columns=2,

@@ -5,6 +5,12 @@ predicted point) and its provenance, aggregates it (so a 10,000-point sweep stay
 MB), and returns the page; :func:`write_report` saves it. Measured times, when given, add
 a predicted-vs-measured section.
 
+Implementations are compared side by side: every chart draws each (format, software
+path) as its own series ("2:4 · torch"), each path is compared with dense on the same path
+(:mod:`~sparsim.reports.aggregate`), and every finding names its implementation, the knob
+and what its figures rest on (:mod:`~sparsim.reports.summary`). Results of studies from
+before implementations were an axis (no ``path`` column) read as the default path.
+
 >>> from sparsim.studies import parse_study, run_sweep
 >>> study = parse_study({"version": 1, "name": "<script>x</script>", "model": "analytic",
 ...     "sweep": {"hardware": ["l4"], "formats": ["dense", "2:4"], "batch_sizes": [1]},
@@ -26,7 +32,7 @@ from ..errors import SparsimError
 from . import aggregate as agg
 from . import charts
 from .html import esc, page, table
-from .summary import FORMAT_NAMES, fmt_density, fmt_ratio, fmt_seconds, recommendations, winners
+from .summary import FORMAT_NAMES, fmt_density, fmt_ratio, fmt_seconds, impl_name, recommendations, winners
 
 __all__ = ["build_report", "write_report", "REQUIRED_COLUMNS"]
 
@@ -54,7 +60,7 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
         raise SparsimError(f"RESULTS: missing columns {', '.join(missing)}; allowed: a table written by 'sparsim study'")
     if results.empty:
         raise SparsimError("RESULTS: no predicted points (every point was refused); allowed: a study with at least one point")
-    t = results.copy()
+    t = agg.with_paths(results)
     if "hw_display" not in t:
         t["hw_display"] = t["hw"]
     if "workload_title" not in t:
@@ -72,7 +78,7 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
     mem = agg.weight_memory(totals)
     split = agg.time_split(totals)
     split["hw_display"] = split["hw"].map(display)
-    points = t.drop_duplicates(["workload", "m", "k", "n", "hw", "dtype", "format", "density"])
+    points = t.drop_duplicates(["workload", "m", "k", "n", "hw", "dtype", "format", "path", "density"])
     roof = agg.roofline_points(points)
     roof["hw_display"] = roof["hw"].map(display)
     layers = agg.layer_times(t)
@@ -124,17 +130,21 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
         sw = sp[sp["workload"] == w]
         if (sw["format"] != "dense").any():
             parts.append(figure(charts.speedup_chart(sw, f"{name}: speedup over dense by density", prefer),
-                                "Whole-model time of dense divided by each format's at the same batch size. "
+                                "Whole-model time of dense divided by each format's at the same batch size, dense "
+                                "on the same software path (cuSPARSELt against cuBLAS, PyTorch's 2:4 against "
+                                "torch.mm; a path without dense of its own against the default libraries'). "
                                 "2:4 keeps half of the weights whatever the density, so its line is flat."))
             bw = be[be["workload"] == w]
             if bw["format"].isin(agg.STRUCTURED_FORMATS).any():
                 parts.append(figure(charts.structured_chart(bw, f"{name}: where 2:4 pays"),
                                     "2:4 keeps the largest 2 of every 4 weights and runs on sparse tensor cores; "
-                                    "its speedup does not depend on the density, only on the shape and batch size."))
+                                    "its speedup does not depend on the density, only on the shape, the batch size "
+                                    "and the library: a per-call plan set-up (PyTorch eager) can outweigh it."))
             if (~bw["format"].isin(agg.STRUCTURED_FORMATS)).any():
                 parts.append(figure(charts.break_even_chart(bw, f"{name}: break-even density by batch size"),
-                                    "The highest swept density at which a format still beats dense. Unstructured "
-                                    "formats need very sparse weights; larger batches favor dense tensor cores."))
+                                    "The highest swept density at which a format still beats dense, per format "
+                                    "and implementation. Unstructured formats need very sparse weights; larger "
+                                    "batches favor dense tensor cores."))
         parts.append(figure(charts.memory_chart(mem[mem["workload"] == w], f"{name}: weight memory by format"),
                             "Bytes of all weights: values and index/metadata stacked. Indices make CSR/COO larger "
                             "than dense unless most weights are pruned; 2:4 adds 2 bits of metadata per kept value."))
@@ -142,8 +152,9 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
                             "Each point is one predicted kernel (shape, format, density, batch). Lines: the GPU's "
                             "math peak per pipe and HBM bandwidth; points far below are latency- or launch-bound."))
         parts.append(figure(charts.time_split_chart(split[split["workload"] == w], f"{name}: where time goes", prefer),
-                            "Whole-model time per step split into compute, memory, dependent-load latency and "
-                            "kernel launch, as the time model attributes it."))
+                            "Whole-model time per step split into compute, memory, dependent-load latency, "
+                            "kernel launch and the library's host work per call (which the GPU waits for in an "
+                            "eager loop), as the time model attributes it; a call's extra kernels count as other."))
         body.append("".join(parts) + "</section>")
 
     # -- predicted vs measured -------------------------------------------------------------
@@ -188,6 +199,7 @@ def _winners_table(sp: pd.DataFrame) -> str:
     refs = list(dict.fromkeys([d for d in (0.5, densities[0]) if d in densities]))
     rows = []
     batches = sorted(set(sp["batch"]))
+    several = "path" in sp and sp["path"].nunique() > 1
     for d in refs:
         win = winners(sp, d)
         for hw in dict.fromkeys(sp["hw"]):
@@ -200,14 +212,16 @@ def _winners_table(sp: pd.DataFrame) -> str:
                     r = w.loc[b]
                     # 2:4 keeps its fixed half whatever the swept density: say so, not "at 5%"
                     fixed = " at its fixed 50%" if r["format"] in agg.STRUCTURED_FORMATS else ""
-                    cells.append(f"{FORMAT_NAMES.get(r['format'], r['format'])}{fixed} ({fmt_ratio(r['speedup'])}, "
-                                 f"{fmt_seconds(r['time_s'])})")
+                    impl = (r.get("impl", "") or r.get("path", "")) if several else ""
+                    by = f" · {impl}" if impl else ""
+                    cells.append(f"{FORMAT_NAMES.get(r['format'], r['format'])}{by}{fixed} "
+                                 f"({fmt_ratio(r['speedup'])}, {fmt_seconds(r['time_s'])})")
                 else:
                     cells.append("-")
             rows.append([w["hw_display"].iloc[0], fmt_density(d)] + cells)
     return ('<p class="note">Fastest format per GPU and batch size when unstructured formats keep the given '
-            "density of weights (speedup over dense, time per step); 2:4 and 1:2 always keep their fixed half. "
-            "Channel pruning is left out: it is a smaller dense GEMM, fast by construction.</p>"
+            "density of weights (speedup over dense on the same software path, time per step); 2:4 and 1:2 always "
+            "keep their fixed half. Channel pruning is left out: it is a smaller dense GEMM, fast by construction.</p>"
             + table(["GPU", "unstructured density"] + [f"batch {b}" for b in batches], rows))
 
 
@@ -226,22 +240,41 @@ def _provenance(meta: dict, t: pd.DataFrame) -> str:
         ("study", study.get("name", "")), ("study file", study.get("origin", "")),
         ("sparsim version", meta.get("sparsim_version", "")), ("date (UTC)", meta.get("date", "")),
         ("time model", study.get("model", ", ".join(sorted(set(t.get("model", pd.Series(dtype=str))))))),
-        ("seed", study.get("seed", "")), ("kernel options", ", ".join(f"{k}={v}" for k, v in study.get("kernel", {}).items())),
+        ("seed", study.get("seed", "")),
+        ("kernel options", ", ".join(f"{k}={v}" for k, v in study.get("kernel", {}).items() if v is not None)
+         + ("; index width and B layout as each implementation calls them"
+            if any(study.get("kernel", {}).get(k, "") is None for k in ("index_policy", "b_layout")) else "")),
         ("predictions", f"{meta.get('predictions', '')}"), ("run time", f"{meta.get('elapsed_s', '')} s"),
         ("executor", meta.get("executor", "")), ("python / platform", f"{meta.get('python', '')} / {meta.get('platform', '')}"),
     ]
     for w in study.get("workloads", []):
         rows.append((f"workload {w.get('name')}", f"{w.get('title')}: {w.get('source')} (tokens per sequence {w.get('tokens')})"))
     html_rows = table(["what", "value"], rows)
-    profiles = table(["profile", "GPU", "file"], [(p["name"], p["display_name"], p["origin"]) for p in meta.get("profiles", [])])
+    basis = dict(zip(t["hw"], t["basis"])) if "basis" in t else {}
+    profiles = table(["profile", "GPU", "figures rest on", "file"],
+                     [(p["name"], p["display_name"], p.get("basis") or basis.get(p["name"], "datasheet only"),
+                       p["origin"]) for p in meta.get("profiles", [])])
+    impls = [i for i in dict.fromkeys(t["impl"]) if i] if "impl" in t else []
+    impl_html = ""
+    if impls:
+        paths = t.drop_duplicates(["format", "path", "impl"])
+        rows_i = [(i, impl_name(i), ", ".join(paths.loc[paths["impl"] == i, "format"].astype(str).unique()),
+                   ", ".join(paths.loc[paths["impl"] == i, "path"].astype(str).unique())) for i in impls]
+        impl_html = ("<h3>Implementations</h3>" + table(["implementation", "what it is", "formats", "path"], rows_i)
+                     + '<p class="note">Study entries: ' + esc(", ".join(study.get("impls") or []) or "default")
+                     + "; path default = each format's default library on that GPU "
+                     "(sparsim impl list, sparsim impl show NAME).</p>")
     cals = meta.get("calibration") or []
-    cal_html = (table(["calibration file", "profile", "parameters", "fitted on"],
-                      [(c["path"], c["hw"], ", ".join(f"{k}={v:.3g}" for k, v in c.get("params", {}).items()),
+    cal_html = (table(["calibration file", "profile", "figures", "parameters", "fitted on"],
+                      [(c["path"] + (" (shipped with sparsim)" if c.get("shipped") else ""), c["hw"],
+                        c.get("label", ""), ", ".join(f"{k}={v:.3g}" for k, v in c.get("params", {}).items()),
                         ", ".join(f"{k}: {v}" for k, v in c.get("provenance", {}).items())) for c in cals])
-                if cals else '<p class="note">No calibration: datasheet peaks with default efficiencies '
-                             "(sparsim.simulator.params).</p>")
+                if cals else "")
+    if not cals or len(cals) < len(meta.get("profiles", [])):
+        cal_html += ('<p class="note">' + ("Profiles without a calibration" if cals else "No calibration")
+                     + ": datasheet peaks with default efficiencies (sparsim.simulator.params).</p>")
     return ('<section id="provenance"><h2>Provenance</h2>' + html_rows + "<h3>Hardware profiles</h3>" + profiles
-            + "<h3>Calibration</h3>" + cal_html + "</section>")
+            + impl_html + "<h3>Calibration</h3>" + cal_html + "</section>")
 
 
 def write_report(path: str | Path, results: pd.DataFrame, meta: dict[str, Any] | None = None,

@@ -6,8 +6,9 @@ a finished task's points can be kept on disk and reused. :class:`Checkpoint` kee
 ``OUT/.partial/<fingerprint>/``, one small JSON file per task, each written atomically
 (:mod:`sparsim.atomic`). The fingerprint covers everything the numbers depend on (the
 study's data, the sparsim version, and the bytes of every profile and calibration file it
-reads), so a changed study never reuses stale points; older fingerprints are removed. A
-rerun with the same study and ``--out`` loads the finished tasks and runs only the rest;
+reads, the measured calibrations sparsim ships included), so a changed study never reuses
+stale points; older fingerprints are removed. A rerun with the same study and ``--out``
+loads the finished tasks and runs only the rest;
 the table it builds is the one an uninterrupted run builds, since tasks are sorted into
 place afterwards. The folder is removed once the results are saved.
 
@@ -56,7 +57,10 @@ def fingerprint(study) -> str:
 
     h = hashlib.sha256()
     h.update(json.dumps({"version": __version__, "study": study.to_dict()}, sort_keys=True, default=str).encode())
-    for path in list(study.calibration) + [hw for hw in study.hardware if hw.endswith(".toml")]:
+    from .sweep import calibrations
+
+    shipped = [path for path, is_shipped in calibrations(study).values() if is_shipped]
+    for path in list(study.calibration) + shipped + [hw for hw in study.hardware if hw.endswith(".toml")]:
         try:
             h.update(Path(path).read_bytes())
         except OSError:

@@ -23,8 +23,8 @@ so a killed study leaves no orphaned workers behind.
 ...     "workloads": [{"network": "bert-base"}]})
 >>> with open_executor(jobs=1) as ex:
 ...     result = run_sweep(study, ex)
->>> len(result.points), len(result.table)  # 3 distinct shapes predicted, 7 layers reported
-(12, 28)
+>>> len(result.points), len(result.table)  # 3 distinct shapes x 2 formats x (library, torch) x 2 batch sizes
+(24, 56)
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def run_sweep(
             key = (kernel, dtype, hw, reason)
             skipped[key] = skipped.get(key, 0) + 1
     points = pd.DataFrame(columns)
-    sort = ["workload", "shape_id", "hw", "dtype", "format", "batch", "density"]
+    sort = ["workload", "shape_id", "hw", "dtype", "format", "path", "batch", "density"]
     points = points.sort_values(sort, kind="stable").reset_index(drop=True)
     return SweepResult(
         points=points, table=expand_layers(study, points),

@@ -44,22 +44,29 @@ _META_KEY = b"sparsim"
 
 
 def provenance(study, result, executor: str) -> dict[str, Any]:
-    """Where the numbers came from: study, profiles (with their files), calibration files
-    and what they were fitted on, sparsim version, date, machine, time taken."""
+    """Where the numbers came from: study, profiles (with their files and what their figures
+    rest on: ``basis``), calibration files (the study's, or the one sparsim ships for a
+    profile: ``shipped``) and what they were fitted on, sparsim version, date, machine,
+    time taken."""
     from .. import __version__
     from ..calibration import load_calibration
     from ..hwprofiles import load_profile
+    from .sweep import calibrations as _calibrations
 
+    cal_of = _calibrations(study)
     profiles = []
+    calibrations = []
     for hw in study.hardware:
         p = load_profile(hw)
+        path, shipped = cal_of.get(p.name, (None, False))
+        cal = load_calibration(path) if path else None
         profiles.append({"name": p.name, "display_name": p.display_name, "origin": p.origin,
-                         "hbm_bytes": p.hbm_bytes, "hbm_bytes_per_s": p.hbm_bytes_per_s})
-    calibrations = []
-    for path in study.calibration:
-        cal = load_calibration(path)
-        calibrations.append({"path": path, "hw": cal.hw, "params": dict(cal.params),
-                             "provenance": {k: _plain(v) for k, v in cal.provenance.items()}})
+                         "hbm_bytes": p.hbm_bytes, "hbm_bytes_per_s": p.hbm_bytes_per_s,
+                         "basis": cal.label if cal else "datasheet only"})
+        if cal is not None:
+            calibrations.append({"path": Path(path).name if shipped else path, "hw": cal.hw, "shipped": shipped,
+                                 "label": cal.label, "params": dict(cal.params),
+                                 "provenance": {k: _plain(v) for k, v in cal.provenance.items()}})
     return {
         "sparsim_version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -173,9 +180,9 @@ def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 #: columns that must hold finite numbers wherever they are present
-NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "roofline_floor_s", "flops_useful",
-                   "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values", "bytes_index", "layer_order",
-                   "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
+NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "kernel_s", "overhead_s", "roofline_floor_s",
+                   "flops_useful", "flops_executed", "bytes_hbm", "bytes_l2", "bytes_values", "bytes_index",
+                   "layer_order", "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
 
 
 def _check_table(table: pd.DataFrame, path: Path) -> None:

@@ -20,9 +20,11 @@ line naming the file, the key, the value and what is allowed.
     densities = [0.05, 0.1, 0.3, 0.5]
     dtypes = ["fp16"]
     batch_sizes = [1, 16, 256]
+    impls = ["default", "torch"]      # software stacks to compare (this is the default)
 
     [kernel]                          # options every kernel gets (all optional)
     pattern = "uniform"               # how generated unstructured patterns are placed
+    # index_policy, b_layout: absent = as each implementation stores A and calls B
 
     [[workloads]]
     network = "llama2-7b"             # or shapes = [{name, m, k, count}], or weights = "file"
@@ -33,11 +35,14 @@ What a density means per format: for csr/coo/bsr/grouped the fraction of weights
 weight whatever the density; 2:4 (1:2) keeps the structured half, so its time does not
 depend on density and a density above 0.5 is not reachable by 2:4 pruning alone.
 
+``impls`` entries are ``"default"`` (each format's default library on that profile) or
+implementation names (``sparsim impl list``); see :mod:`sparsim.studies.paths`.
+
 >>> study = parse_study({"version": 1, "name": "t", "sweep": {"hardware": ["l4"],
 ...     "formats": ["dense"], "densities": [1.0], "dtypes": ["fp16"], "batch_sizes": [1]},
 ...     "workloads": [{"network": "bert-base"}]})
->>> study.workloads[0].tokens, study.grid_points()
-(128, 3)
+>>> study.workloads[0].tokens, study.impls, study.grid_points()  # dense by cuBLAS and by torch.mm
+(128, ('default', 'torch'), 6)
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
+from .paths import DEFAULT_IMPLS, allowed_entries, resolve
 
 __all__ = ["STUDY_VERSION", "Study", "Workload", "KernelOptions", "load_study", "parse_study"]
 
@@ -62,7 +68,9 @@ STUDY_VERSION = 1
 
 _TOP_KEYS = ("version", "name", "description", "model", "seed", "calibration", "validation",
              "sweep", "kernel", "workloads")
-_SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes")
+_SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes", "impls")
+#: sweep keys a study must give
+_SWEEP_REQUIRED = ("hardware", "formats", "batch_sizes")
 _KERNEL_KEYS = ("pattern", "index_policy", "b_layout", "group_size", "block")
 _WORKLOAD_KEYS = ("name", "network", "shapes", "weights", "tensors", "layers", "tokens")
 _SHAPE_KEYS = ("name", "m", "k", "count")
@@ -80,11 +88,15 @@ MAX_GRID_POINTS = 2_000_000
 
 @dataclass(frozen=True)
 class KernelOptions:
-    """Options every kernel of the sweep gets (see ``sparsim predict --help``)."""
+    """Options every kernel of the sweep gets (see ``sparsim predict --help``).
+
+    ``index_policy`` and ``b_layout`` None: as each implementation stores A's indices and
+    calls B (:meth:`sparsim.problem.Problem.resolved_options`); a value overrides that for
+    every implementation."""
 
     pattern: str = "uniform"
-    index_policy: str = "library"
-    b_layout: str = "row"
+    index_policy: str | None = None
+    b_layout: str | None = None
     group_size: int = 8
     block: int = 16
 
@@ -127,18 +139,27 @@ class Study:
     batch_sizes: tuple[int, ...]
     model: str = "des"
     seed: int = 0
+    #: software stacks to compare: "default" and/or implementation names (studies.paths)
+    impls: tuple[str, ...] = DEFAULT_IMPLS
     kernel: KernelOptions = field(default_factory=KernelOptions)
     calibration: tuple[str, ...] = ()  # resolved paths
     validation: str | None = None  # resolved path
     version: int = STUDY_VERSION
     origin: str = "<memory>"
 
+    def paths(self, hw: str) -> dict[str, tuple[tuple[str, str], ...]]:
+        """Format -> (implementation, path) pairs the sweep predicts on profile ``hw``."""
+        from ..hwprofiles import load_profile
+
+        kind = load_profile(hw).kind
+        return {fmt: resolve(fmt, self.impls, kind) for fmt in self.formats}
+
     def grid_points(self) -> int:
-        """Predictions the sweep runs: distinct shapes × formats × densities × hardware ×
-        dtypes × batch sizes (repeated layers are predicted once)."""
+        """Predictions the sweep runs: distinct shapes × densities × dtypes × batch sizes ×
+        (format, implementation) pairs per profile (repeated layers are predicted once)."""
         shapes = sum(len(w.distinct_shapes()) for w in self.workloads)
-        return shapes * len(self.formats) * len(self.densities) * len(self.hardware) \
-            * len(self.dtypes) * len(self.batch_sizes)
+        pairs = sum(len(p) for hw in self.hardware for p in self.paths(hw).values())
+        return shapes * len(self.densities) * len(self.dtypes) * len(self.batch_sizes) * pairs
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for provenance (what was swept, not the layer lists)."""
@@ -149,7 +170,7 @@ class Study:
                            "layers": len(w.layers), "weights_path": w.weights_path} for w in self.workloads],
             "hardware": list(self.hardware), "formats": list(self.formats),
             "densities": list(self.densities), "dtypes": list(self.dtypes),
-            "batch_sizes": list(self.batch_sizes), "kernel": vars(self.kernel).copy(),
+            "batch_sizes": list(self.batch_sizes), "impls": list(self.impls), "kernel": vars(self.kernel).copy(),
             "calibration": list(self.calibration), "validation": self.validation,
         }
 
@@ -243,17 +264,28 @@ def _densities(c: _Checker, value: Any) -> tuple[float, ...]:
     return tuple(sorted(c.unique("sweep.densities", out)))
 
 
+def _impls(c: _Checker, value: Any, formats: tuple[str, ...]) -> tuple[str, ...]:
+    allowed = allowed_entries(formats)
+    items = c.nonempty_list("sweep.impls", value)
+    for item in items:
+        if item not in allowed:
+            raise c.fail("sweep.impls", item, ", ".join(allowed)
+                         + f" (the implementations that run {', '.join(formats)})")
+    return c.unique("sweep.impls", items)
+
+
 def _kernel(c: _Checker, value: Any) -> KernelOptions:
     table = c.keys("kernel", value, _KERNEL_KEYS)
     defaults = KernelOptions()
     pattern = table.get("pattern", defaults.pattern)
     if pattern not in _SWEEP_PATTERNS:
         raise c.fail("kernel.pattern", pattern, ", ".join(_SWEEP_PATTERNS))
+    # absent: as each implementation stores A and calls B
     index_policy = table.get("index_policy", defaults.index_policy)
-    if index_policy not in INDEX_POLICIES:
+    if index_policy is not None and index_policy not in INDEX_POLICIES:
         raise c.fail("kernel.index_policy", index_policy, ", ".join(INDEX_POLICIES))
     b_layout = table.get("b_layout", defaults.b_layout)
-    if b_layout not in B_LAYOUTS:
+    if b_layout is not None and b_layout not in B_LAYOUTS:
         raise c.fail("kernel.b_layout", b_layout, ", ".join(B_LAYOUTS))
     return KernelOptions(
         pattern=pattern, index_policy=index_policy, b_layout=b_layout,
@@ -381,8 +413,8 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     if "sweep" not in data:
         raise c.fail("sweep", None, f"a [sweep] table with {', '.join(_SWEEP_KEYS)} (required)")
     sweep = c.keys("sweep", data["sweep"], _SWEEP_KEYS)
-    for needed in _SWEEP_KEYS:
-        if needed not in sweep and needed not in ("densities", "dtypes"):
+    for needed in _SWEEP_REQUIRED:
+        if needed not in sweep:
             raise c.fail(f"sweep.{needed}", None, "a non-empty list (required)")
     hardware = _hardware(c, base, sweep["hardware"])
     formats = c.choices("sweep.formats", sweep["formats"], KERNELS)
@@ -390,6 +422,10 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     dtypes = c.choices("sweep.dtypes", sweep.get("dtypes", ["fp16"]), tuple(DTYPES))
     batch_sizes = tuple(sorted(c.unique("sweep.batch_sizes", [
         c.whole("sweep.batch_sizes", b) for b in c.nonempty_list("sweep.batch_sizes", sweep["batch_sizes"])])))
+    if "impls" in sweep:
+        impls = _impls(c, sweep["impls"], formats)
+    else:  # the default list, less what runs none of the formats (torch has no grouped kernel)
+        impls = tuple(i for i in DEFAULT_IMPLS if i in allowed_entries(formats))
     kernel = _kernel(c, data.get("kernel", {}))
 
     if "workloads" not in data:
@@ -406,7 +442,7 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
 
     study = Study(name=name, description=description, workloads=workloads, hardware=hardware,
                   formats=formats, densities=densities, dtypes=dtypes, batch_sizes=batch_sizes,
-                  model=model, seed=seed, kernel=kernel, calibration=calibration,
+                  model=model, seed=seed, impls=impls, kernel=kernel, calibration=calibration,
                   validation=validation, origin=origin)
     for workload in workloads:
         widest = max(n_unit for (_, _, n_unit, _) in workload.distinct_shapes())
@@ -415,6 +451,9 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
                          f"batch sizes with N = batch x {widest:,} (tokens x positions of {workload.name}) "
                          f"at most {MAX_N:,}")
     points = study.grid_points()
+    if points == 0:
+        raise c.fail("sweep.impls", list(impls), "implementations that run a swept format on a swept profile "
+                     f"({', '.join(allowed_entries(formats))})")
     if points > MAX_GRID_POINTS:
         raise c.fail("sweep", f"{points:,} points", f"at most {MAX_GRID_POINTS:,} points; split the study")
     return study

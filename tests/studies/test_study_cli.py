@@ -45,12 +45,17 @@ def test_study_writes_results_and_report(study_run):
     assert {p.name for p in out.iterdir()} == {"results.parquet", "results.csv", "provenance.json", "report.html"}
     parquet = pd.read_parquet(out / "results.parquet")
     csv = pd.read_csv(out / "results.csv")
-    assert len(parquet) == len(csv) == 2 * 3 * 2 * 2  # 2 layers x 3 formats x 2 densities x 2 batches
+    # 2 layers x 3 formats x 2 densities x 2 batches x 2 software paths (default library, torch)
+    assert len(parquet) == len(csv) == 2 * 3 * 2 * 2 * 2
+    assert set(zip(parquet.format, parquet.impl, parquet.path)) == {
+        ("dense", "cublas", "default"), ("2:4", "cusparselt", "default"), ("csr", "cusparse", "default"),
+        ("dense", "torch", "torch"), ("2:4", "torch", "torch"), ("csr", "torch", "torch")}
     assert set(parquet.layer) == {"q_proj", "down_proj"} and set(parquet.layer_count) == {32}
     meta = json.loads(pq.read_schema(out / "results.parquet").metadata[b"sparsim"])
-    assert meta["study"]["name"] == "cli study" and meta["predictions"] == 24
+    assert meta["study"]["name"] == "cli study" and meta["predictions"] == 48
     assert meta["profiles"][0]["name"] == "h100-sxm5-80gb" and meta["sparsim_version"]
-    assert "24 predictions" in err and "report:" in stdout
+    assert meta["profiles"][0]["basis"] == "datasheet only" and meta["study"]["impls"] == ["default", "torch"]
+    assert "48 predictions" in err and "report:" in stdout
 
 
 def test_report_rebuilds_from_saved_results(study_run, tmp_path, capsys):
@@ -128,6 +133,11 @@ def test_readme_main_command_runs_the_llama_example(tmp_path, capsys):
     assert code == 0, err
     assert (tmp_path / "report.html").stat().st_size > 500_000
     table = pd.read_parquet(tmp_path / "results.parquet")
-    assert set(table.model) == {"des"} and len(table) == 8 * 5 * 5 * 4 * 4
+    # 8 layer names x 5 densities x 4 batch sizes x 5 GPUs x 11 (format, implementation) pairs: dense, csr,
+    # coo and channel by their library and by torch, 2:4 by cuSPARSELt, its searched plan and torch
+    assert set(table.model) == {"des"} and len(table) == 8 * 5 * 4 * 5 * 11
+    assert set(table.hw) >= {"h200-sxm-141gb"}
+    assert set(table[table.hw == "h200-sxm-141gb"].basis) == {"calibrated on NVIDIA H200, 2026-11-29"}
+    assert set(table[table.format == "2:4"].impl) == {"cusparselt", "cusparselt-search", "torch"}
     # issue 5: under a minute on a fresh 2-core machine; generous here for busy CI hosts
     assert elapsed < 120, elapsed

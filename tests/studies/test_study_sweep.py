@@ -16,16 +16,17 @@ def test_identical_layers_are_planned_once(small_data):
     tasks = plan(study)
     # bert query+key share 768x768, intermediate is 3072x768, plus the custom shape: 3 shapes x 2 densities
     assert len(tasks) == 3 * 2
-    assert sum(t.points for t in tasks) == study.grid_points() == 3 * 5 * 2 * 2 * 1 * 2
+    # x 2 software paths: each format's default library and PyTorch (which runs all 5 formats)
+    assert sum(t.points for t in tasks) == study.grid_points() == 3 * 5 * 2 * 2 * 1 * 2 * 2
 
 
 def test_table_has_one_row_per_layer_and_point(small_data):
     study = parse_study(small_data)
     result = run_sweep(study)
     assert len(result.points) == study.grid_points()
-    assert len(result.table) == 4 * 5 * 2 * 2 * 2  # 4 layers of 2 workloads
-    query = result.table[result.table.layer == "query"].set_index(["hw", "format", "density", "batch"])
-    key = result.table[result.table.layer == "key"].set_index(["hw", "format", "density", "batch"])
+    assert len(result.table) == 4 * 5 * 2 * 2 * 2 * 2  # 4 layers of 2 workloads, 2 software paths
+    query = result.table[result.table.layer == "query"].set_index(["hw", "format", "path", "density", "batch"])
+    key = result.table[result.table.layer == "key"].set_index(["hw", "format", "path", "density", "batch"])
     pd.testing.assert_series_equal(query.time_s, key.time_s)  # same shape, same prediction
     assert set(result.table[result.table.layer == "proj"].layer_count) == {3}
     # N = batch x tokens: BERT has 128 tokens per sequence, the custom shape 1
@@ -84,9 +85,10 @@ def test_time_split_uses_an_additive_breakdown_as_it_is():
 
     p = SimpleNamespace(time_s=10.0, bound="memory",
                         breakdown={"launch": 1.0, "compute": 2.0, "hbm": 6.0, "latency": 1.0})
-    assert time_split(p) == {"compute": 2.0, "memory": 6.0, "latency": 1.0, "launch": 1.0, "other": 0.0}
+    assert time_split(p) == {"compute": 2.0, "memory": 6.0, "latency": 1.0, "launch": 1.0, "host": 0.0, "other": 0.0}
     overlapping = SimpleNamespace(time_s=10.0, bound="compute", breakdown={"launch": 1.0, "compute": 9.0, "hbm": 7.0})
-    assert time_split(overlapping) == {"compute": 9.0, "memory": 0.0, "latency": 0.0, "launch": 1.0, "other": 0.0}
+    assert time_split(overlapping) == {"compute": 9.0, "memory": 0.0, "latency": 0.0, "launch": 1.0, "host": 0.0,
+                                       "other": 0.0}
 
 
 def test_the_model_is_selectable(small_data):
@@ -153,7 +155,8 @@ def test_real_weights_from_a_npy_file_are_pruned_by_magnitude(tmp_path):
                   "batch_sizes": [16]},
         "workloads": [{"weights": "proj.npy", "tokens": 1}],
     }, origin="s.toml", base=tmp_path)
-    points = run_sweep(study).points.set_index("format")
+    points = run_sweep(study).points
+    points = points[points.path == "default"].set_index("format")
     csr = points.loc["csr"]
     assert csr.pattern == "magnitude" and csr.density_effective == 0.25
     # magnitude pruning keeps the large rows only: 32 live rows, so 32 row-pointer loads
@@ -186,9 +189,9 @@ def test_minilm_real_weights_give_other_patterns_than_random_masks():
             "sweep": {"hardware": ["a100-sxm4-80gb"], "formats": ["csr", "grouped"], "densities": [0.1],
                       "batch_sizes": [1]},
             "workloads": [{"network": "minilm-l6", "layers": ["layer0.intermediate"]}]}
-    real = run_sweep(parse_study(data)).points.set_index("format")
+    real = run_sweep(parse_study(data)).points.query("path == 'default'").set_index("format")
     data["workloads"] = [{"shapes": [{"m": 1536, "k": 384}], "tokens": 128}]
-    rand = run_sweep(parse_study(data)).points.set_index("format")
+    rand = run_sweep(parse_study(data)).points.query("path == 'default'").set_index("format")
     assert real.loc["csr", "pattern"] == "magnitude" and rand.loc["csr", "pattern"] == "uniform"
     assert real.loc["csr", "bytes_values"] == 2 * round(0.1 * 1536 * 384)  # exactly 10% kept, fp16
     # trained weights keep their large values in fewer columns per group of 8 rows than a
