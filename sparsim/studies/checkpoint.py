@@ -53,7 +53,7 @@ def _plain(value):
 
 def fingerprint(study) -> str:
     """Hash of everything a study's numbers depend on."""
-    from .. import __version__
+    from ..version import __version__
 
     h = hashlib.sha256()
     h.update(json.dumps({"version": __version__, "study": study.to_dict()}, sort_keys=True, default=str).encode())

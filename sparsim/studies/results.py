@@ -48,7 +48,7 @@ def provenance(study, result, executor: str) -> dict[str, Any]:
     rest on: ``basis``), calibration files (the study's, or the one sparsim ships for a
     profile: ``shipped``) and what they were fitted on, sparsim version, date, machine,
     time taken."""
-    from .. import __version__
+    from ..version import __version__
     from ..calibration import load_calibration
     from ..hwprofiles import load_profile
     from .sweep import calibrations as _calibrations
