@@ -65,6 +65,8 @@ class KernelRule:
     #: selector ("sm90.fp16", "sm90", "default") -> candidate tiles (tile_m, tile_n)
     tiles: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     split_k: tuple[int, ...] = (1,)
+    #: the MMAs follow the N that holds data at this granularity (0: the whole tile runs)
+    mma_n: int = 0
     index_bits: int | None = None
     b_layout: str | None = None
     extra_kernels: tuple[ExtraKernel, ...] = ()
@@ -167,7 +169,7 @@ def _tiles(origin: str, key: str, value: Any) -> tuple[tuple[int, int], ...]:
 
 def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...]) -> KernelRule:
     pre = f"kernel.{kernel}"
-    allowed = {"mapping", "dtypes", "tiles", "split_k", "index_bits", "b_layout", "extra_kernels", "host_s",
+    allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
                "params_from", "knob", "label", "alternative"}
     for key in table:
         if key not in allowed:
@@ -190,6 +192,11 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
                 isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 64 for s in value) or 1 not in value:
             raise _fail(origin, f"{pre}.split_k", value, "a list of integers in [1, 64] that includes 1")
         split_k = tuple(sorted(set(value)))
+    mma_n = 0
+    if "mma_n" in table:
+        mma_n, sources["mma_n"] = _sourced(origin, f"{pre}.mma_n", table["mma_n"])
+        if isinstance(mma_n, bool) or not isinstance(mma_n, int) or not 1 <= mma_n <= 256:
+            raise _fail(origin, f"{pre}.mma_n", mma_n, "a whole number in [1, 256]")
     index_bits = None
     if "index_bits" in table:
         index_bits, sources["index_bits"] = _sourced(origin, f"{pre}.index_bits", table["index_bits"])
@@ -222,7 +229,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
         if not isinstance(table.get(key, ""), str):
             raise _fail(origin, f"{pre}.{key}", table.get(key), "a string")
     return KernelRule(kernel=kernel, mapping=mapping, dtypes=tuple(dtypes), tiles=MappingProxyType(tiles),
-                      split_k=split_k, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
+                      split_k=split_k, mma_n=mma_n, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
                       label=table.get("label", ""), sources=MappingProxyType(sources))

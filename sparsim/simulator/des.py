@@ -70,7 +70,7 @@ def plan_kernel(work: KernelWork, hw: HardwareProfile, params: dict, seed: int =
         return plan_gemm(work, hw, params, make_tile(work, hw, tile))
     if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
         # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, hw, params, make_tile(work, hw, call.tiles[0]))
+        return plan_gemm(work, hw, params, make_tile(work, hw, call.tile_for(work.n)))
     if call is not None:
         return plan_gemm(work, hw, params, tiles=call.tiles, splits=call.split_k)
     return plan_gemm(work, hw, params)

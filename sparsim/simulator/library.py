@@ -43,6 +43,7 @@ class LibraryCall:
     params_key: str  # the [impl.NAME] table of a calibration that applies
     tiles: tuple[tuple[int, int], ...] | None  # None: the mapping's own candidates
     split_k: tuple[int, ...] | None  # None: the mapping's own choice
+    mma_n: int = 0  # a fixed tile's MMAs follow the N that holds data at this granularity
     extra_kernels: tuple[ExtraKernel, ...] = ()
     host_s: float = 0.0
     index_policy: str | None = None
@@ -55,6 +56,14 @@ class LibraryCall:
     @property
     def fixed_tile(self) -> bool:
         return self.tiles is not None and len(self.tiles) == 1
+
+    def tile_for(self, n: int) -> tuple[int, int]:
+        """The fixed tile as it runs on N columns: with ``mma_n`` its N shrinks to the
+        columns that hold data (rounded up to ``mma_n``) when N is below one tile."""
+        tm, tn = self.tiles[0]
+        if self.mma_n:
+            tn = min(tn, -(-n // self.mma_n) * self.mma_n)
+        return tm, tn
 
 
 def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
@@ -78,6 +87,7 @@ def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
         params_key=rule.params_from or implementation.name,
         tiles=None if reference else rule.tiles_for(cc=cc, dtype=dtype),
         split_k=None if reference or rule.mapping != "gemm" else rule.split_k,
+        mma_n=0 if reference else rule.mma_n,
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
         defaults=tuple(sorted(owner.params.items())),

@@ -79,8 +79,9 @@ FIT_PARAMS = {
 
 #: where a fit starts when no earlier fit is given: the datasheet defaults, except where a
 #: first look at the data puts a parameter far from them (cuSPARSELt's default plan streams
-#: A at ~1.5 TB/s with a ~15 us fixed cost at small N on the H200)
-FIT_START = {"cusparselt": {"hbm_efficiency": 0.35, "launch_scale": 2.5, "sparse_tensor_efficiency": 0.9},
+#: A at ~1.5 TB/s with a ~15 us fixed cost at small N on the H200; cuSPARSE's CSR costs
+#: ~40 ps per nonzero at N = 16, ~12 SM cycles)
+FIT_START = {"cusparselt": {"hbm_efficiency": 0.3, "launch_scale": 3.0, "sparse_tensor_efficiency": 0.85},
              "cusparse": {"gather_nonzero_cycles": 12.0, "vector_efficiency": 0.23, "gather_loads_in_flight": 3.3,
                           "latency_scale": 3.0, "index64_efficiency": 0.77},
              "torch-bsr": {"tensor_efficiency": 0.5, "gather_efficiency": 0.4, "latency_scale": 3.0, "launch_scale": 5.0}}
