@@ -43,12 +43,11 @@ with each, which the least-squares calibration relies on.
 from __future__ import annotations
 
 from ..dtypes import get_dtype
-from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
-from .plan import KernelPlan
 from .gather import GATHER_KERNELS, pattern_miss_ratio
-from .gemm import latencies
+from .machine import Machine
+from .plan import KernelPlan
 from .roofline import math_peak
 
 __all__ = ["CACHE_LINE_BYTES", "plan_cpu"]
@@ -75,22 +74,21 @@ def _items(work: KernelWork) -> float:
     return float(work.nnz)
 
 
-def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
+def _rates(machine: Machine) -> dict:
+    """A core's DRAM stream (the "link"): ``cpu_loads_in_flight`` lines per DRAM latency
+    (Little's law on the line-fill buffers); the LLC and DRAM at their achievable rates."""
+    line_fills = machine.params["cpu_loads_in_flight"] * CACHE_LINE_BYTES
+    return dict(sm_link_bytes_per_s=line_fills / machine.dram_latency_s,
+                l2_bytes_per_s=machine.l2_bytes_per_s, hbm_bytes_per_s=machine.hbm_bytes_per_s)
 
 
-    cores = hw.sm_count
-    lat_llc, lat_dram = latencies(hw, params)
-    in_flight = params["cpu_loads_in_flight"]
-    rates = dict(
-        sm_link_bytes_per_s=in_flight * CACHE_LINE_BYTES / lat_dram,
-        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"],
-        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
-    )
-    launch = hw.launch_overhead_s * params["launch_scale"]
-    value_bytes = get_dtype(work.dtype).bytes
-
+def plan_cpu(work: KernelWork, machine: Machine, seed: int = 0):
+    """The engine program of ``work`` on a CPU profile (module docstring)."""
     if work.kernel in GATHER_KERNELS:
-        return _plan_gather(work, hw, params, seed, rates, launch)
+        return _plan_gather(work, machine, seed)
+    hw, params = machine.hw, machine.params
+    cores = hw.sm_count
+    value_bytes = get_dtype(work.dtype).bytes
 
     m = work.m_effective or work.m
     flops = 2.0 * m * work.k * work.n  # no sparse hardware: 2:4 multiplies its zeros too
@@ -101,12 +99,12 @@ def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0)
     # cpu_pack_efficiency of the DRAM bandwidth, which makes small GEMMs reach a smaller
     # fraction of peak than large ones, as measured (params.py, cpu pack)
     pack = Phase("pack", wait_s=hbm / (hw.hbm_bytes_per_s * params["cpu_pack_efficiency"]))
-    phase = Phase("gemm", wait_s=lat_dram, flops=flops / cores, l2_bytes=hbm / cores, hbm_bytes=hbm / cores,
+    phase = Phase("gemm", wait_s=machine.dram_latency_s, flops=flops / cores, l2_bytes=hbm / cores, hbm_bytes=hbm / cores,
                   link_bytes=hbm / cores, ctas=1)
     program = Program(groups=(SmGroup("cores (BLAS threads)", cores),),
-                      slot_classes=(SlotClass("thread", 0, 1, (pack, phase)),), launch_s=launch,
+                      slot_classes=(SlotClass("thread", 0, 1, (pack, phase)),), launch_s=machine.launch_s,
                       sm_math_flops_per_s=math_peak(work, hw) / cores * params["cpu_gemm_efficiency"],
-                      link_category="hbm", **rates)
+                      link_category="hbm", **_rates(machine))
     notes = [f"CPU: multithreaded BLAS GEMM on {cores} cores"]
     if work.math == "sparse_tensor":
         notes.append("CPU: no sparse tensor cores; 2:4 runs as a dense GEMM over the full K")
@@ -121,13 +119,12 @@ def _b_miss(work: KernelWork, capacity_bytes: float, line_row: float, seed: int)
     return pattern_miss_ratio(work, capacity_bytes, line_row, seed)
 
 
-def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, rates: dict, launch: float):
+def _plan_gather(work: KernelWork, machine: Machine, seed: int):
     """SciPy's single-threaded sparse x dense loop as one flow whose latency bound is the
     ECM-style sum of its stages (module docstring)."""
-
-
+    hw, params, rates = machine.hw, machine.params, _rates(machine)
     cores = hw.sm_count
-    lat_llc, lat_dram = latencies(hw, params)
+    lat_llc, lat_dram = machine.l2_latency_s, machine.dram_latency_s
     in_flight = params["cpu_loads_in_flight"]
     value_bytes = get_dtype(work.dtype).bytes
     line_row = -(-work.n * value_bytes // CACHE_LINE_BYTES) * CACHE_LINE_BYTES
@@ -136,8 +133,8 @@ def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int,
     # where the B rows are found: the LLC holds at least what the private caches hold
     # (A, C and the index stream share every level: each holds B rows in the same fraction)
     held = params["l2_capacity_efficiency"]
-    llc_miss = _b_miss(work, hw.l2_bytes * held, line_row, seed)
-    private = max(getattr(hw, "private_l2_bytes", 0) or PRIVATE_L2_BYTES, hw.l1_bytes_per_sm)
+    llc_miss = _b_miss(work, machine.l2_usable_bytes, line_row, seed)
+    private = max(PRIVATE_L2_BYTES, hw.l1_bytes_per_sm)
     private_miss = max(_b_miss(work, private * held, line_row, seed), llc_miss)
     l1_miss = max(_b_miss(work, hw.l1_bytes_per_sm * held, line_row, seed), private_miss)
     # every byte of B is read from DRAM at least once (compulsory misses)
@@ -165,7 +162,7 @@ def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int,
                   latency_s=serial, ctas=1)
     groups = (SmGroup("core 0 (SciPy, single-threaded)", 1),) + \
              ((SmGroup("idle cores", cores - 1),) if cores > 1 else ())
-    program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=launch,
+    program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=machine.launch_s,
                       sm_math_flops_per_s=core_flops_per_s, link_category="hbm", **rates)
     shares = ", ".join(f"{name} {t / serial:.0%}" for name, t in stages.items() if serial and t / serial >= 0.005)
     notes = (f"CPU: scipy.sparse {work.kernel} @ dense runs single-threaded: 1 of {cores} cores",

@@ -33,6 +33,7 @@ from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import SimResult, simulate
 from .library import LibraryCall, call_params, library_call
+from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
 
@@ -43,37 +44,38 @@ _BOUND_OF = {"launch": "launch", "latency": "latency", "compute": "compute", "l2
              "hbm": "memory", "reduction": "memory"}
 
 
-def plan_kernel(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0, *,
+def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
                 tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
-    """Choose the mapping of ``work`` on ``hw`` (see the module docstring).
+    """Choose the mapping of ``work`` on ``machine`` (see the module docstring).
 
     ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library's choice;
     ``call`` gives the library's candidate tiles and split-K (none: the reference choice).
     """
-    if hw.kind == "cpu":
+    if machine.is_cpu:
         from .cpu import plan_cpu
 
-        return plan_cpu(work, hw, params, seed)
+        return plan_cpu(work, machine, seed)
     from .gather import GATHER_KERNELS, plan_gather
 
     if work.kernel in GATHER_KERNELS:
         if work.index_policy == "int64":
             # 64-bit indices: wider address math and loads slow the gather loop (library
             # behaviour measured per implementation; 1.0 without a measurement)
+            params = machine.params
             slow = params["index64_efficiency"]
-            params = {**params, "gather_efficiency": params["gather_efficiency"] * slow,
-                      "vector_efficiency": params["vector_efficiency"] * slow}
-        return plan_gather(work, hw, params, seed)
+            machine = machine.with_params(gather_efficiency=params["gather_efficiency"] * slow,
+                                          vector_efficiency=params["vector_efficiency"] * slow)
+        return plan_gather(work, machine, seed)
     from .gemm import make_tile, plan_gemm
 
     if tile:
-        return plan_gemm(work, hw, params, make_tile(work, hw, tile))
+        return plan_gemm(work, machine, make_tile(work, machine, tile))
     if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
         # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, hw, params, make_tile(work, hw, call.tiles[0]))
+        return plan_gemm(work, machine, make_tile(work, machine, call.tiles[0]))
     if call is not None:
-        return plan_gemm(work, hw, params, tiles=call.tiles, splits=call.split_k)
-    return plan_gemm(work, hw, params)
+        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k)
+    return plan_gemm(work, machine)
 
 
 def call_timeline(call: LibraryCall, work: KernelWork, main_s: float):
@@ -122,7 +124,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     call = library_call(impl, work.kernel, work.dtype, hw)
     params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, hw, params, seed, tile=tile, call=call)
+    plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)

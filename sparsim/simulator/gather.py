@@ -26,9 +26,10 @@ dependent loads is paid once per row (pointer) and once per 32 nonzeros (index),
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
+>>> from sparsim.simulator.machine import Machine
 >>> from sparsim.simulator.params import resolve_params
->>> hw = load_profile("a100-sxm4-80gb")
->>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), hw, resolve_params())
+>>> machine = Machine.build(load_profile("a100-sxm4-80gb"), resolve_params())
+>>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), machine)
 >>> plan.ctas, round(plan.waves, 2)
 (512, 1.19)
 """
@@ -41,14 +42,12 @@ import numpy as np
 
 from ..dtypes import get_dtype
 from ..errors import SparsimError
-from ..hwprofiles import HardwareProfile
 from ..models.work import SECTOR_BYTES, KernelWork
 from .dispatch import greedy_slots, uniform_slots
 from .engine import Program
+from .machine import Machine
 from .plan import KernelPlan
-from .gemm import latencies, occupancy
 from .reuse import gather_footprint, per_block_counts
-from .roofline import math_peak
 
 __all__ = ["GATHER_KERNELS", "KERNEL_SHAPES", "plan_gather"]
 
@@ -80,7 +79,7 @@ def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float,
     return (depth - 1) * index_s + np.where(items > 0, walk, 0.0)
 
 
-def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[float, float, float]:
+def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, float]:
     """(index load, first B load, later B loads) latency of a gather kernel's warps.
 
     Index loads wait DRAM: the N-slices of a row block run side by side in the grid and
@@ -90,20 +89,19 @@ def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[
     L2 cannot hold (a capacity miss ratio that depends on K and N only, so that more
     nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
     """
-    lat_l2, lat_dram = latencies(hw, params)
+    lat_l2, lat_dram = machine.l2_latency_s, machine.dram_latency_s
     b_bytes = work.k * float(b_row_slices(work)[1].sum())
-    capacity_miss = min(1.0, max(0.0, 1.0 - hw.l2_bytes * params["l2_capacity_efficiency"] / b_bytes))
+    capacity_miss = min(1.0, max(0.0, 1.0 - machine.l2_usable_bytes / b_bytes))
     return lat_dram, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
 
 
-def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
-    eff = params["vector_efficiency"] if work.math == "vector" else params["tensor_efficiency"]
-    return dict(
-        sm_math_flops_per_s=math_peak(work, hw) * eff / hw.sm_count,
-        sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
-        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"] * params["gather_efficiency"],
-        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
-    )
+def _rates(work: KernelWork, machine: Machine) -> dict:
+    # gathers run on CUDA cores (vector) or tensor cores; their scattered sectors reach
+    # gather_efficiency of the L2 rate a streaming kernel gets
+    return dict(sm_math_flops_per_s=machine.sm_math_flops_per_s(work),
+                sm_link_bytes_per_s=machine.sm_link_bytes_per_s,
+                l2_bytes_per_s=machine.l2_bytes_per_s * machine.params["gather_efficiency"],
+                hbm_bytes_per_s=machine.hbm_bytes_per_s)
 
 
 def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +133,7 @@ def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float
     return fp.miss_ratio(capacity_bytes / row_bytes)
 
 
-def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
+def _per_cta(work: KernelWork, machine: Machine, seed: int):
     """Per-CTA amounts (dispatch order: row block major, N-slice minor) and notes."""
     st = work.stats
     if st is None:
@@ -144,9 +142,9 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     cols, fetch = b_row_slices(work)
     n_slices = cols.size
     out_bytes = work.bytes_c / (work.m * work.n)
-    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
-    index_s, first_s, data_s = _data_latency(work, hw, params)
-    u = params["gather_loads_in_flight"]
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
+    index_s, first_s, data_s = _data_latency(work, machine)
+    u = machine.params["gather_loads_in_flight"]
     lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
 
     if work.kernel == "csr":
@@ -204,7 +202,7 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     return amounts, fill, notes
 
 
-def _issue_flops(flops: np.ndarray, work: KernelWork, hw: HardwareProfile, params: dict, rates: dict) -> np.ndarray:
+def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: dict) -> np.ndarray:
     """Math-pipe time, as FLOPs, of the issue work per stored nonzero of a CSR/COO CTA.
 
     A CTA handles ``flops / (2 · columns)`` nonzeros of its N-slice; each costs
@@ -214,30 +212,28 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, hw: HardwareProfile, param
     """
     cols_per_cta = work.n / b_row_slices(work)[0].size
     nonzeros = flops / (2.0 * cols_per_cta)
-    return nonzeros * params["gather_nonzero_cycles"] * rates["sm_math_flops_per_s"] / hw.clock_hz
+    return nonzeros * machine.params["gather_nonzero_cycles"] * rates["sm_math_flops_per_s"] / machine.clock_hz
 
 
-def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
+def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
     """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
-
-
     if work.kernel not in GATHER_KERNELS:
         raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {', '.join(GATHER_KERNELS)}")
     warps, n_tile, regs = KERNEL_SHAPES[work.kernel]
-    occ = occupancy(hw, threads=32 * warps, smem_bytes=0 if work.kernel in ("csr", "coo") else 16384,
-                    regs_per_thread=regs)
-    rates = _rates(work, hw, params)
-    launch = hw.launch_overhead_s * params["launch_scale"]
-    slots = hw.sm_count * occ
+    occ = machine.occupancy(threads=32 * warps, smem_bytes=0 if work.kernel in ("csr", "coo") else 16384,
+                            regs_per_thread=regs)
+    rates = _rates(work, machine)
+    sms = machine.sm_count
+    slots = sms * occ
     if work.kernel == "coo":
-        amounts, fill_s, notes = _coo(work, hw, params, seed, warps)
-        amounts["flops"] = amounts["flops"] + float(_issue_flops(np.array([amounts["flops"]]), work, hw, params, rates)[0])
+        amounts, fill_s, notes = _coo(work, machine, seed, warps)
+        amounts["flops"] = amounts["flops"] + float(_issue_flops(np.array([amounts["flops"]]), work, machine, rates)[0])
         ctas = amounts.pop("ctas")
-        groups, classes = uniform_slots(ctas, sms=hw.sm_count, occupancy=occ, cta=amounts, fill_s=fill_s)
+        groups, classes = uniform_slots(ctas, sms=sms, occupancy=occ, cta=amounts, fill_s=fill_s)
     else:
-        amounts, fill, notes = _per_cta(work, hw, params, seed)
+        amounts, fill, notes = _per_cta(work, machine, seed)
         if work.kernel == "csr":
-            amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, hw, params, rates)
+            amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, machine, rates)
         ctas = int(amounts.pop("ctas"))
         duration = np.maximum.reduce([
             amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],
@@ -245,18 +241,18 @@ def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int =
             amounts["hbm_bytes"] * slots / rates["hbm_bytes_per_s"],
             amounts["link_bytes"] * occ / rates["sm_link_bytes_per_s"],
         ])
-        groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=hw.sm_count, occupancy=occ)
+        groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=sms, occupancy=occ)
         mean = float(duration.mean())
         notes.append(f"longest CTA: {duration.max() / mean if mean else 1.0:.1f}x the mean CTA's estimated time "
                      f"(row imbalance; a long one becomes the tail)")
-    program = Program(groups=groups, slot_classes=classes, launch_s=launch, **rates)
+    program = Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s, **rates)
     waves = ctas / slots
     notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(n_tile, work.n)} columns of B per CTA, "
                      f"{occ} CTA/SM; {ctas:,} CTAs = {waves:.2f} waves of {slots}"))
     return KernelPlan(program=program, ctas=ctas, waves=waves, notes=tuple(notes))
 
 
-def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: int):
+def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     st = work.stats
     cols, fetch = b_row_slices(work)
     n_slices = cols.size
@@ -264,20 +260,21 @@ def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: 
     # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
     # enough chunks to give every resident slot one. (Fixed 1024-nonzero chunks left a
     # small matrix on a few SMs, where twice the nonzeros, on twice the SMs, ran faster.)
-    slots = hw.sm_count * occupancy(hw, threads=32 * warps, smem_bytes=0, regs_per_thread=KERNEL_SHAPES["coo"][2])
+    slots = machine.sm_count * machine.occupancy(threads=32 * warps, smem_bytes=0,
+                                                 regs_per_thread=KERNEL_SHAPES["coo"][2])
     chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())
-    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
     b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
     out_row = work.bytes_c / work.m
     # atomics: every row a chunk touches, plus one split row per chunk boundary, read and written
     c_l2 = 2.0 * (st.m - st.empty_rows + chunks) * out_row
-    index_s, first_s, data_s = _data_latency(work, hw, params)
+    index_s, first_s, data_s = _data_latency(work, machine)
     # every CTA but the last holds a full chunk: its warps set the latency
     per_warp = math.ceil(math.ceil(st.nnz / chunks) / warps)
     chain = float(chain_s(per_warp, depth=work.dependent_access_depth, index_s=index_s, first_s=first_s,
-                          data_s=data_s, in_flight=params["gather_loads_in_flight"]))
+                          data_s=data_s, in_flight=machine.params["gather_loads_in_flight"]))
     totals = {
         "flops": 2.0 * st.nnz * work.n,
         "l2_bytes": work.bytes_a * n_slices + gather + c_l2,
