@@ -31,18 +31,13 @@ from __future__ import annotations
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .engine import SimResult, simulate
+from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
 from .library import LibraryCall, call_params, library_call
 from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
 
 __all__ = ["KernelPlan", "plan_kernel", "predict_des"]
-
-#: critical-path categories -> Prediction.bound
-_BOUND_OF = {"launch": "launch", "latency": "latency", "compute": "compute", "l2": "memory",
-             "hbm": "memory", "reduction": "memory"}
-
 
 def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
                 tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
@@ -138,12 +133,14 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     path = result.critical_path
     by_bound: dict[str, float] = {}
     for category, seconds in path.items():
-        by_bound[_BOUND_OF[category]] = by_bound.get(_BOUND_OF[category], 0.0) + seconds
+        by_bound[BOUND_OF[category]] = by_bound.get(BOUND_OF[category], 0.0) + seconds
     bound = max(by_bound, key=by_bound.get)
     if call.host_s > time_s:
         bound = "overhead"
     pipe = "cpu" if hw.kind == "cpu" else work.math
-    busy = {pipe: result.busy["math"], "l2": result.busy["l2"], "hbm": result.busy["hbm"], "sm": result.busy["sm"]}
+    # each reported pool kind's busy fraction, the math pool under the pipe's name
+    busy = {(pipe if kind == "math" else kind): share for kind, share in result.busy.items()
+            if kind not in POOL_KINDS or POOL_KINDS[kind].reported}
     breakdown = {k: v for k, v in path.items() if v > 0}
     kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
     if len(kernels) > 1:

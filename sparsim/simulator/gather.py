@@ -43,7 +43,7 @@ import numpy as np
 from ..dtypes import get_dtype
 from ..errors import SparsimError
 from ..models.work import SECTOR_BYTES, KernelWork
-from .dispatch import greedy_slots, uniform_slots
+from .dispatch import LATENCY, greedy_slots, uniform_slots
 from .engine import Program
 from .machine import Machine
 from .plan import KernelPlan
@@ -98,10 +98,8 @@ def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, flo
 def _rates(work: KernelWork, machine: Machine) -> dict:
     # gathers run on CUDA cores (vector) or tensor cores; their scattered sectors reach
     # gather_efficiency of the L2 rate a streaming kernel gets
-    return dict(sm_math_flops_per_s=machine.sm_math_flops_per_s(work),
-                sm_link_bytes_per_s=machine.sm_link_bytes_per_s,
-                l2_bytes_per_s=machine.l2_bytes_per_s * machine.params["gather_efficiency"],
-                hbm_bytes_per_s=machine.hbm_bytes_per_s)
+    return {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
+            "l2": machine.l2_bytes_per_s * machine.params["gather_efficiency"], "hbm": machine.hbm_bytes_per_s}
 
 
 def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
@@ -187,13 +185,13 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     b_miss = max(miss, work.bytes_b / gather_total) if gather_total else 0.0
     c_bytes = np.outer(rows, cols * out_bytes)
     amounts = {
-        "flops": np.outer(flops_per_col, cols.astype(np.float64)).ravel(),
-        "l2_bytes": (a_l2[:, None] + gather_l2 + c_bytes).ravel(),
-        "hbm_bytes": (a_l2[:, None] / n_slices + gather_l2 * b_miss + c_bytes).ravel(),
+        "math": np.outer(flops_per_col, cols.astype(np.float64)).ravel(),
+        "l2": (a_l2[:, None] + gather_l2 + c_bytes).ravel(),
+        "hbm": (a_l2[:, None] / n_slices + gather_l2 * b_miss + c_bytes).ravel(),
     }
-    amounts["link_bytes"] = amounts["l2_bytes"]
-    fill = np.full(amounts["flops"].size, index_s)
-    amounts["latency_s"] = np.repeat(latency, n_slices)
+    amounts["link"] = amounts["l2"]
+    fill = np.full(amounts["math"].size, index_s)
+    amounts[LATENCY] = np.repeat(latency, n_slices)
     amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled; "
              f"B row = {fetch.sum():,.0f} B in 32-B sectors)"]
@@ -212,7 +210,7 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: d
     """
     cols_per_cta = work.n / b_row_slices(work)[0].size
     nonzeros = flops / (2.0 * cols_per_cta)
-    return nonzeros * machine.params["gather_nonzero_cycles"] * rates["sm_math_flops_per_s"] / machine.clock_hz
+    return nonzeros * machine.params["gather_nonzero_cycles"] * rates["math"] / machine.clock_hz
 
 
 def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
@@ -227,25 +225,25 @@ def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
     slots = sms * occ
     if work.kernel == "coo":
         amounts, fill_s, notes = _coo(work, machine, seed, warps)
-        amounts["flops"] = amounts["flops"] + float(_issue_flops(np.array([amounts["flops"]]), work, machine, rates)[0])
+        amounts["math"] = amounts["math"] + float(_issue_flops(np.array([amounts["math"]]), work, machine, rates)[0])
         ctas = amounts.pop("ctas")
         groups, classes = uniform_slots(ctas, sms=sms, occupancy=occ, cta=amounts, fill_s=fill_s)
     else:
         amounts, fill, notes = _per_cta(work, machine, seed)
         if work.kernel == "csr":
-            amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, machine, rates)
+            amounts["math"] = amounts["math"] + _issue_flops(amounts["math"], work, machine, rates)
         ctas = int(amounts.pop("ctas"))
         duration = np.maximum.reduce([
-            amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],
-            amounts["l2_bytes"] * slots / rates["l2_bytes_per_s"],
-            amounts["hbm_bytes"] * slots / rates["hbm_bytes_per_s"],
-            amounts["link_bytes"] * occ / rates["sm_link_bytes_per_s"],
+            amounts["math"] * occ / rates["math"], amounts[LATENCY],
+            amounts["l2"] * slots / rates["l2"],
+            amounts["hbm"] * slots / rates["hbm"],
+            amounts["link"] * occ / rates["link"],
         ])
         groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=sms, occupancy=occ)
         mean = float(duration.mean())
         notes.append(f"longest CTA: {duration.max() / mean if mean else 1.0:.1f}x the mean CTA's estimated time "
                      f"(row imbalance; a long one becomes the tail)")
-    program = Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s, **rates)
+    program = Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s, rates=rates)
     waves = ctas / slots
     notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(n_tile, work.n)} columns of B per CTA, "
                      f"{occ} CTA/SM; {ctas:,} CTAs = {waves:.2f} waves of {slots}"))
@@ -276,13 +274,13 @@ def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     chain = float(chain_s(per_warp, depth=work.dependent_access_depth, index_s=index_s, first_s=first_s,
                           data_s=data_s, in_flight=machine.params["gather_loads_in_flight"]))
     totals = {
-        "flops": 2.0 * st.nnz * work.n,
-        "l2_bytes": work.bytes_a * n_slices + gather + c_l2,
-        "hbm_bytes": work.bytes_a + gather * b_miss + work.bytes_c,
+        "math": 2.0 * st.nnz * work.n,
+        "l2": work.bytes_a * n_slices + gather + c_l2,
+        "hbm": work.bytes_a + gather * b_miss + work.bytes_c,
     }
     amounts = {f: v / ctas for f, v in totals.items()}
-    amounts["link_bytes"] = amounts["l2_bytes"]
-    amounts["latency_s"] = max(chain - index_s, 0.0)
+    amounts["link"] = amounts["l2"]
+    amounts[LATENCY] = max(chain - index_s, 0.0)
     amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled)",
              "nonzero-split: CTAs carry equal work whatever the row lengths"]

@@ -81,7 +81,7 @@ from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.formats import nm_metadata_bits
 from ..models.work import KernelWork
-from .dispatch import uniform_slots
+from .dispatch import LATENCY, uniform_slots
 from .engine import Program, SimResult, simulate
 from .machine import Machine
 from .plan import KernelPlan
@@ -240,9 +240,9 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
 
 
 def _rates(work: KernelWork, machine: Machine) -> dict:
-    return dict(sm_math_flops_per_s=machine.sm_math_flops_per_s(work),
-                sm_link_bytes_per_s=machine.sm_link_bytes_per_s,
-                l2_bytes_per_s=machine.l2_bytes_per_s, hbm_bytes_per_s=machine.hbm_bytes_per_s)
+    """Pool rates by kind (:data:`~sparsim.simulator.engine.POOL_KINDS`)."""
+    return {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
+            "l2": machine.l2_bytes_per_s, "hbm": machine.hbm_bytes_per_s}
 
 
 @dataclass(frozen=True)
@@ -277,10 +277,10 @@ def lower_bound_s(t: GemmTraffic, tile: GemmTile, machine: Machine, rates: dict,
     per_sm = -(-t.ctas // machine.sm_count)
     per_slot = -(-per_sm // min(per_sm, tile.occupancy))
     later_fills = 0.0 if tile.occupancy > 1 else (per_slot - 1) * t.fill_s  # dispatch._serial_phases
-    cta_flops = t.flops / rates["sm_math_flops_per_s"]
+    cta_flops = t.flops / rates["math"]
     body = max(per_sm * cta_flops,
-               per_sm * t.link_bytes / t.ctas / rates["sm_link_bytes_per_s"],
-               t.l2_bytes / rates["l2_bytes_per_s"], t.hbm_bytes / rates["hbm_bytes_per_s"],
+               per_sm * t.link_bytes / t.ctas / rates["link"],
+               t.l2_bytes / rates["l2"], t.hbm_bytes / rates["hbm"],
                later_fills + per_slot * max(cta_flops, t.latency_s))
     return machine.launch_s + t.fill_s + body + reduction_s
 
@@ -313,8 +313,8 @@ def _candidate(work: KernelWork, machine: Machine, rates: dict, tile: GemmTile, 
     if s > 1:
         # second kernel: read the partials (from L2 if they fit), write C
         in_dram = t.partial_bytes > machine.l2_usable_bytes
-        reduction = machine.launch_s + max(t.partial_bytes / rates["l2_bytes_per_s"],
-                                 (in_dram * t.partial_bytes + work.bytes_c) / rates["hbm_bytes_per_s"])
+        reduction = machine.launch_s + max(t.partial_bytes / rates["l2"],
+                                           (in_dram * t.partial_bytes + work.bytes_c) / rates["hbm"])
         extra_l2 += t.partial_bytes_moved + work.bytes_c
         extra_hbm += in_dram * t.partial_bytes_moved + work.bytes_c
     return GemmCandidate(index, tile, t, s, reduction, extra_l2, extra_hbm,
@@ -324,12 +324,12 @@ def _candidate(work: KernelWork, machine: Machine, rates: dict, tile: GemmTile, 
 def _program(c: GemmCandidate, machine: Machine, rates: dict) -> Program:
     """The engine program of candidate ``c``: identical CTAs dispatched exactly."""
     t = c.traffic
-    per_cta = dict(flops=t.flops, l2_bytes=t.l2_bytes / t.ctas, hbm_bytes=t.hbm_bytes / t.ctas,
-                   link_bytes=t.link_bytes / t.ctas, latency_s=t.latency_s)
+    per_cta = {"math": t.flops, "l2": t.l2_bytes / t.ctas, "hbm": t.hbm_bytes / t.ctas,
+               "link": t.link_bytes / t.ctas, LATENCY: t.latency_s}
     groups, classes = uniform_slots(t.ctas, sms=machine.sm_count, occupancy=c.tile.occupancy, cta=per_cta,
                                     fill_s=t.fill_s)
     return Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s,
-                   reduction_s=c.reduction_s, **rates)
+                   reduction_s=c.reduction_s, rates=rates)
 
 
 def search(work: KernelWork, machine: Machine, *, tiles: tuple | None = None,
