@@ -45,7 +45,7 @@ from __future__ import annotations
 from ..dtypes import get_dtype
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
-from .gather import GATHER_KERNELS, pattern_miss_ratio
+from .gather import pattern_miss_ratio
 from .machine import Machine
 from .plan import KernelPlan
 from .roofline import math_peak
@@ -69,9 +69,9 @@ CORE_CATEGORIES = {"link": "hbm"}
 
 def _items(work: KernelWork) -> float:
     """Gathered B rows: one per nonzero (CSR, COO), c per stored block (BSR), one per union column (grouped)."""
-    if work.kernel == "bsr":
+    if work.spec.reuse_unit == "block":
         return float(work.n_blocks * work.block[1])
-    if work.kernel == "grouped":
+    if work.spec.reuse_unit == "group":
         return float(work.stats.group_union(work.group_size).sum())
     return float(work.nnz)
 
@@ -86,7 +86,7 @@ def _rates(machine: Machine) -> dict:
 
 def plan_cpu(work: KernelWork, machine: Machine, seed: int = 0):
     """The engine program of ``work`` on a CPU profile (module docstring)."""
-    if work.kernel in GATHER_KERNELS:
+    if work.spec.is_gather:
         return _plan_gather(work, machine, seed)
     hw, params = machine.hw, machine.params
     cores = hw.sm_count

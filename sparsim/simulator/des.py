@@ -50,9 +50,9 @@ def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
         from .cpu import plan_cpu
 
         return plan_cpu(work, machine, seed)
-    from .gather import GATHER_KERNELS, plan_gather
+    if work.spec.is_gather:
+        from .gather import plan_gather
 
-    if work.kernel in GATHER_KERNELS:
         if work.index_policy == "int64":
             # 64-bit indices: wider address math and loads slow the gather loop (library
             # behaviour measured per implementation; 1.0 without a measurement)

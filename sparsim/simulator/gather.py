@@ -42,6 +42,7 @@ import numpy as np
 
 from ..dtypes import get_dtype
 from ..errors import SparsimError
+from ..models.kernels import KERNEL_OBJECTS
 from ..models.work import SECTOR_BYTES, KernelWork
 from .dispatch import LATENCY, greedy_slots, uniform_slots
 from .engine import Program
@@ -49,11 +50,10 @@ from .machine import Machine
 from .plan import KernelPlan
 from .reuse import gather_footprint, per_block_counts
 
-__all__ = ["GATHER_KERNELS", "KERNEL_SHAPES", "plan_gather"]
+__all__ = ["plan_gather"]
 
-GATHER_KERNELS = ("coo", "csr", "bsr", "grouped")
-#: (warps per CTA, columns of B per CTA, registers per thread) of each kernel's CTA
-KERNEL_SHAPES = {"csr": (8, 128, 64), "coo": (8, 128, 64), "bsr": (4, 64, 128), "grouped": (4, 64, 128)}
+# Each kernel's CTA shape (warps, columns of B, registers, shared memory) is mapping
+# data: ``work.spec.cta`` (:mod:`sparsim.models.kernels`).
 #: nonzeros per COO CTA: 8 warps x 32 lanes x 4
 COO_CHUNK = 1024
 #: stored blocks a BSR CTA keeps in flight (double buffering)
@@ -104,8 +104,7 @@ def _rates(work: KernelWork, machine: Machine) -> dict:
 
 def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
     """(columns, bytes moved) of each N-slice a CTA covers of one B row."""
-    _, n_tile, _ = KERNEL_SHAPES[work.kernel]
-    n_tile = min(n_tile, work.n)
+    n_tile = min(work.spec.cta.columns, work.n)
     n_slices = -(-work.n // n_tile)
     cols = np.full(n_slices, n_tile, dtype=np.int64)
     cols[-1] = work.n - (n_slices - 1) * n_tile
@@ -120,11 +119,11 @@ def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int) -> float:
 def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float, seed: int) -> float:
     """Miss ratio of gathered B rows of ``row_bytes`` each in a cache of ``capacity_bytes``:
     the pattern's sampled reuse distances, per nonzero row (CSR/COO), row group or block."""
-    pattern = work.stats.pattern
-    if work.kernel == "bsr":
+    pattern, unit = work.stats.pattern, work.spec.reuse_unit
+    if unit == "block":
         fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
         return fp.miss_ratio(capacity_bytes / (row_bytes * work.block[1]))
-    if work.kernel == "grouped":
+    if unit == "group":
         fp = gather_footprint(pattern, "group", rows=work.group_size, salt=seed)
     else:
         fp = gather_footprint(pattern, "row", salt=seed)
@@ -136,7 +135,7 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     st = work.stats
     if st is None:
         raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
-    warps = KERNEL_SHAPES[work.kernel][0]
+    warps = work.spec.cta.warps
     cols, fetch = b_row_slices(work)
     n_slices = cols.size
     out_bytes = work.bytes_c / (work.m * work.n)
@@ -145,7 +144,8 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     u = machine.params["gather_loads_in_flight"]
     lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
 
-    if work.kernel == "csr":
+    split = work.spec.split
+    if split == "rows":  # CSR
         rows_per_cta = warps
         starts = np.arange(0, work.m, rows_per_cta)
         items = st.tile_work(rows_per_cta).astype(np.float64)
@@ -154,14 +154,14 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
         flops_per_col = 2.0 * items
         b_rows = items
         chain = chain_s(longest, in_flight=u, **lat)
-    elif work.kernel == "bsr":
+    elif split == "block rows":  # BSR
         r, c = work.block
         items = per_block_counts(st.pattern, r, c).astype(np.float64)
         rows = np.diff(np.append(np.arange(0, work.m, r), work.m)).astype(np.float64)
         flops_per_col = 2.0 * items * r * c
         b_rows = items * c
         chain = chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
-    else:  # grouped
+    else:  # "row groups": grouped
         g = work.group_size
         items = st.group_union(g).astype(np.float64)
         rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
@@ -215,22 +215,24 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: d
 
 def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
     """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
-    if work.kernel not in GATHER_KERNELS:
-        raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {', '.join(GATHER_KERNELS)}")
-    warps, n_tile, regs = KERNEL_SHAPES[work.kernel]
-    occ = machine.occupancy(threads=32 * warps, smem_bytes=0 if work.kernel in ("csr", "coo") else 16384,
-                            regs_per_thread=regs)
+    spec = work.spec
+    if not spec.is_gather:
+        gathers = ", ".join(name for name, k in KERNEL_OBJECTS.items() if k.is_gather)
+        raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {gathers}")
+    cta = spec.cta
+    warps = cta.warps
+    occ = machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes, regs_per_thread=cta.registers_per_thread)
     rates = _rates(work, machine)
     sms = machine.sm_count
     slots = sms * occ
-    if work.kernel == "coo":
+    if spec.split == "nonzeros":  # COO: equal CTAs
         amounts, fill_s, notes = _coo(work, machine, seed, warps)
         amounts["math"] = amounts["math"] + float(_issue_flops(np.array([amounts["math"]]), work, machine, rates)[0])
         ctas = amounts.pop("ctas")
         groups, classes = uniform_slots(ctas, sms=sms, occupancy=occ, cta=amounts, fill_s=fill_s)
     else:
         amounts, fill, notes = _per_cta(work, machine, seed)
-        if work.kernel == "csr":
+        if spec.split == "rows":  # CSR: per-nonzero issue work (see _issue_flops)
             amounts["math"] = amounts["math"] + _issue_flops(amounts["math"], work, machine, rates)
         ctas = int(amounts.pop("ctas"))
         duration = np.maximum.reduce([
@@ -245,7 +247,7 @@ def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
                      f"(row imbalance; a long one becomes the tail)")
     program = Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s, rates=rates)
     waves = ctas / slots
-    notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(n_tile, work.n)} columns of B per CTA, "
+    notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(cta.columns, work.n)} columns of B per CTA, "
                      f"{occ} CTA/SM; {ctas:,} CTAs = {waves:.2f} waves of {slots}"))
     return KernelPlan(program=program, ctas=ctas, waves=waves, notes=tuple(notes))
 
@@ -258,8 +260,9 @@ def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
     # enough chunks to give every resident slot one. (Fixed 1024-nonzero chunks left a
     # small matrix on a few SMs, where twice the nonzeros, on twice the SMs, ran faster.)
-    slots = machine.sm_count * machine.occupancy(threads=32 * warps, smem_bytes=0,
-                                                 regs_per_thread=KERNEL_SHAPES["coo"][2])
+    cta = work.spec.cta
+    slots = machine.sm_count * machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes,
+                                                 regs_per_thread=cta.registers_per_thread)
     chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())

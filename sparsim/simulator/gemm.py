@@ -152,7 +152,7 @@ def _a_bytes_per_element(work: KernelWork) -> float:
     b = get_dtype(work.dtype).bytes
     if work.math != "sparse_tensor":
         return float(b)
-    keep, group = (int(x) for x in work.kernel.split(":"))
+    keep, group = work.spec.keep, work.spec.group
     return keep / group * (b + nm_metadata_bits(group) / 8)
 
 
@@ -179,8 +179,7 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     k_iters = _ceil_div(_ceil_div(k, tile.k), s)
     keep = 1.0
     if work.math == "sparse_tensor":  # issued MACs skip the pruned values (2:4 -> half)
-        kept, group = (int(x) for x in work.kernel.split(":"))
-        keep = kept / group
+        keep = work.spec.keep / work.spec.group
     flops = 2.0 * tile.m * tile.n * k_iters * tile.k * keep
     # The engine's CTAs are identical, so each is the slowest one, a full tile: the grid
     # is costed as the problem padded to whole tiles of min(tile, dim). Per-CTA averages
