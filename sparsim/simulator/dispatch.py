@@ -25,6 +25,7 @@ slot that frees up. A *slot* is one resident-CTA position: ``occupancy`` per SM.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -123,15 +124,9 @@ def _greedy(duration_s: np.ndarray, fill_s: np.ndarray, slots: int) -> tuple[np.
     return slot_of, finish
 
 
-def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms: int, occupancy: int,
-                 max_groups: int = 6):
-    """SM groups and slot classes for CTAs of different cost, in dispatch order.
-
-    ``work[kind]`` holds one amount per CTA for each pool kind and :data:`LATENCY`;
-    ``duration_s`` is each CTA's estimated time on a loaded machine (for the schedule only).
-    More than :data:`MAX_SCHEDULED` CTAs are scheduled in pairs of neighbours (same totals,
-    twice the granularity), to bound the cost of the Python heap.
-    """
+def _paired(work: dict, duration_s, fill_s):
+    """Above :data:`MAX_SCHEDULED` CTAs, neighbours in pairs (fours, ...): (work, durations,
+    fills, CTAs per unit), same totals at a coarser granularity."""
     n = len(duration_s)
     pair = 1
     while n > MAX_SCHEDULED * pair:
@@ -141,10 +136,22 @@ def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms:
         duration_s = np.bincount(index, weights=duration_s)
         fill_s = np.bincount(index, weights=fill_s) / np.bincount(index)
         work = {f: np.bincount(index, weights=work[f]) for f in work}
-        n = len(duration_s)
+    return work, np.asarray(duration_s, dtype=np.float64), np.asarray(fill_s, dtype=np.float64), pair
+
+
+def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms: int, occupancy: int,
+                 max_groups: int = 6):
+    """SM groups and slot classes for CTAs of different cost, in dispatch order.
+
+    ``work[kind]`` holds one amount per CTA for each pool kind and :data:`LATENCY`;
+    ``duration_s`` is each CTA's estimated time on a loaded machine (for the schedule only).
+    More than :data:`MAX_SCHEDULED` CTAs are scheduled in pairs of neighbours (same totals,
+    twice the granularity), to bound the cost of the Python heap.
+    """
+    work, duration_s, fill_s, pair = _paired(work, duration_s, fill_s)
+    n = len(duration_s)
     slots = sms * occupancy
-    slot_of, finish = _greedy(np.asarray(duration_s, dtype=np.float64), np.asarray(fill_s, dtype=np.float64),
-                              slots)
+    slot_of, finish = _greedy(duration_s, fill_s, slots)
     last = np.full(slots, -1, dtype=np.int64)
     last[slot_of] = np.arange(n)  # later CTAs overwrite earlier ones: each slot's last CTA
     used = last >= 0
@@ -155,6 +162,7 @@ def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms:
     bulk_count = (np.bincount(slot_of, minlength=slots) - used) * pair
     first_fill = np.zeros(slots)
     first_fill[:min(n, slots)] = fill_s[:min(n, slots)]
+    per_slot = _Slots(finish, used, bulk, tail, bulk_count, first_fill, pair)
 
     # slot s sits on SM s % sms. SMs with the same number of working slots are folded
     # together, latest-finishing first; the partition holding the latest SM gets the finest groups.
@@ -171,30 +179,50 @@ def greedy_slots(work: dict, *, duration_s: np.ndarray, fill_s: np.ndarray, sms:
             start += size
             g = len(groups)
             groups.append(SmGroup(f"sms[{active} busy slots, {g}]", size))
-            if active == 0:
-                continue
-            slot_ids = members[None, :] + sms * np.arange(occupancy)[:, None]  # (occupancy, size)
-            ranked = np.take_along_axis(slot_ids, np.argsort(-finish[slot_ids], axis=0, kind="stable"), axis=0)
-            for label, layer, per_sm_slots in (("busiest", ranked[:1].ravel(), 1),
-                                               ("others", ranked[1:active].ravel(), active - 1)):
-                if per_sm_slots == 0:
-                    continue
-                share = 1.0 / (size * per_sm_slots)  # per-slot amount = class total × share
-                bulk_amounts = {f: float(bulk[f][layer].sum()) * share for f in work}
-                tail_amounts = {f: float(tail[f][layer].sum()) * share for f in work}
-                # A latency is a ceiling, not an amount: the class keeps its longest chain
-                # (a mean hid a long row folded in with short ones, so adding rows whose
-                # CTAs split the fold could make the kernel faster).
-                bulk_amounts[LATENCY] = float(bulk[LATENCY][layer].max())
-                tail_amounts[LATENCY] = float(tail[LATENCY][layer].max())
-                n_bulk = float(bulk_count[layer].sum()) * share
-                fill = float(first_fill[layer].mean())
-                phases = []
-                if n_bulk > 0:
-                    # with one CTA per SM nothing hides the fill of each later CTA
-                    bulk_wait = fill * (1.0 + n_bulk) if occupancy == 1 else fill
-                    phases.append(_phase_of("bulk", bulk_amounts, bulk_wait, n_bulk))
-                    fill = 0.0
-                phases.append(_phase_of("tail", tail_amounts, fill, float(pair)))
-                classes.append(SlotClass(f"g{g}.{label}", g, per_sm_slots, tuple(phases)))
+            if active:
+                classes.extend(_group_classes(per_slot, g, members, active, sms, occupancy))
     return tuple(groups), tuple(classes)
+
+
+@dataclass(frozen=True)
+class _Slots:
+    """Per slot (index s on SM s % sms): finish time, whether it works, the amounts of its
+    earlier CTAs (bulk) and of its last one (tail), its bulk CTAs and its first fill."""
+
+    finish: np.ndarray
+    used: np.ndarray
+    bulk: dict
+    tail: dict
+    bulk_count: np.ndarray
+    first_fill: np.ndarray
+    pair: int
+
+
+def _group_classes(slot: _Slots, g: int, members: np.ndarray, active: int, sms: int, occupancy: int):
+    """The slot classes of SM group ``g`` (SMs ``members``, ``active`` working slots each):
+    the busiest slot of each SM, then its other working slots."""
+    slot_ids = members[None, :] + sms * np.arange(occupancy)[:, None]  # (occupancy, size)
+    ranked = np.take_along_axis(slot_ids, np.argsort(-slot.finish[slot_ids], axis=0, kind="stable"), axis=0)
+    size = members.size
+    for label, layer, per_sm_slots in (("busiest", ranked[:1].ravel(), 1),
+                                       ("others", ranked[1:active].ravel(), active - 1)):
+        if per_sm_slots == 0:
+            continue
+        share = 1.0 / (size * per_sm_slots)  # per-slot amount = class total × share
+        bulk_amounts = {f: float(slot.bulk[f][layer].sum()) * share for f in slot.bulk}
+        tail_amounts = {f: float(slot.tail[f][layer].sum()) * share for f in slot.tail}
+        # A latency is a ceiling, not an amount: the class keeps its longest chain
+        # (a mean hid a long row folded in with short ones, so adding rows whose
+        # CTAs split the fold could make the kernel faster).
+        bulk_amounts[LATENCY] = float(slot.bulk[LATENCY][layer].max())
+        tail_amounts[LATENCY] = float(slot.tail[LATENCY][layer].max())
+        n_bulk = float(slot.bulk_count[layer].sum()) * share
+        fill = float(slot.first_fill[layer].mean())
+        phases = []
+        if n_bulk > 0:
+            # with one CTA per SM nothing hides the fill of each later CTA
+            bulk_wait = fill * (1.0 + n_bulk) if occupancy == 1 else fill
+            phases.append(_phase_of("bulk", bulk_amounts, bulk_wait, n_bulk))
+            fill = 0.0
+        phases.append(_phase_of("tail", tail_amounts, fill, float(slot.pair)))
+        yield SlotClass(f"g{g}.{label}", g, per_sm_slots, tuple(phases))

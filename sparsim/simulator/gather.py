@@ -130,6 +130,30 @@ def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float
     return fp.miss_ratio(capacity_bytes / row_bytes)
 
 
+def _cta_units(work: KernelWork, warps: int, loads_in_flight: float, lat: dict):
+    """Per row block (one CTA per N-slice): (gathered items, rows of C, FLOPs per column of
+    B, B rows read, latency chain of its longest warp), after how the kernel splits A."""
+    st, u = work.stats, loads_in_flight
+    split = work.spec.split
+    if split == "rows":  # CSR: a warp per row, warps rows per CTA
+        rows_per_cta = warps
+        starts = np.arange(0, work.m, rows_per_cta)
+        items = st.tile_work(rows_per_cta).astype(np.float64)
+        longest = np.maximum.reduceat(st.row_nnz, starts).astype(np.float64) if st.m else items
+        rows = np.diff(np.append(starts, work.m)).astype(np.float64)
+        return items, rows, 2.0 * items, items, chain_s(longest, in_flight=u, **lat)
+    if split == "block rows":  # BSR: a CTA per block row
+        r, c = work.block
+        items = per_block_counts(st.pattern, r, c).astype(np.float64)
+        rows = np.diff(np.append(np.arange(0, work.m, r), work.m)).astype(np.float64)
+        return items, rows, 2.0 * items * r * c, items * c, chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
+    # "row groups" (grouped): a CTA per group of g rows, its union columns shared by the warps
+    g = work.group_size
+    items = st.group_union(g).astype(np.float64)
+    rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
+    return items, rows, 2.0 * items * rows, items, chain_s(np.ceil(items / warps), in_flight=u, **lat)
+
+
 def _per_cta(work: KernelWork, machine: Machine, seed: int):
     """Per-CTA amounts (dispatch order: row block major, N-slice minor) and notes."""
     st = work.stats
@@ -144,31 +168,7 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     u = machine.params["gather_loads_in_flight"]
     lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
 
-    split = work.spec.split
-    if split == "rows":  # CSR
-        rows_per_cta = warps
-        starts = np.arange(0, work.m, rows_per_cta)
-        items = st.tile_work(rows_per_cta).astype(np.float64)
-        longest = np.maximum.reduceat(st.row_nnz, starts).astype(np.float64) if st.m else items
-        rows = np.diff(np.append(starts, work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items
-        b_rows = items
-        chain = chain_s(longest, in_flight=u, **lat)
-    elif split == "block rows":  # BSR
-        r, c = work.block
-        items = per_block_counts(st.pattern, r, c).astype(np.float64)
-        rows = np.diff(np.append(np.arange(0, work.m, r), work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items * r * c
-        b_rows = items * c
-        chain = chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
-    else:  # "row groups": grouped
-        g = work.group_size
-        items = st.group_union(g).astype(np.float64)
-        rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items * rows
-        b_rows = items
-        chain = chain_s(np.ceil(items / warps), in_flight=u, **lat)
-
+    items, rows, flops_per_col, b_rows, chain = _cta_units(work, warps, u, lat)
     latency = np.maximum(chain - index_s, 0.0)
     ctas = items.size * n_slices
     merged = -(-ctas // MAX_CTAS)

@@ -170,6 +170,21 @@ def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], sparse: bo
     return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, "cuSPARSELt" if sparse else "cuBLAS")
 
 
+def _panel_reads(machine: Machine, tile: GemmTile, tiles_m: int, tiles_n: int, split: int) -> tuple[float, float]:
+    """How many times DRAM serves each A and B panel when the operands do not fit in L2.
+
+    The block of tiles one wave covers (threadblock swizzle): as square as the slots
+    allow (w_m x w_n tiles), or all the rows (columns) a narrow (short) grid has room
+    for. A wave reads each of its panels once, so A is read once per span_n columns of
+    tiles and B once per span_m rows; the spans shrink as the grid widens (lengthens),
+    so the re-reads only grow with M and N.
+    """
+    slots = max(1, machine.sm_count * tile.occupancy // split)
+    w_m = max(1, round(math.sqrt(slots * tile.n / tile.m)))
+    w_n = -(-slots // w_m)
+    return max(1.0, tiles_n / max(w_n, slots / tiles_m)), max(1.0, tiles_m / max(w_m, slots / tiles_n))
+
+
 def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraffic:
     """Bytes, FLOPs and latencies of ``work`` run with ``tile``."""
     k, m, n = work.k, _m_eff(work), work.n
@@ -197,16 +212,7 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     b_readers = tiles_m / 2 if multicast else tiles_m
     b_readers_moved = -(-tiles_m // 2) if multicast and tiles_m > 1 else tiles_m
     fits = (a_element * padded_m + b_element * padded_n) * padded_k <= l2_capacity
-    # The block of tiles one wave covers (threadblock swizzle): as square as the slots
-    # allow (w_m x w_n tiles), or all the rows (columns) a narrow (short) grid has room
-    # for. A wave reads each of its panels once, so A is read once per span_n columns of
-    # tiles and B once per span_m rows; the spans shrink as the grid widens (lengthens),
-    # so the re-reads only grow with M and N.
-    slots = max(1, machine.sm_count * tile.occupancy // s)
-    w_m = max(1, round(math.sqrt(slots * tile.n / tile.m)))
-    w_n = -(-slots // w_m)
-    a_reads = max(1.0, tiles_n / max(w_n, slots / tiles_m))
-    b_reads = max(1.0, tiles_m / max(w_m, slots / tiles_n))
+    a_reads, b_reads = _panel_reads(machine, tile, tiles_m, tiles_n, s)
 
     def costs(m_: int, n_: int, k_: int, b_readers: float, a: float) -> tuple[float, float, float, float]:
         """(L2, port, DRAM, partial) bytes of an m_ x n_ x k_ problem (A of ``a`` bytes) on this grid."""
