@@ -57,12 +57,14 @@ def main() -> None:
         "fit_mape": round(mape(predicted, [p.measured_s for p in points]), 4),
         "model": "des",
     }
+    from sparsim.simulator.params import PARAM_BOUNDS
+
+    provenance["at_bounds"] = [f"{key}.{name}" for key, values in params.items() for name, v in values.items()
+                               if min(abs(v / b - 1) for b in PARAM_BOUNDS[name]) < 0.01]
     cal = Calibration(hw=PROFILE, impl_params=params, measured=measured, provenance=provenance)
     write_text_atomic(args.out, "# Fitted by benchmarks/fit_h200.py; do not edit by hand.\n" + cal.to_toml())
     print(f"wrote {args.out}: {len(points)} points, fit MAPE {provenance['fit_mape']:.1%}, "
           f"{time.perf_counter() - t0:.0f} s")
-    from sparsim.simulator.params import PARAM_BOUNDS
-
     for key, values in params.items():
         print(f"  [impl.{key}] " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
         edges = [k for k, v in values.items() if min(abs(v / b - 1) for b in PARAM_BOUNDS[k]) < 0.01]

@@ -6,6 +6,7 @@ statistics, per-kernel work, and known network layer shapes.
 0
 """
 
+from .kernels import Kernel, kernel_of
 from .formats import (INDEX_POLICIES, Storage, bsr_storage, channel_storage, coo_storage, csr_arrays,
                       csr_storage, dense_storage, index_width_bytes, nm_storage, storage_of)
 from .patterns import (PATTERNS, SparsityPattern, channel_prune, from_mask, from_scipy, generate,
@@ -18,5 +19,5 @@ __all__ = [
     "csr_storage", "dense_storage", "index_width_bytes", "nm_storage", "storage_of",
     "PATTERNS", "SparsityPattern", "channel_prune", "from_mask", "from_scipy", "generate",
     "load_weights", "magnitude_prune", "nm_prune", "PatternStats", "pattern_stats",
-    "B_LAYOUTS", "KERNELS", "KernelWork", "build_work",
+    "B_LAYOUTS", "KERNELS", "Kernel", "KernelWork", "build_work", "kernel_of",
 ]

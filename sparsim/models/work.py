@@ -29,23 +29,17 @@ import numpy as np
 from ..dtypes import get_dtype
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
 from . import formats, limits, patterns
+from .kernels import KERNEL_OBJECTS, KERNELS, Kernel, kernel_of
 from .sampled import SampledPattern, sample_pattern
 from .stats import PatternStats, pattern_stats
 
 __all__ = ["KERNELS", "KernelWork", "build_work", "B_LAYOUTS", "SECTOR_BYTES"]
 
-#: kernels sparsim models. "grouped" is unstructured SpMM run g rows at a time on tensor
-#: cores (vector-sparse); "1:2" is the N:M form cuSPARSELt uses for fp32/tf32.
-KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
 B_LAYOUTS = ("row", "col")
 #: global memory is moved in 32-byte sectors on every NVIDIA GPU since Maxwell (CUDA C++
 #: Best Practices Guide, "Coalesced Access to Global Memory").
 SECTOR_BYTES = 32
 
-_GATHER_KERNELS = ("coo", "csr", "grouped", "bsr")
-_NM = {"2:4": (2, 4), "1:2": (1, 2)}
-# cuSPARSELt: 2:4 for fp16/bf16/int8/fp8, 1:2 for tf32 (fp32 data computed as tf32).
-_NM_DTYPES = {"2:4": ("fp16", "bf16", "int8", "fp8"), "1:2": ("tf32", "fp32")}
 # nonzeros per slab when block ids are made (bounded temporaries, as in stats)
 _SLAB_NNZ = 2**22
 
@@ -84,6 +78,11 @@ class KernelWork:
     #: what the model changed or estimated about the inputs (a sampled pattern, a density
     #: a format cannot hold); a Prediction lists them first among its notes
     notes: tuple[str, ...] = ()
+
+    @property
+    def spec(self) -> Kernel:
+        """The kernel's properties (:mod:`sparsim.models.kernels`)."""
+        return kernel_of(self.kernel)
 
     @property
     def bytes_a(self) -> int:
@@ -236,92 +235,105 @@ def build_work(
     (:mod:`sparsim.models.sampled`) or, if even that does not fit, refused. Whatever the
     model changes or estimates is said in ``notes``; nothing is clamped silently.
     """
-    kernel = check_choice("--kernel", kernel, KERNELS)
+    spec = kernel_of(kernel)
     m, k, n = (check_positive_int(f"--{name}", v) for name, v in (("m", m), ("k", k), ("n", n)))
     dt = get_dtype(dtype)
     density = check_density("--density", density)
     check_choice("--index-policy", index_policy, formats.INDEX_POLICIES)
     check_choice("--b-layout", b_layout, B_LAYOUTS)
     budget = limits.memory_budget(memory_budget)
-    b = dt.bytes
-    common = dict(kernel=kernel, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout, index_policy=index_policy)
+    common = dict(kernel=spec.name, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout, index_policy=index_policy)
+    if spec.family in ("gemm", "channel"):
+        return _dense_work(spec, common, dt, density, weights)
+    if spec.is_nm:
+        return _nm_work(spec, common, dt, density, weights)
+    return _gather_work(spec, common, dt, density, pattern, seed, group_size, block, weights, sparsity_pattern,
+                        pattern_options or {}, budget)
+
+
+def _dense_work(spec, common: dict, dt, density: float, weights) -> KernelWork:
+    """A dense GEMM, or a channel-pruned one: whole rows of A removed, a smaller dense GEMM."""
+    m, k, n, b = common["m"], common["k"], common["n"], dt.bytes
     bytes_c = m * n * dt.out_bytes
+    channel_notes = ()
+    if weights is not None:
+        density = float(np.count_nonzero(weights)) / (m * k)
+    if spec.family == "gemm":
+        m_eff, nnz = m, round(density * m * k)
+        rows_nonempty = m if density > 0 else 0
+    else:
+        # Channel pruning (course notes; Li et al. 2017): remove whole rows of A
+        # (output channels); what is left is a smaller dense GEMM.
+        m_eff = max(1, round(m * density))
+        if round(m * density) == 0:
+            channel_notes = (f"--density {density:g} keeps {m * density:.3g} of {m} rows with --kernel channel: "
+                             f"modelled as 1 row (the smallest GEMM left)",)
+        nnz, rows_nonempty = m_eff * k, m_eff
+        bytes_c = m_eff * n * dt.out_bytes
+    storage = formats.dense_storage(m_eff, k, b) if spec.family == "gemm" else formats.channel_storage(m_eff, k, b)
+    macs_exec = m_eff * k * n
+    return KernelWork(
+        **common, density=density, pattern=spec.name,
+        nnz=nnz, flops_useful=2 * nnz * n, flops_executed=2 * macs_exec,
+        multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
+        bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+        bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
+        dependent_access_depth=spec.dependent_access_depth, dependent_accesses=0,
+        math=spec.math_pipe(dt.name), m_effective=m_eff, notes=channel_notes,
+    )
 
-    if kernel in ("dense", "channel"):
-        channel_notes = ()
-        if weights is not None:
-            density = float(np.count_nonzero(weights)) / (m * k)
-        if kernel == "dense":
-            m_eff, nnz = m, round(density * m * k)
-            rows_nonempty = m if density > 0 else 0
-        else:
-            # Channel pruning (course notes; Li et al. 2017): remove whole rows of A
-            # (output channels); what is left is a smaller dense GEMM.
-            m_eff = max(1, round(m * density))
-            if round(m * density) == 0:
-                channel_notes = (f"--density {density:g} keeps {m * density:.3g} of {m} rows with --kernel channel: "
-                                 f"modelled as 1 row (the smallest GEMM left)",)
-            nnz, rows_nonempty = m_eff * k, m_eff
-            bytes_c = m_eff * n * dt.out_bytes
-        storage = formats.dense_storage(m_eff, k, b) if kernel == "dense" else formats.channel_storage(m_eff, k, b)
-        macs_exec = m_eff * k * n
-        math_pipe = "vector" if dt.name == "fp32" else "tensor"
-        return KernelWork(
-            **common, density=density, pattern="dense" if kernel == "dense" else "channel",
-            nnz=nnz, flops_useful=2 * nnz * n, flops_executed=2 * macs_exec,
-            multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
-            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-            bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
-            dependent_access_depth=0, dependent_accesses=0, math=math_pipe, m_effective=m_eff, notes=channel_notes,
+
+def _nm_work(spec, common: dict, dt, density: float, weights) -> KernelWork:
+    """N:M structured sparsity (2:4, 1:2) on sparse tensor cores."""
+    m, k, n, b = common["m"], common["k"], common["n"], dt.bytes
+    kernel, keep, group = spec.name, spec.keep, spec.group
+    if dt.name not in spec.dtypes:
+        other = next(o.name for o in KERNEL_OBJECTS.values() if o.is_nm and o.name != kernel)
+        raise SparsimError(
+            f"--dtype: got {dt.name!r} with --kernel {kernel}; allowed: {', '.join(spec.dtypes)} "
+            f"(cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
+            f"use --kernel {other} for {dt.name})"
         )
+    storage = formats.nm_storage(m, k, n=keep, m_group=group, value_bytes=b)  # checks K % group
+    kept = m * k * keep // group
+    notes = ()
+    if weights is not None:
+        nnz = int(np.count_nonzero(weights))
+        if nnz > kept:
+            raise SparsimError(f"weights: {nnz} nonzeros do not fit {kernel} (at most {kept}); prune with nm_prune first")
+    else:
+        nnz = min(round(density * m * k), kept)
+        # density 1 (the default) means dense weights pruned to N:M, which needs no
+        # word; a density between the kept fraction and 1 cannot be reached, so say so
+        if keep / group < density < 1.0:
+            notes = (f"--density {density:g} is more than {kernel} keeps: at most {keep} of every {group} "
+                     f"along K, so density {keep / group:g} is modelled (A pruned to {kernel} first)",)
+    # Sparse tensor cores skip the pruned half: the hardware issues K/2 (K·keep/group)
+    # MACs per output (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
+    return KernelWork(
+        **common, density=nnz / (m * k), pattern=kernel, nnz=nnz,
+        flops_useful=2 * nnz * n, flops_executed=2 * kept * n,
+        multiplications=nnz * n, additions=max(nnz - m, 0) * n if nnz >= m else 0,
+        bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
+        bytes_b=k * n * b, bytes_c=m * n * dt.out_bytes, bytes_b_gather=0,
+        # The 2-bit metadata is decoded in the tensor-core operand path (mma.sp),
+        # so no load waits on another (DESIGN.md).
+        dependent_access_depth=spec.dependent_access_depth, dependent_accesses=0,
+        math=spec.math_pipe(dt.name), m_effective=m, notes=notes,
+    )
 
-    if kernel in _NM:
-        keep, group = _NM[kernel]
-        if dt.name not in _NM_DTYPES[kernel]:
-            other = "1:2" if kernel == "2:4" else "2:4"
-            raise SparsimError(
-                f"--dtype: got {dt.name!r} with --kernel {kernel}; allowed: {', '.join(_NM_DTYPES[kernel])} "
-                f"(cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
-                f"use --kernel {other} for {dt.name})"
-            )
-        storage = formats.nm_storage(m, k, n=keep, m_group=group, value_bytes=b)  # checks K % group
-        kept = m * k * keep // group
-        notes = ()
-        if weights is not None:
-            nnz = int(np.count_nonzero(weights))
-            if nnz > kept:
-                raise SparsimError(f"weights: {nnz} nonzeros do not fit {kernel} (at most {kept}); prune with nm_prune first")
-        else:
-            nnz = min(round(density * m * k), kept)
-            # density 1 (the default) means dense weights pruned to N:M, which needs no
-            # word; a density between the kept fraction and 1 cannot be reached, so say so
-            if keep / group < density < 1.0:
-                notes = (f"--density {density:g} is more than {kernel} keeps: at most {keep} of every {group} "
-                         f"along K, so density {keep / group:g} is modelled (A pruned to {kernel} first)",)
-        # Sparse tensor cores skip the pruned half: the hardware issues K/2 (K·keep/group)
-        # MACs per output (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
-        return KernelWork(
-            **common, density=nnz / (m * k), pattern=kernel, nnz=nnz,
-            flops_useful=2 * nnz * n, flops_executed=2 * kept * n,
-            multiplications=nnz * n, additions=max(nnz - m, 0) * n if nnz >= m else 0,
-            bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-            bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
-            # The 2-bit metadata is decoded in the tensor-core operand path (mma.sp),
-            # so no load waits on another (DESIGN.md).
-            dependent_access_depth=0, dependent_accesses=0, math="sparse_tensor", m_effective=m, notes=notes,
-        )
 
-    # Gather kernels: COO, CSR, BSR, grouped. They need the real pattern. Their shape
-    # arguments are checked before it is made (limits before work).
-    # A group or block larger than the matrix would pad it with zeros a real kernel never
-    # stores; it is modelled at the matrix's size instead, and the notes say so.
-    shape_notes = []
-    if kernel == "grouped":
+def _gather_shape(spec, m: int, k: int, group_size, block) -> tuple[int, tuple[int, int], list[str]]:
+    """(group size, block, notes) of a grouped or BSR kernel, checked before the pattern is
+    made (limits before work). A group or block larger than the matrix would pad it with
+    zeros a real kernel never stores; it is modelled at the matrix's size instead."""
+    shape_notes, g, r, c = [], 1, 1, 1
+    if spec.reuse_unit == "group":
         g = check_positive_int("--group-size", group_size)
         if g > m:
             shape_notes.append(f"--group-size {g} is more than M = {m} rows: modelled as one group of all {m} rows")
             g = m
-    if kernel == "bsr":
+    if spec.reuse_unit == "block":
         try:
             r, c = (block, block) if isinstance(block, (int, np.integer)) else tuple(block)
         except (TypeError, ValueError):
@@ -331,38 +343,43 @@ def build_work(
             shape_notes.append(f"--block {r}x{c} is larger than the {m}x{k} matrix: modelled as "
                                f"{min(r, m)}x{min(c, k)} blocks")
             r, c = min(r, m), min(c, k)
+    return g, (r, c), shape_notes
+
+
+def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int, group_size, block, weights,
+                 sparsity_pattern, pattern_options: dict, budget: int) -> KernelWork:
+    """Gather kernels (COO, CSR, BSR, grouped): they need the real pattern."""
+    m, k, n, b = common["m"], common["k"], common["n"], dt.bytes
+    g, (r, c), shape_notes = _gather_shape(spec, m, k, group_size, block)
     if sparsity_pattern is not None:
         if (sparsity_pattern.m, sparsity_pattern.k) != (m, k):
             raise SparsimError(f"pattern: shape {(sparsity_pattern.m, sparsity_pattern.k)} does not match --m {m} --k {k}")
         pat, notes = sparsity_pattern, ()
     else:
-        pat, notes = _pattern_for(kernel, m, k, density, pattern, seed, weights, pattern_options or {}, budget)
-    notes = (*shape_notes, *notes)
+        pat, notes = _pattern_for(spec.name, m, k, density, pattern, seed, weights, pattern_options, budget)
     st = pattern_stats(pat)
     nnz = st.nnz
     rows_nonempty = m - st.empty_rows
-    fetch = _row_fetch_bytes(n, b, b_layout)
+    fetch = _row_fetch_bytes(n, b, common["b_layout"])
     useful = dict(nnz=nnz, flops_useful=2 * nnz * n, multiplications=nnz * n,
                   additions=(nnz - rows_nonempty) * n, density=nnz / (m * k), pattern=pat.name,
-                  bytes_c=bytes_c, m_effective=m, stats=st, notes=notes)
+                  bytes_c=m * n * dt.out_bytes, m_effective=m, stats=st, notes=(*shape_notes, *notes),
+                  dependent_access_depth=spec.dependent_access_depth, math=spec.math_pipe(dt.name))
+    index_policy = common["index_policy"]
 
-    if kernel in ("coo", "csr"):
-        storage = (formats.coo_storage if kernel == "coo" else formats.csr_storage)(m, k, nnz, b, index_policy)
-        if kernel == "coo":
-            # COO: the column index of each nonzero is read, then B's row: one dependent load.
-            depth, dependent = 1, nnz
-        else:
-            # CSR (course notes): row pointer -> column index -> value / B row: two dependent
-            # loads; one per row for the column-index segment, one per nonzero for B.
-            depth, dependent = 2, rows_nonempty + nnz
+    if spec.reuse_unit == "row":  # CSR, COO: one B row per nonzero
+        storage = (formats.coo_storage if spec.split == "nonzeros" else formats.csr_storage)(m, k, nnz, b, index_policy)
+        # COO: the column index of each nonzero is read, then B's row: one dependent load.
+        # CSR (course notes): row pointer -> column index -> value / B row: two dependent
+        # loads; one per row for the column-index segment, one per nonzero for B.
+        dependent = nnz if spec.dependent_access_depth == 1 else rows_nonempty + nnz
         return KernelWork(
             **common, **useful, flops_executed=2 * nnz * n,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-            bytes_b=st.cols_referenced * n * b, bytes_b_gather=nnz * fetch,
-            dependent_access_depth=depth, dependent_accesses=dependent, math="vector",
+            bytes_b=st.cols_referenced * n * b, bytes_b_gather=nnz * fetch, dependent_accesses=dependent,
         )
 
-    if kernel == "grouped":
+    if spec.reuse_unit == "group":
         union = st.group_union(g)
         # Course notes: grouping unstructured rows into vectors executes multiplications
         # on zeros: executed MACs = sum over row groups of |union of columns| · g · N.
@@ -374,8 +391,7 @@ def build_work(
             **common, **useful, flops_executed=2 * macs,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
             bytes_b=st.cols_referenced * n * b, bytes_b_gather=union_total * fetch,
-            dependent_access_depth=2, dependent_accesses=int(np.count_nonzero(union)) + union_total,
-            math="tensor", group_size=g, n_blocks=len(union),
+            dependent_accesses=int(np.count_nonzero(union)) + union_total, group_size=g, n_blocks=len(union),
         )
 
     # BSR: every r×c block holding at least one nonzero is stored and multiplied whole.
@@ -385,6 +401,5 @@ def build_work(
         **common, **useful, flops_executed=2 * n_blocks * r * c * n,
         bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
         bytes_b=min(block_cols * c, k) * n * b, bytes_b_gather=n_blocks * c * fetch,
-        dependent_access_depth=2, dependent_accesses=block_rows_nonempty + n_blocks,
-        math="tensor", block=(r, c), n_blocks=n_blocks,
+        dependent_accesses=block_rows_nonempty + n_blocks, block=(r, c), n_blocks=n_blocks,
     )

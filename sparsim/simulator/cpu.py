@@ -43,12 +43,11 @@ with each, which the least-squares calibration relies on.
 from __future__ import annotations
 
 from ..dtypes import get_dtype
-from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from .engine import Phase, Program, SlotClass, SmGroup
+from .gather import pattern_miss_ratio
+from .machine import Machine
 from .plan import KernelPlan
-from .gather import GATHER_KERNELS, pattern_miss_ratio
-from .gemm import latencies
 from .roofline import math_peak
 
 __all__ = ["CACHE_LINE_BYTES", "plan_cpu"]
@@ -64,33 +63,34 @@ PRIVATE_L2_BYTES = 1 << 20
 #: optimization guides). Fixed, not fitted: training points whose B rows miss L1 cannot
 #: tell this cost from the vector work (both grow as N x bytes per nonzero).
 L2_TO_L1_BYTES_PER_CLK = 64.0
+#: a core's "link" pool is its own DRAM stream, so time it limits is DRAM time
+CORE_CATEGORIES = {"link": "hbm"}
 
 
 def _items(work: KernelWork) -> float:
     """Gathered B rows: one per nonzero (CSR, COO), c per stored block (BSR), one per union column (grouped)."""
-    if work.kernel == "bsr":
+    if work.spec.reuse_unit == "block":
         return float(work.n_blocks * work.block[1])
-    if work.kernel == "grouped":
+    if work.spec.reuse_unit == "group":
         return float(work.stats.group_union(work.group_size).sum())
     return float(work.nnz)
 
 
-def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
+def _rates(machine: Machine) -> dict:
+    """A core's DRAM stream (the "link"): ``cpu_loads_in_flight`` lines per DRAM latency
+    (Little's law on the line-fill buffers); the LLC and DRAM at their achievable rates."""
+    line_fills = machine.params["cpu_loads_in_flight"] * CACHE_LINE_BYTES
+    return {"link": line_fills / machine.dram_latency_s, "l2": machine.l2_bytes_per_s,
+            "hbm": machine.hbm_bytes_per_s}
 
 
+def plan_cpu(work: KernelWork, machine: Machine, seed: int = 0):
+    """The engine program of ``work`` on a CPU profile (module docstring)."""
+    if work.spec.is_gather:
+        return _plan_gather(work, machine, seed)
+    hw, params = machine.hw, machine.params
     cores = hw.sm_count
-    lat_llc, lat_dram = latencies(hw, params)
-    in_flight = params["cpu_loads_in_flight"]
-    rates = dict(
-        sm_link_bytes_per_s=in_flight * CACHE_LINE_BYTES / lat_dram,
-        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"],
-        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
-    )
-    launch = hw.launch_overhead_s * params["launch_scale"]
     value_bytes = get_dtype(work.dtype).bytes
-
-    if work.kernel in GATHER_KERNELS:
-        return _plan_gather(work, hw, params, seed, rates, launch)
 
     m = work.m_effective or work.m
     flops = 2.0 * m * work.k * work.n  # no sparse hardware: 2:4 multiplies its zeros too
@@ -101,12 +101,12 @@ def plan_cpu(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0)
     # cpu_pack_efficiency of the DRAM bandwidth, which makes small GEMMs reach a smaller
     # fraction of peak than large ones, as measured (params.py, cpu pack)
     pack = Phase("pack", wait_s=hbm / (hw.hbm_bytes_per_s * params["cpu_pack_efficiency"]))
-    phase = Phase("gemm", wait_s=lat_dram, flops=flops / cores, l2_bytes=hbm / cores, hbm_bytes=hbm / cores,
-                  link_bytes=hbm / cores, ctas=1)
+    phase = Phase("gemm", wait_s=machine.dram_latency_s, ctas=1,
+                  demand={"math": flops / cores, "l2": hbm / cores, "hbm": hbm / cores, "link": hbm / cores})
     program = Program(groups=(SmGroup("cores (BLAS threads)", cores),),
-                      slot_classes=(SlotClass("thread", 0, 1, (pack, phase)),), launch_s=launch,
-                      sm_math_flops_per_s=math_peak(work, hw) / cores * params["cpu_gemm_efficiency"],
-                      link_category="hbm", **rates)
+                      slot_classes=(SlotClass("thread", 0, 1, (pack, phase)),), launch_s=machine.launch_s,
+                      rates={"math": math_peak(work, hw) / cores * params["cpu_gemm_efficiency"], **_rates(machine)},
+                      categories=CORE_CATEGORIES)
     notes = [f"CPU: multithreaded BLAS GEMM on {cores} cores"]
     if work.math == "sparse_tensor":
         notes.append("CPU: no sparse tensor cores; 2:4 runs as a dense GEMM over the full K")
@@ -121,13 +121,12 @@ def _b_miss(work: KernelWork, capacity_bytes: float, line_row: float, seed: int)
     return pattern_miss_ratio(work, capacity_bytes, line_row, seed)
 
 
-def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, rates: dict, launch: float):
+def _plan_gather(work: KernelWork, machine: Machine, seed: int):
     """SciPy's single-threaded sparse x dense loop as one flow whose latency bound is the
     ECM-style sum of its stages (module docstring)."""
-
-
+    hw, params, rates = machine.hw, machine.params, _rates(machine)
     cores = hw.sm_count
-    lat_llc, lat_dram = latencies(hw, params)
+    lat_llc, lat_dram = machine.l2_latency_s, machine.dram_latency_s
     in_flight = params["cpu_loads_in_flight"]
     value_bytes = get_dtype(work.dtype).bytes
     line_row = -(-work.n * value_bytes // CACHE_LINE_BYTES) * CACHE_LINE_BYTES
@@ -136,8 +135,8 @@ def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int,
     # where the B rows are found: the LLC holds at least what the private caches hold
     # (A, C and the index stream share every level: each holds B rows in the same fraction)
     held = params["l2_capacity_efficiency"]
-    llc_miss = _b_miss(work, hw.l2_bytes * held, line_row, seed)
-    private = max(getattr(hw, "private_l2_bytes", 0) or PRIVATE_L2_BYTES, hw.l1_bytes_per_sm)
+    llc_miss = _b_miss(work, machine.l2_usable_bytes, line_row, seed)
+    private = max(PRIVATE_L2_BYTES, hw.l1_bytes_per_sm)
     private_miss = max(_b_miss(work, private * held, line_row, seed), llc_miss)
     l1_miss = max(_b_miss(work, hw.l1_bytes_per_sm * held, line_row, seed), private_miss)
     # every byte of B is read from DRAM at least once (compulsory misses)
@@ -149,24 +148,24 @@ def _plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int,
         "loop overhead": work.nnz * params["cpu_nonzero_overhead_ns"] * 1e-9,
         "vector work": float(work.flops_executed) / core_flops_per_s,
         "L2 -> L1": gather * l1_miss / (L2_TO_L1_BYTES_PER_CLK * hw.clock_hz),
-        "LLC -> L2": llc_b / (rates["l2_bytes_per_s"] / cores),
+        "LLC -> L2": llc_b / (rates["l2"] / cores),
         # A's arrays and C are walked in order, so the hardware stream prefetcher keeps
         # them at the core's share of the DRAM bandwidth (the ECM model's memory term);
         # only the gathered B rows are limited by the line-fill buffers (Little's law).
         # (Before: all of A, B and C at the Little's-law rate, which overpredicted
         # small-N SpMM, where A's stream dominates, by 1.4-1.9x on the host example.)
-        "DRAM -> core": (work.bytes_a + work.bytes_c) / (rates["hbm_bytes_per_s"] / cores)
-        + dram_b / rates["sm_link_bytes_per_s"],
+        "DRAM -> core": (work.bytes_a + work.bytes_c) / (rates["hbm"] / cores)
+        + dram_b / rates["link"],
         "first-line latency": items * (private_miss * lat_llc + llc_miss * (lat_dram - lat_llc)) / in_flight,
     }
     serial = sum(stages.values())
-    phase = Phase("spmm", wait_s=lat_dram, flops=float(work.flops_executed),
-                  l2_bytes=work.bytes_a + llc_b + work.bytes_c, hbm_bytes=hbm, link_bytes=hbm,
-                  latency_s=serial, ctas=1)
+    phase = Phase("spmm", wait_s=lat_dram, latency_s=serial, ctas=1,
+                  demand={"math": float(work.flops_executed), "l2": work.bytes_a + llc_b + work.bytes_c,
+                          "hbm": hbm, "link": hbm})
     groups = (SmGroup("core 0 (SciPy, single-threaded)", 1),) + \
              ((SmGroup("idle cores", cores - 1),) if cores > 1 else ())
-    program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=launch,
-                      sm_math_flops_per_s=core_flops_per_s, link_category="hbm", **rates)
+    program = Program(groups=groups, slot_classes=(SlotClass("core0", 0, 1, (phase,)),), launch_s=machine.launch_s,
+                      rates={"math": core_flops_per_s, **rates}, categories=CORE_CATEGORIES)
     shares = ", ".join(f"{name} {t / serial:.0%}" for name, t in stages.items() if serial and t / serial >= 0.005)
     notes = (f"CPU: scipy.sparse {work.kernel} @ dense runs single-threaded: 1 of {cores} cores",
              f"B rows found in L1 {1 - l1_miss:.0%}, in the private L2 {l1_miss - private_miss:.0%}, in the "

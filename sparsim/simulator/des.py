@@ -31,49 +31,46 @@ from __future__ import annotations
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .engine import SimResult, simulate
+from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
 from .library import LibraryCall, call_params, library_call
+from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
 
 __all__ = ["KernelPlan", "plan_kernel", "predict_des"]
 
-#: critical-path categories -> Prediction.bound
-_BOUND_OF = {"launch": "launch", "latency": "latency", "compute": "compute", "l2": "memory",
-             "hbm": "memory", "reduction": "memory"}
-
-
-def plan_kernel(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0, *,
+def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
                 tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
-    """Choose the mapping of ``work`` on ``hw`` (see the module docstring).
+    """Choose the mapping of ``work`` on ``machine`` (see the module docstring).
 
     ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library's choice;
     ``call`` gives the library's candidate tiles and split-K (none: the reference choice).
     """
-    if hw.kind == "cpu":
+    if machine.is_cpu:
         from .cpu import plan_cpu
 
-        return plan_cpu(work, hw, params, seed)
-    from .gather import GATHER_KERNELS, plan_gather
+        return plan_cpu(work, machine, seed)
+    if work.spec.is_gather:
+        from .gather import plan_gather
 
-    if work.kernel in GATHER_KERNELS:
         if work.index_policy == "int64":
             # 64-bit indices: wider address math and loads slow the gather loop (library
             # behaviour measured per implementation; 1.0 without a measurement)
+            params = machine.params
             slow = params["index64_efficiency"]
-            params = {**params, "gather_efficiency": params["gather_efficiency"] * slow,
-                      "vector_efficiency": params["vector_efficiency"] * slow}
-        return plan_gather(work, hw, params, seed)
+            machine = machine.with_params(gather_efficiency=params["gather_efficiency"] * slow,
+                                          vector_efficiency=params["vector_efficiency"] * slow)
+        return plan_gather(work, machine, seed)
     from .gemm import make_tile, plan_gemm
 
     if tile:
-        return plan_gemm(work, hw, params, make_tile(work, hw, tile))
+        return plan_gemm(work, machine, make_tile(work, machine, tile))
     if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
         # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, hw, params, make_tile(work, hw, call.tile_for(work.n)))
+        return plan_gemm(work, machine, make_tile(work, machine, call.tile_for(work.n)))
     if call is not None:
-        return plan_gemm(work, hw, params, tiles=call.tiles, splits=call.split_k)
-    return plan_gemm(work, hw, params)
+        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k)
+    return plan_gemm(work, machine)
 
 
 def call_timeline(call: LibraryCall, work: KernelWork, main_s: float):
@@ -122,7 +119,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     call = library_call(impl, work.kernel, work.dtype, hw)
     params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, hw, params, seed, tile=tile, call=call)
+    plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)
@@ -136,12 +133,14 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     path = result.critical_path
     by_bound: dict[str, float] = {}
     for category, seconds in path.items():
-        by_bound[_BOUND_OF[category]] = by_bound.get(_BOUND_OF[category], 0.0) + seconds
+        by_bound[BOUND_OF[category]] = by_bound.get(BOUND_OF[category], 0.0) + seconds
     bound = max(by_bound, key=by_bound.get)
     if call.host_s > time_s:
         bound = "overhead"
     pipe = "cpu" if hw.kind == "cpu" else work.math
-    busy = {pipe: result.busy["math"], "l2": result.busy["l2"], "hbm": result.busy["hbm"], "sm": result.busy["sm"]}
+    # each reported pool kind's busy fraction, the math pool under the pipe's name
+    busy = {(pipe if kind == "math" else kind): share for kind, share in result.busy.items()
+            if kind not in POOL_KINDS or POOL_KINDS[kind].reported}
     breakdown = {k: v for k, v in path.items() if v > 0}
     kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
     if len(kernels) > 1:

@@ -26,9 +26,10 @@ dependent loads is paid once per row (pointer) and once per 32 nonzeros (index),
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
+>>> from sparsim.simulator.machine import Machine
 >>> from sparsim.simulator.params import resolve_params
->>> hw = load_profile("a100-sxm4-80gb")
->>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), hw, resolve_params())
+>>> machine = Machine.build(load_profile("a100-sxm4-80gb"), resolve_params())
+>>> plan = plan_gather(build_work("csr", m=4096, k=4096, n=64, density=0.01), machine)
 >>> plan.ctas, round(plan.waves, 2)
 (512, 1.19)
 """
@@ -41,20 +42,18 @@ import numpy as np
 
 from ..dtypes import get_dtype
 from ..errors import SparsimError
-from ..hwprofiles import HardwareProfile
+from ..models.kernels import KERNEL_OBJECTS
 from ..models.work import SECTOR_BYTES, KernelWork
-from .dispatch import greedy_slots, uniform_slots
+from .dispatch import LATENCY, greedy_slots, uniform_slots
 from .engine import Program
+from .machine import Machine
 from .plan import KernelPlan
-from .gemm import latencies, occupancy
 from .reuse import gather_footprint, per_block_counts
-from .roofline import math_peak
 
-__all__ = ["GATHER_KERNELS", "KERNEL_SHAPES", "plan_gather"]
+__all__ = ["plan_gather"]
 
-GATHER_KERNELS = ("coo", "csr", "bsr", "grouped")
-#: (warps per CTA, columns of B per CTA, registers per thread) of each kernel's CTA
-KERNEL_SHAPES = {"csr": (8, 128, 64), "coo": (8, 128, 64), "bsr": (4, 64, 128), "grouped": (4, 64, 128)}
+# Each kernel's CTA shape (warps, columns of B, registers, shared memory) is mapping
+# data: ``work.spec.cta`` (:mod:`sparsim.models.kernels`).
 #: nonzeros per COO CTA: 8 warps x 32 lanes x 4
 COO_CHUNK = 1024
 #: stored blocks a BSR CTA keeps in flight (double buffering)
@@ -80,7 +79,7 @@ def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float,
     return (depth - 1) * index_s + np.where(items > 0, walk, 0.0)
 
 
-def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[float, float, float]:
+def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, float]:
     """(index load, first B load, later B loads) latency of a gather kernel's warps.
 
     Index loads wait DRAM: the N-slices of a row block run side by side in the grid and
@@ -90,26 +89,22 @@ def _data_latency(work: KernelWork, hw: HardwareProfile, params: dict) -> tuple[
     L2 cannot hold (a capacity miss ratio that depends on K and N only, so that more
     nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
     """
-    lat_l2, lat_dram = latencies(hw, params)
+    lat_l2, lat_dram = machine.l2_latency_s, machine.dram_latency_s
     b_bytes = work.k * float(b_row_slices(work)[1].sum())
-    capacity_miss = min(1.0, max(0.0, 1.0 - hw.l2_bytes * params["l2_capacity_efficiency"] / b_bytes))
+    capacity_miss = min(1.0, max(0.0, 1.0 - machine.l2_usable_bytes / b_bytes))
     return lat_dram, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
 
 
-def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
-    eff = params["vector_efficiency"] if work.math == "vector" else params["tensor_efficiency"]
-    return dict(
-        sm_math_flops_per_s=math_peak(work, hw) * eff / hw.sm_count,
-        sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
-        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"] * params["gather_efficiency"],
-        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
-    )
+def _rates(work: KernelWork, machine: Machine) -> dict:
+    # gathers run on CUDA cores (vector) or tensor cores; their scattered sectors reach
+    # gather_efficiency of the L2 rate a streaming kernel gets
+    return {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
+            "l2": machine.l2_bytes_per_s * machine.params["gather_efficiency"], "hbm": machine.hbm_bytes_per_s}
 
 
 def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
     """(columns, bytes moved) of each N-slice a CTA covers of one B row."""
-    _, n_tile, _ = KERNEL_SHAPES[work.kernel]
-    n_tile = min(n_tile, work.n)
+    n_tile = min(work.spec.cta.columns, work.n)
     n_slices = -(-work.n // n_tile)
     cols = np.full(n_slices, n_tile, dtype=np.int64)
     cols[-1] = work.n - (n_slices - 1) * n_tile
@@ -124,55 +119,56 @@ def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int) -> float:
 def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float, seed: int) -> float:
     """Miss ratio of gathered B rows of ``row_bytes`` each in a cache of ``capacity_bytes``:
     the pattern's sampled reuse distances, per nonzero row (CSR/COO), row group or block."""
-    pattern = work.stats.pattern
-    if work.kernel == "bsr":
+    pattern, unit = work.stats.pattern, work.spec.reuse_unit
+    if unit == "block":
         fp = gather_footprint(pattern, "block", rows=work.block[0], cols=work.block[1], salt=seed)
         return fp.miss_ratio(capacity_bytes / (row_bytes * work.block[1]))
-    if work.kernel == "grouped":
+    if unit == "group":
         fp = gather_footprint(pattern, "group", rows=work.group_size, salt=seed)
     else:
         fp = gather_footprint(pattern, "row", salt=seed)
     return fp.miss_ratio(capacity_bytes / row_bytes)
 
 
-def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
-    """Per-CTA amounts (dispatch order: row block major, N-slice minor) and notes."""
-    st = work.stats
-    if st is None:
-        raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
-    warps = KERNEL_SHAPES[work.kernel][0]
-    cols, fetch = b_row_slices(work)
-    n_slices = cols.size
-    out_bytes = work.bytes_c / (work.m * work.n)
-    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
-    index_s, first_s, data_s = _data_latency(work, hw, params)
-    u = params["gather_loads_in_flight"]
-    lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
-
-    if work.kernel == "csr":
+def _cta_units(work: KernelWork, warps: int, loads_in_flight: float, lat: dict):
+    """Per row block (one CTA per N-slice): (gathered items, rows of C, FLOPs per column of
+    B, B rows read, latency chain of its longest warp), after how the kernel splits A."""
+    st, u = work.stats, loads_in_flight
+    split = work.spec.split
+    if split == "rows":  # CSR: a warp per row, warps rows per CTA
         rows_per_cta = warps
         starts = np.arange(0, work.m, rows_per_cta)
         items = st.tile_work(rows_per_cta).astype(np.float64)
         longest = np.maximum.reduceat(st.row_nnz, starts).astype(np.float64) if st.m else items
         rows = np.diff(np.append(starts, work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items
-        b_rows = items
-        chain = chain_s(longest, in_flight=u, **lat)
-    elif work.kernel == "bsr":
+        return items, rows, 2.0 * items, items, chain_s(longest, in_flight=u, **lat)
+    if split == "block rows":  # BSR: a CTA per block row
         r, c = work.block
         items = per_block_counts(st.pattern, r, c).astype(np.float64)
         rows = np.diff(np.append(np.arange(0, work.m, r), work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items * r * c
-        b_rows = items * c
-        chain = chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
-    else:  # grouped
-        g = work.group_size
-        items = st.group_union(g).astype(np.float64)
-        rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
-        flops_per_col = 2.0 * items * rows
-        b_rows = items
-        chain = chain_s(np.ceil(items / warps), in_flight=u, **lat)
+        return items, rows, 2.0 * items * r * c, items * c, chain_s(items, in_flight=BSR_BLOCKS_IN_FLIGHT, **lat)
+    # "row groups" (grouped): a CTA per group of g rows, its union columns shared by the warps
+    g = work.group_size
+    items = st.group_union(g).astype(np.float64)
+    rows = np.diff(np.append(np.arange(0, work.m, g), work.m)).astype(np.float64)
+    return items, rows, 2.0 * items * rows, items, chain_s(np.ceil(items / warps), in_flight=u, **lat)
 
+
+def _per_cta(work: KernelWork, machine: Machine, seed: int):
+    """Per-CTA amounts (dispatch order: row block major, N-slice minor) and notes."""
+    st = work.stats
+    if st is None:
+        raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
+    warps = work.spec.cta.warps
+    cols, fetch = b_row_slices(work)
+    n_slices = cols.size
+    out_bytes = work.bytes_c / (work.m * work.n)
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
+    index_s, first_s, data_s = _data_latency(work, machine)
+    u = machine.params["gather_loads_in_flight"]
+    lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
+
+    items, rows, flops_per_col, b_rows, chain = _cta_units(work, warps, u, lat)
     latency = np.maximum(chain - index_s, 0.0)
     ctas = items.size * n_slices
     merged = -(-ctas // MAX_CTAS)
@@ -189,13 +185,13 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     b_miss = max(miss, work.bytes_b / gather_total) if gather_total else 0.0
     c_bytes = np.outer(rows, cols * out_bytes)
     amounts = {
-        "flops": np.outer(flops_per_col, cols.astype(np.float64)).ravel(),
-        "l2_bytes": (a_l2[:, None] + gather_l2 + c_bytes).ravel(),
-        "hbm_bytes": (a_l2[:, None] / n_slices + gather_l2 * b_miss + c_bytes).ravel(),
+        "math": np.outer(flops_per_col, cols.astype(np.float64)).ravel(),
+        "l2": (a_l2[:, None] + gather_l2 + c_bytes).ravel(),
+        "hbm": (a_l2[:, None] / n_slices + gather_l2 * b_miss + c_bytes).ravel(),
     }
-    amounts["link_bytes"] = amounts["l2_bytes"]
-    fill = np.full(amounts["flops"].size, index_s)
-    amounts["latency_s"] = np.repeat(latency, n_slices)
+    amounts["link"] = amounts["l2"]
+    fill = np.full(amounts["math"].size, index_s)
+    amounts[LATENCY] = np.repeat(latency, n_slices)
     amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled; "
              f"B row = {fetch.sum():,.0f} B in 32-B sectors)"]
@@ -204,7 +200,7 @@ def _per_cta(work: KernelWork, hw: HardwareProfile, params: dict, seed: int):
     return amounts, fill, notes
 
 
-def _issue_flops(flops: np.ndarray, work: KernelWork, hw: HardwareProfile, params: dict, rates: dict) -> np.ndarray:
+def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: dict) -> np.ndarray:
     """Math-pipe time, as FLOPs, of the issue work per stored nonzero of a CSR/COO CTA.
 
     A CTA handles ``flops / (2 · columns)`` nonzeros of its N-slice; each costs
@@ -214,49 +210,49 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, hw: HardwareProfile, param
     """
     cols_per_cta = work.n / b_row_slices(work)[0].size
     nonzeros = flops / (2.0 * cols_per_cta)
-    return nonzeros * params["gather_nonzero_cycles"] * rates["sm_math_flops_per_s"] / hw.clock_hz
+    return nonzeros * machine.params["gather_nonzero_cycles"] * rates["math"] / machine.clock_hz
 
 
-def plan_gather(work: KernelWork, hw: HardwareProfile, params: dict, seed: int = 0):
+def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
     """The engine :class:`Program` of a gather kernel on a GPU, with CTA count and notes."""
-
-
-    if work.kernel not in GATHER_KERNELS:
-        raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {', '.join(GATHER_KERNELS)}")
-    warps, n_tile, regs = KERNEL_SHAPES[work.kernel]
-    occ = occupancy(hw, threads=32 * warps, smem_bytes=0 if work.kernel in ("csr", "coo") else 16384,
-                    regs_per_thread=regs)
-    rates = _rates(work, hw, params)
-    launch = hw.launch_overhead_s * params["launch_scale"]
-    slots = hw.sm_count * occ
-    if work.kernel == "coo":
-        amounts, fill_s, notes = _coo(work, hw, params, seed, warps)
-        amounts["flops"] = amounts["flops"] + float(_issue_flops(np.array([amounts["flops"]]), work, hw, params, rates)[0])
+    spec = work.spec
+    if not spec.is_gather:
+        gathers = ", ".join(name for name, k in KERNEL_OBJECTS.items() if k.is_gather)
+        raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {gathers}")
+    cta = spec.cta
+    warps = cta.warps
+    occ = machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes, regs_per_thread=cta.registers_per_thread)
+    rates = _rates(work, machine)
+    sms = machine.sm_count
+    slots = sms * occ
+    if spec.split == "nonzeros":  # COO: equal CTAs
+        amounts, fill_s, notes = _coo(work, machine, seed, warps)
+        amounts["math"] = amounts["math"] + float(_issue_flops(np.array([amounts["math"]]), work, machine, rates)[0])
         ctas = amounts.pop("ctas")
-        groups, classes = uniform_slots(ctas, sms=hw.sm_count, occupancy=occ, cta=amounts, fill_s=fill_s)
+        groups, classes = uniform_slots(ctas, sms=sms, occupancy=occ, cta=amounts, fill_s=fill_s)
     else:
-        amounts, fill, notes = _per_cta(work, hw, params, seed)
-        if work.kernel == "csr":
-            amounts["flops"] = amounts["flops"] + _issue_flops(amounts["flops"], work, hw, params, rates)
+        amounts, fill, notes = _per_cta(work, machine, seed)
+        if spec.split == "rows":  # CSR: per-nonzero issue work (see _issue_flops)
+            amounts["math"] = amounts["math"] + _issue_flops(amounts["math"], work, machine, rates)
         ctas = int(amounts.pop("ctas"))
         duration = np.maximum.reduce([
-            amounts["flops"] * occ / rates["sm_math_flops_per_s"], amounts["latency_s"],
-            amounts["l2_bytes"] * slots / rates["l2_bytes_per_s"],
-            amounts["hbm_bytes"] * slots / rates["hbm_bytes_per_s"],
-            amounts["link_bytes"] * occ / rates["sm_link_bytes_per_s"],
+            amounts["math"] * occ / rates["math"], amounts[LATENCY],
+            amounts["l2"] * slots / rates["l2"],
+            amounts["hbm"] * slots / rates["hbm"],
+            amounts["link"] * occ / rates["link"],
         ])
-        groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=hw.sm_count, occupancy=occ)
+        groups, classes = greedy_slots(amounts, duration_s=duration, fill_s=fill, sms=sms, occupancy=occ)
         mean = float(duration.mean())
         notes.append(f"longest CTA: {duration.max() / mean if mean else 1.0:.1f}x the mean CTA's estimated time "
                      f"(row imbalance; a long one becomes the tail)")
-    program = Program(groups=groups, slot_classes=classes, launch_s=launch, **rates)
+    program = Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s, rates=rates)
     waves = ctas / slots
-    notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(n_tile, work.n)} columns of B per CTA, "
+    notes.insert(0, (f"{work.kernel.upper()} SpMM: {warps} warps/CTA, {min(cta.columns, work.n)} columns of B per CTA, "
                      f"{occ} CTA/SM; {ctas:,} CTAs = {waves:.2f} waves of {slots}"))
     return KernelPlan(program=program, ctas=ctas, waves=waves, notes=tuple(notes))
 
 
-def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: int):
+def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     st = work.stats
     cols, fetch = b_row_slices(work)
     n_slices = cols.size
@@ -264,28 +260,30 @@ def _coo(work: KernelWork, hw: HardwareProfile, params: dict, seed: int, warps: 
     # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
     # enough chunks to give every resident slot one. (Fixed 1024-nonzero chunks left a
     # small matrix on a few SMs, where twice the nonzeros, on twice the SMs, ran faster.)
-    slots = hw.sm_count * occupancy(hw, threads=32 * warps, smem_bytes=0, regs_per_thread=KERNEL_SHAPES["coo"][2])
+    cta = work.spec.cta
+    slots = machine.sm_count * machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes,
+                                                 regs_per_thread=cta.registers_per_thread)
     chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())
-    miss = b_miss_ratio(work, hw.l2_bytes * params["l2_capacity_efficiency"], seed)
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
     b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
     out_row = work.bytes_c / work.m
     # atomics: every row a chunk touches, plus one split row per chunk boundary, read and written
     c_l2 = 2.0 * (st.m - st.empty_rows + chunks) * out_row
-    index_s, first_s, data_s = _data_latency(work, hw, params)
+    index_s, first_s, data_s = _data_latency(work, machine)
     # every CTA but the last holds a full chunk: its warps set the latency
     per_warp = math.ceil(math.ceil(st.nnz / chunks) / warps)
     chain = float(chain_s(per_warp, depth=work.dependent_access_depth, index_s=index_s, first_s=first_s,
-                          data_s=data_s, in_flight=params["gather_loads_in_flight"]))
+                          data_s=data_s, in_flight=machine.params["gather_loads_in_flight"]))
     totals = {
-        "flops": 2.0 * st.nnz * work.n,
-        "l2_bytes": work.bytes_a * n_slices + gather + c_l2,
-        "hbm_bytes": work.bytes_a + gather * b_miss + work.bytes_c,
+        "math": 2.0 * st.nnz * work.n,
+        "l2": work.bytes_a * n_slices + gather + c_l2,
+        "hbm": work.bytes_a + gather * b_miss + work.bytes_c,
     }
     amounts = {f: v / ctas for f, v in totals.items()}
-    amounts["link_bytes"] = amounts["l2_bytes"]
-    amounts["latency_s"] = max(chain - index_s, 0.0)
+    amounts["link"] = amounts["l2"]
+    amounts[LATENCY] = max(chain - index_s, 0.0)
     amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled)",
              "nonzero-split: CTAs carry equal work whatever the row lengths"]

@@ -64,9 +64,10 @@ its panels.
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
+>>> from sparsim.simulator.machine import Machine
 >>> from sparsim.simulator.params import resolve_params
->>> hw = load_profile("h100-sxm5-80gb")
->>> t = choose_tile(build_work("dense", m=8192, k=8192, n=8192), hw, resolve_params())
+>>> machine = Machine.build(load_profile("h100-sxm5-80gb"), resolve_params())
+>>> t = choose_tile(build_work("dense", m=8192, k=8192, n=8192), machine)
 >>> (t.m, t.n, t.k, t.stages, t.occupancy, t.split_k)
 (128, 256, 64, 4, 1, 1)
 """
@@ -80,10 +81,10 @@ from ..dtypes import get_dtype
 from ..hwprofiles import HardwareProfile
 from ..models.formats import nm_metadata_bits
 from ..models.work import KernelWork
-from .dispatch import uniform_slots
+from .dispatch import LATENCY, uniform_slots
 from .engine import Program, SimResult, simulate
+from .machine import Machine
 from .plan import KernelPlan
-from .roofline import math_peak
 
 __all__ = ["DENSE_TILES", "SPARSE_SPLITS", "SPARSE_TILES", "SPLITS", "GemmCandidate", "GemmTile", "candidates",
            "choose_tile", "gemm_traffic", "lower_bound_s", "make_tile", "plan_gemm", "search"]
@@ -132,27 +133,6 @@ class GemmTraffic:
     partial_bytes_moved: float = 0.0
 
 
-def _efficiency(work: KernelWork, params: dict) -> float:
-    return params[{"tensor": "tensor_efficiency", "sparse_tensor": "sparse_tensor_efficiency",
-                   "vector": "vector_efficiency"}[work.math]]
-
-
-def latencies(hw: HardwareProfile, params: dict) -> tuple[float, float]:
-    """(L2 hit, DRAM) load latency in seconds, scaled by ``latency_scale``."""
-    scale = params["latency_scale"]
-    return hw.l2_latency_ns * 1e-9 * scale, hw.hbm_latency_ns * 1e-9 * scale
-
-
-def occupancy(hw: HardwareProfile, *, threads: int, smem_bytes: int, regs_per_thread: int) -> int:
-    """Resident CTAs per SM allowed by CTA slots, warps, shared memory and registers."""
-    warps = -(-threads // 32)
-    limits = [hw.max_ctas_per_sm, hw.max_warps_per_sm // warps,
-              hw.registers_per_sm // (regs_per_thread * threads)]
-    if smem_bytes > 0:
-        limits.append(hw.shared_mem_per_sm_bytes // smem_bytes)
-    return max(1, min(limits))
-
-
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
 
@@ -172,25 +152,40 @@ def _a_bytes_per_element(work: KernelWork) -> float:
     b = get_dtype(work.dtype).bytes
     if work.math != "sparse_tensor":
         return float(b)
-    keep, group = (int(x) for x in work.kernel.split(":"))
+    keep, group = work.spec.keep, work.spec.group
     return keep / group * (b + nm_metadata_bits(group) / 8)
 
 
-def _tile(work: KernelWork, hw: HardwareProfile, shape: tuple[int, int], sparse: bool, split: int = 1) -> GemmTile:
+def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], sparse: bool, split: int = 1) -> GemmTile:
     b = work.bytes_b / (work.k * work.n)  # element bytes of B
     tm, tn = shape
     tk = max(16, 128 // int(b))
     stage = tm * tk * _a_bytes_per_element(work) + tk * tn * b
-    stages = int(min(6, max(2, 0.9 * hw.shared_mem_per_sm_bytes // stage)))
+    stages = int(min(6, max(2, 0.9 * machine.hw.shared_mem_per_sm_bytes // stage)))
     warps = 8 if tm * tn >= 128 * 256 else 4
     threads = 32 * warps
     regs = min(255, tm * tn // threads + 64)
     smem = int(stages * stage)
-    occ = occupancy(hw, threads=threads, smem_bytes=smem, regs_per_thread=regs)
+    occ = machine.occupancy(threads=threads, smem_bytes=smem, regs_per_thread=regs)
     return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, "cuSPARSELt" if sparse else "cuBLAS")
 
 
-def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile) -> GemmTraffic:
+def _panel_reads(machine: Machine, tile: GemmTile, tiles_m: int, tiles_n: int, split: int) -> tuple[float, float]:
+    """How many times DRAM serves each A and B panel when the operands do not fit in L2.
+
+    The block of tiles one wave covers (threadblock swizzle): as square as the slots
+    allow (w_m x w_n tiles), or all the rows (columns) a narrow (short) grid has room
+    for. A wave reads each of its panels once, so A is read once per span_n columns of
+    tiles and B once per span_m rows; the spans shrink as the grid widens (lengthens),
+    so the re-reads only grow with M and N.
+    """
+    slots = max(1, machine.sm_count * tile.occupancy // split)
+    w_m = max(1, round(math.sqrt(slots * tile.n / tile.m)))
+    w_n = -(-slots // w_m)
+    return max(1.0, tiles_n / max(w_n, slots / tiles_m)), max(1.0, tiles_m / max(w_m, slots / tiles_n))
+
+
+def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraffic:
     """Bytes, FLOPs and latencies of ``work`` run with ``tile``."""
     k, m, n = work.k, _m_eff(work), work.n
     tiles_m, tiles_n = -(-m // tile.m), -(-n // tile.n)
@@ -199,8 +194,7 @@ def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: Gemm
     k_iters = _ceil_div(_ceil_div(k, tile.k), s)
     keep = 1.0
     if work.math == "sparse_tensor":  # issued MACs skip the pruned values (2:4 -> half)
-        kept, group = (int(x) for x in work.kernel.split(":"))
-        keep = kept / group
+        keep = work.spec.keep / work.spec.group
     flops = 2.0 * tile.m * tile.n * k_iters * tile.k * keep
     # The engine's CTAs are identical, so each is the slowest one, a full tile: the grid
     # is costed as the problem padded to whole tiles of min(tile, dim). Per-CTA averages
@@ -211,23 +205,14 @@ def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: Gemm
     a_element = _a_bytes_per_element(work)  # the report uses work.bytes_a (metadata rounded up)
     b_element = float(get_dtype(work.dtype).bytes)
     c_element = work.bytes_c / (m * n)
-    l2_capacity = hw.l2_bytes * params["l2_capacity_efficiency"]
+    l2_capacity = machine.l2_usable_bytes
     # Clusters of 2 CTAs along M read each B tile once from L2 for both; every CTA is
     # charged half (an odd last one really reads it alone: the report counts that).
-    multicast = tma_multicast(hw)
+    multicast = tma_multicast(machine.hw)
     b_readers = tiles_m / 2 if multicast else tiles_m
     b_readers_moved = -(-tiles_m // 2) if multicast and tiles_m > 1 else tiles_m
     fits = (a_element * padded_m + b_element * padded_n) * padded_k <= l2_capacity
-    # The block of tiles one wave covers (threadblock swizzle): as square as the slots
-    # allow (w_m x w_n tiles), or all the rows (columns) a narrow (short) grid has room
-    # for. A wave reads each of its panels once, so A is read once per span_n columns of
-    # tiles and B once per span_m rows; the spans shrink as the grid widens (lengthens),
-    # so the re-reads only grow with M and N.
-    slots = max(1, hw.sm_count * tile.occupancy // s)
-    w_m = max(1, round(math.sqrt(slots * tile.n / tile.m)))
-    w_n = -(-slots // w_m)
-    a_reads = max(1.0, tiles_n / max(w_n, slots / tiles_m))
-    b_reads = max(1.0, tiles_m / max(w_m, slots / tiles_n))
+    a_reads, b_reads = _panel_reads(machine, tile, tiles_m, tiles_n, s)
 
     def costs(m_: int, n_: int, k_: int, b_readers: float, a: float) -> tuple[float, float, float, float]:
         """(L2, port, DRAM, partial) bytes of an m_ x n_ x k_ problem (A of ``a`` bytes) on this grid."""
@@ -253,19 +238,16 @@ def gemm_traffic(work: KernelWork, hw: HardwareProfile, params: dict, tile: Gemm
     # ask for each k-tile within a few hundred ns of each other and all wait for the one
     # DRAM fetch (misses to a line in flight merge in L2). A hit-rate average made the
     # latency of one CTA fall as more CTAs shared its panels: more work ran faster.
-    load_latency = latencies(hw, params)[1]
+    load_latency = machine.dram_latency_s
     rounds = -(-k_iters // max(1, tile.stages - 1))
     return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * load_latency,
                        l2_moved, hbm_moved, partial_moved)
 
 
-def _rates(work: KernelWork, hw: HardwareProfile, params: dict) -> dict:
-    return dict(
-        sm_math_flops_per_s=math_peak(work, hw) * _efficiency(work, params) / hw.sm_count,
-        sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
-        l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"],
-        hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
-    )
+def _rates(work: KernelWork, machine: Machine) -> dict:
+    """Pool rates by kind (:data:`~sparsim.simulator.engine.POOL_KINDS`)."""
+    return {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
+            "l2": machine.l2_bytes_per_s, "hbm": machine.hbm_bytes_per_s}
 
 
 @dataclass(frozen=True)
@@ -285,8 +267,7 @@ class GemmCandidate:
     bound_s: float
 
 
-def lower_bound_s(t: GemmTraffic, tile: GemmTile, hw: HardwareProfile, rates: dict, launch_s: float,
-                  reduction_s: float) -> float:
+def lower_bound_s(t: GemmTraffic, tile: GemmTile, machine: Machine, rates: dict, reduction_s: float) -> float:
     """A time :func:`~sparsim.simulator.engine.simulate` never beats for this candidate.
 
     The engine starts every slot after the launch with a pipeline fill, in which no
@@ -298,18 +279,18 @@ def lower_bound_s(t: GemmTraffic, tile: GemmTile, hw: HardwareProfile, rates: di
     rates, and the busiest slot's CTAs one after another, each at its own ceiling (math
     alone or Little's law), after its later exposed fills.
     """
-    per_sm = -(-t.ctas // hw.sm_count)
+    per_sm = -(-t.ctas // machine.sm_count)
     per_slot = -(-per_sm // min(per_sm, tile.occupancy))
     later_fills = 0.0 if tile.occupancy > 1 else (per_slot - 1) * t.fill_s  # dispatch._serial_phases
-    cta_flops = t.flops / rates["sm_math_flops_per_s"]
+    cta_flops = t.flops / rates["math"]
     body = max(per_sm * cta_flops,
-               per_sm * t.link_bytes / t.ctas / rates["sm_link_bytes_per_s"],
-               t.l2_bytes / rates["l2_bytes_per_s"], t.hbm_bytes / rates["hbm_bytes_per_s"],
+               per_sm * t.link_bytes / t.ctas / rates["link"],
+               t.l2_bytes / rates["l2"], t.hbm_bytes / rates["hbm"],
                later_fills + per_slot * max(cta_flops, t.latency_s))
-    return launch_s + t.fill_s + body + reduction_s
+    return machine.launch_s + t.fill_s + body + reduction_s
 
 
-def candidates(work: KernelWork, hw: HardwareProfile, *, tiles: tuple | None = None,
+def candidates(work: KernelWork, machine: Machine, *, tiles: tuple | None = None,
                splits: tuple | None = None) -> list[tuple[tuple[int, int], int]]:
     """(tile shape, split) pairs the library may run ``work`` with, in preference order.
 
@@ -325,40 +306,38 @@ def candidates(work: KernelWork, hw: HardwareProfile, *, tiles: tuple | None = N
     for shape in tiles:
         output_tiles = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
         out.extend((tuple(shape), split) for split in splits
-                   if split == 1 or output_tiles * (split - 1) < hw.sm_count)
+                   if split == 1 or output_tiles * (split - 1) < machine.sm_count)
     return out
 
 
-def _candidate(work: KernelWork, hw: HardwareProfile, params: dict, rates: dict, tile: GemmTile,
-               index: int = 0) -> GemmCandidate:
-    t = gemm_traffic(work, hw, params, tile)
-    launch = hw.launch_overhead_s * params["launch_scale"]
+def _candidate(work: KernelWork, machine: Machine, rates: dict, tile: GemmTile, index: int = 0) -> GemmCandidate:
+    t = gemm_traffic(work, machine, tile)
     # the report counts bytes moved, not the padding the uniform CTAs are charged
     reduction, extra_l2, extra_hbm = 0.0, t.l2_bytes_moved - t.l2_bytes, t.hbm_bytes_moved - t.hbm_bytes
     s = t.ctas // (-(-_m_eff(work) // tile.m) * -(-work.n // tile.n))
     if s > 1:
         # second kernel: read the partials (from L2 if they fit), write C
-        in_dram = t.partial_bytes > hw.l2_bytes * params["l2_capacity_efficiency"]
-        reduction = launch + max(t.partial_bytes / rates["l2_bytes_per_s"],
-                                 (in_dram * t.partial_bytes + work.bytes_c) / rates["hbm_bytes_per_s"])
+        in_dram = t.partial_bytes > machine.l2_usable_bytes
+        reduction = machine.launch_s + max(t.partial_bytes / rates["l2"],
+                                           (in_dram * t.partial_bytes + work.bytes_c) / rates["hbm"])
         extra_l2 += t.partial_bytes_moved + work.bytes_c
         extra_hbm += in_dram * t.partial_bytes_moved + work.bytes_c
     return GemmCandidate(index, tile, t, s, reduction, extra_l2, extra_hbm,
-                         lower_bound_s(t, tile, hw, rates, launch, reduction))
+                         lower_bound_s(t, tile, machine, rates, reduction))
 
 
-def _program(c: GemmCandidate, hw: HardwareProfile, params: dict, rates: dict) -> Program:
+def _program(c: GemmCandidate, machine: Machine, rates: dict) -> Program:
     """The engine program of candidate ``c``: identical CTAs dispatched exactly."""
     t = c.traffic
-    per_cta = dict(flops=t.flops, l2_bytes=t.l2_bytes / t.ctas, hbm_bytes=t.hbm_bytes / t.ctas,
-                   link_bytes=t.link_bytes / t.ctas, latency_s=t.latency_s)
-    groups, classes = uniform_slots(t.ctas, sms=hw.sm_count, occupancy=c.tile.occupancy, cta=per_cta,
+    per_cta = {"math": t.flops, "l2": t.l2_bytes / t.ctas, "hbm": t.hbm_bytes / t.ctas,
+               "link": t.link_bytes / t.ctas, LATENCY: t.latency_s}
+    groups, classes = uniform_slots(t.ctas, sms=machine.sm_count, occupancy=c.tile.occupancy, cta=per_cta,
                                     fill_s=t.fill_s)
-    return Program(groups=groups, slot_classes=classes, launch_s=hw.launch_overhead_s * params["launch_scale"],
-                   reduction_s=c.reduction_s, **rates)
+    return Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s,
+                   reduction_s=c.reduction_s, rates=rates)
 
 
-def search(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple | None = None,
+def search(work: KernelWork, machine: Machine, *, tiles: tuple | None = None,
            splits: tuple | None = None) -> tuple[GemmCandidate, Program, SimResult, int, int]:
     """The candidate the engine runs fastest: (candidate, program, its simulation,
     candidates offered, candidates simulated).
@@ -368,25 +347,25 @@ def search(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple 
     time, so the answer is the minimum over all candidates (to 1e-9) while usually only
     one to three are simulated. A tie goes to the candidate simulated first.
     """
-    rates = _rates(work, hw, params)
+    rates = _rates(work, machine)
     sparse = work.math == "sparse_tensor"
     offered, shapes, seen = [], {}, set()
-    pairs = candidates(work, hw, tiles=tiles, splits=splits)
+    pairs = candidates(work, machine, tiles=tiles, splits=splits)
     for i, (shape, split) in enumerate(pairs):
         if shape not in shapes:
-            shapes[shape] = _tile(work, hw, shape, sparse)
+            shapes[shape] = _tile(work, machine, shape, sparse)
         base = shapes[shape]
         effective = min(split, -(-work.k // base.k))
         if (shape, effective) in seen:
             continue  # a split beyond the k-tiles is the same kernel as a smaller one
         seen.add((shape, effective))
         tile = base if split == 1 else replace(base, split_k=split)
-        offered.append(_candidate(work, hw, params, rates, tile, i))
+        offered.append(_candidate(work, machine, rates, tile, i))
     best, best_time, simulated = None, math.inf, 0
     for c in sorted(offered, key=lambda c: (c.bound_s, c.traffic.flops * c.traffic.ctas, c.index)):
         if c.bound_s >= best_time * (1 - 1e-9):
             break
-        program = _program(c, hw, params, rates)
+        program = _program(c, machine, rates)
         result = simulate(program, trace=False)
         simulated += 1
         if result.time_s < best_time:
@@ -394,18 +373,18 @@ def search(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple 
     return (*best, len(pairs), simulated)
 
 
-def choose_tile(work: KernelWork, hw: HardwareProfile, params: dict, *, tiles: tuple | None = None,
+def choose_tile(work: KernelWork, machine: Machine, *, tiles: tuple | None = None,
                 splits: tuple | None = None) -> GemmTile:
     """The candidate tile and split the engine runs fastest (see :func:`search`)."""
-    return search(work, hw, params, tiles=tiles, splits=splits)[0].tile
+    return search(work, machine, tiles=tiles, splits=splits)[0].tile
 
 
-def make_tile(work: KernelWork, hw: HardwareProfile, shape: tuple[int, int], split: int = 1) -> GemmTile:
+def make_tile(work: KernelWork, machine: Machine, shape: tuple[int, int], split: int = 1) -> GemmTile:
     """The tile of ``shape`` (stages, warps, occupancy derived as for the candidates)."""
-    return _tile(work, hw, tuple(shape), work.math == "sparse_tensor", split)
+    return _tile(work, machine, tuple(shape), work.math == "sparse_tensor", split)
 
 
-def plan_gemm(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTile | None = None, *,
+def plan_gemm(work: KernelWork, machine: Machine, tile: GemmTile | None = None, *,
               tiles: tuple | None = None, splits: tuple | None = None):
     """The engine :class:`Program` of a tensor-core GEMM, with its tile and notes.
 
@@ -413,20 +392,20 @@ def plan_gemm(work: KernelWork, hw: HardwareProfile, params: dict, tile: GemmTil
     ``tiles`` and ``splits`` replace the candidate lists (:func:`candidates`).
     """
     if tile is None:
-        c, program, result, offered, simulated = search(work, hw, params, tiles=tiles, splits=splits)
+        c, program, result, offered, simulated = search(work, machine, tiles=tiles, splits=splits)
         tile = c.tile
         chosen = f"fastest of {offered} candidate tiles/splits ({simulated} simulated)"
     else:
-        rates = _rates(work, hw, params)
-        c = _candidate(work, hw, params, rates, tile)
-        program, result, chosen = _program(c, hw, params, rates), None, "tile forced"
+        rates = _rates(work, machine)
+        c = _candidate(work, machine, rates, tile)
+        program, result, chosen = _program(c, machine, rates), None, "tile forced"
     t, s = c.traffic, c.split_k
-    slots = hw.sm_count * tile.occupancy
+    slots = machine.sm_count * tile.occupancy
     waves = t.ctas / slots
     notes = [f"{tile.library} tile {tile.m}x{tile.n}x{tile.k}, {tile.stages} stages, {tile.warps} warps, "
              f"{tile.occupancy} CTA/SM; {t.ctas:,} CTAs = {waves:.2f} waves of {slots}"
              + (f"; split-K {s} (+ reduction kernel)" if s > 1 else "")
-             + ("; 2x1 clusters multicast B" if tma_multicast(hw) else "")
+             + ("; 2x1 clusters multicast B" if tma_multicast(machine.hw) else "")
              + f"; {chosen}"]
     padded = t.flops * t.ctas / max(work.flops_executed, 1)
     if padded > 1.05:

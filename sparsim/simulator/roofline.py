@@ -47,8 +47,7 @@ def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
         # figure is dense-equivalent (it counts the skipped zeros as done). The rate of
         # issued FLOPs is therefore the sparse peak times the kept fraction: the dense
         # rate for 2:4 and 1:2 (NVIDIA A100 whitepaper, "Fine-grained structured sparsity").
-        keep, group = (int(x) for x in work.kernel.split(":"))
-        peak = peak * keep / group
+        peak = peak * work.spec.keep / work.spec.group
     return peak
 
 

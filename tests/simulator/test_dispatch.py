@@ -3,15 +3,16 @@
 import numpy as np
 import pytest
 
-from sparsim.simulator.dispatch import CTA_FIELDS, greedy_slots, uniform_slots
+from sparsim.simulator.dispatch import LATENCY, greedy_slots, uniform_slots
 from sparsim.simulator.engine import Program, simulate
 
-ONE = dict(flops=1e9, l2_bytes=0.0, hbm_bytes=0.0, link_bytes=0.0, latency_s=0.0)
+ONE = {"math": 1e9, "l2": 0.0, "hbm": 0.0, "link": 0.0, LATENCY: 0.0}
+#: what a CTA carries: its demand on each pool kind and its latency-bound duration
+CTA_FIELDS = tuple(ONE)
 
 
 def _time(groups, classes, sm_rate=1e12):
-    program = Program(groups=groups, slot_classes=classes, sm_math_flops_per_s=sm_rate,
-                      sm_link_bytes_per_s=1e15, l2_bytes_per_s=1e15, hbm_bytes_per_s=1e15)
+    program = Program(groups=groups, slot_classes=classes, rates={"math": sm_rate, "link": 1e15, "l2": 1e15, "hbm": 1e15})
     return simulate(program, trace=False).time_s
 
 
@@ -39,6 +40,10 @@ def test_with_two_slots_only_the_first_fill_is_exposed():
     assert [(c.slots_per_sm, [(p.ctas, p.wait_s) for p in c.phases]) for c in classes] == [(2, [(2, 1e-6)])]
 
 
+def _amount(phase, field):
+    return phase.latency_s if field == LATENCY else phase.demand.get(field, 0.0)
+
+
 def _random_work(n, seed=0):
     rng = np.random.default_rng(seed)
     work = {f: rng.random(n) * 1e6 for f in CTA_FIELDS}
@@ -48,11 +53,11 @@ def _random_work(n, seed=0):
 
 def test_greedy_folding_conserves_every_total_and_keeps_the_longest_latency():
     work = _random_work(5000)
-    groups, classes = greedy_slots(work, duration_s=work["flops"] / 1e12, fill_s=np.zeros(5000), sms=132,
+    groups, classes = greedy_slots(work, duration_s=work["math"] / 1e12, fill_s=np.zeros(5000), sms=132,
                                    occupancy=4)
     assert len(groups) <= 6 and len(classes) <= 12
     for f in CTA_FIELDS:
-        folded = sum(groups[c.group].sms * c.slots_per_sm * sum(getattr(p, f) for p in c.phases) for c in classes)
+        folded = sum(groups[c.group].sms * c.slots_per_sm * sum(_amount(p, f) for p in c.phases) for c in classes)
         if f == "latency_s":  # a ceiling, not an amount: each class keeps its longest chain
             assert folded > work[f].sum()
         else:
@@ -66,7 +71,7 @@ def test_a_long_chain_folded_with_short_ones_still_sets_the_time():
     # so the long chain is folded into a group of many SMs: the group keeps its latency.
     n = 200
     work = {f: np.zeros(n) for f in CTA_FIELDS}
-    work["flops"] = np.full(n, 1.0)
+    work["math"] = np.full(n, 1.0)
     work["latency_s"] = np.full(n, 1e-6)
     work["latency_s"][7] = 3e-6
     groups, classes = greedy_slots(work, duration_s=np.linspace(2.0, 1.0, n), fill_s=np.zeros(n), sms=132,
@@ -77,13 +82,13 @@ def test_a_long_chain_folded_with_short_ones_still_sets_the_time():
 def test_a_long_cta_becomes_the_tail_on_its_own_sm():
     n = 1000
     work = {f: np.zeros(n) for f in CTA_FIELDS}
-    work["flops"] = np.full(n, 1e6)
-    work["flops"][500] = 1e9  # one CTA 1000x the others
-    groups, classes = greedy_slots(work, duration_s=work["flops"] / 1e12, fill_s=np.zeros(n), sms=100,
+    work["math"] = np.full(n, 1e6)
+    work["math"][500] = 1e9  # one CTA 1000x the others
+    groups, classes = greedy_slots(work, duration_s=work["math"] / 1e12, fill_s=np.zeros(n), sms=100,
                                    occupancy=1)
     assert groups[0].sms == 1
     busiest = next(c for c in classes if c.group == 0)
-    assert busiest.phases[-1].flops == pytest.approx(1e9)  # the long CTA, last on its slot
+    assert busiest.phases[-1].demand["math"] == pytest.approx(1e9)  # the long CTA, last on its slot
     t = _time(groups, classes)
     assert t == pytest.approx(1e-3 + 5 * 1e-6, rel=0.05)  # it starts in wave 6 and runs 1 ms
 

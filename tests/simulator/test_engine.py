@@ -16,6 +16,7 @@ from sparsim.simulator.engine import (
     SmGroup,
     simulate,
 )
+from sparsim.simulator import engine
 from sparsim.simulator.fluid import Flow, FluidPools
 
 US = 1e-6
@@ -25,8 +26,8 @@ ONE_SM = (SmGroup("sm", 1),)
 
 
 def _program(classes, *, groups=ONE_SM, math_rate=1e12, hbm=1e12, launch=0.0, reduction=0.0):
-    return Program(groups=tuple(groups), slot_classes=tuple(classes), sm_math_flops_per_s=math_rate,
-                   sm_link_bytes_per_s=1e15, l2_bytes_per_s=1e15, hbm_bytes_per_s=hbm, launch_s=launch,
+    return Program(groups=tuple(groups), slot_classes=tuple(classes),
+                   rates={"math": math_rate, "link": 1e15, "l2": 1e15, "hbm": hbm}, launch_s=launch,
                    reduction_s=reduction)
 
 
@@ -82,7 +83,7 @@ def test_multiplicity_counts_identical_copies():
 
 def test_two_resident_ctas_on_one_sm_load_together_then_share_the_pipe():
     # launch 2 us; each CTA: one dependent load of 1 us, then 1 MFLOP on a 1 TFLOP/s SM
-    cta = (Phase("cta", wait_s=1 * US, flops=1e6),)
+    cta = (Phase("cta", wait_s=1 * US, demand={"math": 1e6}),)
     result = simulate(_program([SlotClass("two", 0, 2, cta)], launch=2 * US))
     assert _trace(result) == [(2.0, "two:cta", "wait"), (3.0, "two:cta", "start"), (5.0, "two:cta", "end")]
     assert result.time_s == pytest.approx(5 * US)
@@ -91,7 +92,7 @@ def test_two_resident_ctas_on_one_sm_load_together_then_share_the_pipe():
 
 
 def test_two_ctas_on_one_slot_run_one_after_the_other():
-    cta = Phase("cta", wait_s=1 * US, flops=1e6)
+    cta = Phase("cta", wait_s=1 * US, demand={"math": 1e6})
     result = simulate(_program([SlotClass("one", 0, 1, (cta, cta))], launch=2 * US))
     assert _trace(result) == [
         (2.0, "one:cta#0", "wait"), (3.0, "one:cta#0", "start"), (4.0, "one:cta#0", "end"),
@@ -104,7 +105,7 @@ def test_two_ctas_on_one_slot_run_one_after_the_other():
 def test_one_dependent_load_before_a_stream_that_shares_hbm():
     # two SMs, one CTA each: wait 0.5 us for the index, then 1000 bytes from a 1 GB/s HBM;
     # Little's law alone would allow 1000 B in 0.25 us, so HBM (shared by both) decides.
-    cta = (Phase("cta", wait_s=0.5 * US, hbm_bytes=1000.0, latency_s=0.25 * US),)
+    cta = (Phase("cta", wait_s=0.5 * US, demand={"hbm": 1000.0}, latency_s=0.25 * US),)
     result = simulate(_program([SlotClass("g0", 0, 1, cta), SlotClass("g1", 1, 1, cta)],
                                groups=(SmGroup("a", 1), SmGroup("b", 1)), hbm=1e9))
     assert _trace(result) == [
@@ -117,14 +118,14 @@ def test_one_dependent_load_before_a_stream_that_shares_hbm():
 
 
 def test_a_latency_bound_stream_is_limited_by_its_loads_in_flight():
-    cta = (Phase("cta", wait_s=0.5 * US, hbm_bytes=1000.0, latency_s=4 * US),)
+    cta = (Phase("cta", wait_s=0.5 * US, demand={"hbm": 1000.0}, latency_s=4 * US),)
     result = simulate(_program([SlotClass("s", 0, 1, cta)], hbm=1e12))
     assert result.time_s == pytest.approx(4.5 * US)
     assert result.critical_path["latency"] == pytest.approx(4.5 * US)
 
 
 def test_the_split_k_reduction_runs_after_the_last_cta():
-    cta = (Phase("cta", flops=1e6),)
+    cta = (Phase("cta", demand={"math": 1e6}),)
     result = simulate(_program([SlotClass("s", 0, 1, cta)], launch=1 * US, reduction=3 * US))
     assert result.time_s == pytest.approx(5 * US)
     assert _trace(result)[-1] == (2.0, "reduction", "wait")
@@ -132,8 +133,8 @@ def test_the_split_k_reduction_runs_after_the_last_cta():
 
 
 def test_the_critical_path_accounts_for_all_the_time():
-    classes = [SlotClass("fast", 0, 1, (Phase("x", wait_s=1 * US, flops=1e6),)),
-               SlotClass("slow", 1, 1, (Phase("x", wait_s=1 * US, flops=3e6, hbm_bytes=5e3),))]
+    classes = [SlotClass("fast", 0, 1, (Phase("x", wait_s=1 * US, demand={"math": 1e6}),)),
+               SlotClass("slow", 1, 1, (Phase("x", wait_s=1 * US, demand={"math": 3e6, "hbm": 5e3}),))]
     result = simulate(_program(classes, groups=(SmGroup("a", 3), SmGroup("b", 1)), hbm=1e9, launch=1 * US))
     assert result.critical == "slow"
     assert set(result.critical_path) == set(CATEGORIES)
@@ -143,7 +144,26 @@ def test_the_critical_path_accounts_for_all_the_time():
 
 def test_event_count_depends_on_classes_not_on_work():
     def run(work):
-        phases = (Phase("c", wait_s=1 * US, flops=work, hbm_bytes=work),)
+        phases = (Phase("c", wait_s=1 * US, demand={"math": work, "hbm": work}),)
         return simulate(_program([SlotClass("s", 0, 4, phases)], hbm=1e9), trace=False).events
 
     assert run(1e3) == run(1e12)
+
+
+def test_a_new_resource_is_a_pool_kind_and_a_rate(monkeypatch):
+    # a shared resource the engine did not know: one POOL_KINDS entry and one rate;
+    # its busy share and its critical-path time follow from the kind
+    monkeypatch.setitem(engine.POOL_KINDS, "nvlink", engine.PoolKind(per_sm=False, category="hbm", bound="memory"))
+    cta = (Phase("x", demand={"nvlink": 1e6}),)
+    program = Program(groups=ONE_SM, slot_classes=(SlotClass("c", 0, 1, cta),), rates={"math": 1e12, "nvlink": 1e12})
+    result = simulate(program)
+    assert result.time_s == pytest.approx(1 * US)
+    assert result.busy["nvlink"] == pytest.approx(1.0)
+    assert result.critical_path["hbm"] == pytest.approx(1 * US)
+
+
+def test_per_sm_pools_are_one_per_group_and_shared_pools_one_in_all():
+    program = _program([], groups=(SmGroup("a", 2), SmGroup("b", 3)), math_rate=1e12)
+    capacity, kind_of = program.pools()
+    assert capacity == {"l2": 1e15, "hbm": 1e12, "math0": 2e12, "link0": 2e15, "math1": 3e12, "link1": 3e15}
+    assert kind_of["math1"] == "math" and kind_of["hbm"] == "hbm"

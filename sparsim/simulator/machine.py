@@ -1,0 +1,99 @@
+"""The machine a kernel runs on: a hardware profile with its tunable parameters applied.
+
+A :class:`Machine` is built once per prediction (:meth:`Machine.build`) from a profile and
+the resolved parameters (:func:`~sparsim.simulator.library.call_params`), and holds every
+number derived from the two: launch time, load latencies, usable L2, the rates of the
+pools the engine shares (per-SM L2 port, L2, HBM) and the math rate of each pipe. The
+mappings (:mod:`.gemm`, :mod:`.gather`, :mod:`.cpu`) take ``(work, machine)``, so none of
+them recomputes a derived number from ``hw`` and ``params`` (they did, in 11 places).
+
+>>> from sparsim.hwprofiles import load_profile
+>>> from sparsim.simulator.params import resolve_params
+>>> m = Machine.build(load_profile("h100-sxm5-80gb"), resolve_params())
+>>> m.occupancy(threads=256, smem_bytes=0, regs_per_thread=64)
+4
+>>> round(m.l2_usable_bytes / m.hw.l2_bytes, 2), m.dram_latency_s > m.l2_latency_s
+(0.75, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..hwprofiles import HardwareProfile
+from .roofline import math_peak
+
+__all__ = ["Machine", "PIPE_EFFICIENCY"]
+
+#: the efficiency parameter of each math pipe (``KernelWork.math``)
+PIPE_EFFICIENCY = {"tensor": "tensor_efficiency", "sparse_tensor": "sparse_tensor_efficiency",
+                   "vector": "vector_efficiency"}
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A profile and its parameters, with the derived numbers computed once."""
+
+    hw: HardwareProfile
+    params: Mapping[str, float] = field(repr=False)
+    #: launch overhead before the first CTA (``launch_overhead_s × launch_scale``)
+    launch_s: float
+    #: load latencies, scaled by ``latency_scale``
+    l2_latency_s: float
+    dram_latency_s: float
+    #: L2 bytes that hold data for reuse (``l2_bytes × l2_capacity_efficiency``)
+    l2_usable_bytes: float
+    #: one SM's L2 port (``sm_l2_bytes_per_clk × clock``)
+    sm_link_bytes_per_s: float
+    #: achievable shared rates (datasheet × ``l2_efficiency`` / ``hbm_efficiency``)
+    l2_bytes_per_s: float
+    hbm_bytes_per_s: float
+
+    @classmethod
+    def build(cls, hw: HardwareProfile, params: Mapping[str, float]) -> Machine:
+        scale = params["latency_scale"]
+        return cls(
+            hw=hw, params=params,
+            launch_s=hw.launch_overhead_s * params["launch_scale"],
+            l2_latency_s=hw.l2_latency_ns * 1e-9 * scale,
+            dram_latency_s=hw.hbm_latency_ns * 1e-9 * scale,
+            l2_usable_bytes=hw.l2_bytes * params["l2_capacity_efficiency"],
+            sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
+            l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"],
+            hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
+        )
+
+    def with_params(self, **changes: float) -> Machine:
+        """The same profile with some parameters replaced (e.g. a library's slow-down)."""
+        return Machine.build(self.hw, {**self.params, **changes})
+
+    @property
+    def sm_count(self) -> int:
+        return self.hw.sm_count
+
+    @property
+    def clock_hz(self) -> float:
+        return self.hw.clock_hz
+
+    @property
+    def is_cpu(self) -> bool:
+        return self.hw.kind == "cpu"
+
+    def occupancy(self, *, threads: int, smem_bytes: int, regs_per_thread: int) -> int:
+        """Resident CTAs per SM allowed by CTA slots, warps, shared memory and registers."""
+        hw = self.hw
+        warps = -(-threads // 32)
+        limits = [hw.max_ctas_per_sm, hw.max_warps_per_sm // warps,
+                  hw.registers_per_sm // (regs_per_thread * threads)]
+        if smem_bytes > 0:
+            limits.append(hw.shared_mem_per_sm_bytes // smem_bytes)
+        return max(1, min(limits))
+
+    def math_efficiency(self, pipe: str) -> float:
+        """The efficiency parameter of math pipe ``pipe`` (``tensor``, ``sparse_tensor``, ``vector``)."""
+        return self.params[PIPE_EFFICIENCY[pipe]]
+
+    def sm_math_flops_per_s(self, work) -> float:
+        """One SM's achievable FLOP/s on the pipe that runs ``work``."""
+        return math_peak(work, self.hw) * self.math_efficiency(work.math) / self.hw.sm_count
