@@ -12,7 +12,8 @@ tests drive it directly. One run of :func:`calibrate`:
 4. **evaluate** the held-out split twice, fitted and datasheet-only;
 5. write ``DIR/calibration.toml`` **atomically** (a temporary file, fsync, ``os.replace``):
    a run killed at any moment leaves the previous calibration whole. A fit whose held-out
-   error is worse than the datasheet-only prediction's is written to
+   error is worse than the datasheet-only prediction's (by more than :data:`NOISE_MAPE`,
+   the noise of the held-out points) is written to
    ``DIR/calibration.rejected.toml`` instead, and the previous calibration stays.
 
 A calibration stores the profile it was fitted on when that profile is not built in (a
@@ -47,6 +48,9 @@ from .results import ResultSet, read_results
 __all__ = ["CalibrationOutcome", "calibrate", "write_atomically", "resolve_profile", "profile_data",
            "stored_profile", "with_run_header", "measure", "fit_and_evaluate"]
 
+#: held-out MAPE a fit may lose to the datasheet-only prediction and still count as no
+#: worse: the spread of the same quick sweep measured twice on a 2-core machine
+NOISE_MAPE = 0.005
 CALIBRATION_FILE = "calibration.toml"
 REJECTED_FILE = "calibration.rejected.toml"
 RESULTS_FILE = "results.jsonl"
@@ -359,7 +363,10 @@ def calibrate(*, out_dir, backend=None, from_results=None, quick: bool = False, 
         results, profile, model=model, measured=measured, include_flagged=include,
         provenance={**_provenance(results, backend_name, clocks_seen),
                     **({"accepted_flags": [CONTENDED]} if accept_contended else {})})
-    accepted = float(np.mean(np.abs(report.points["error"]))) <= float(np.mean(np.abs(baseline.points["error"])))
+    # "worse" means worse by more than the repeat-to-repeat noise of the held-out points
+    # (on a 2-core machine consecutive quick runs differ by ~0.5 points of MAPE)
+    accepted = (float(np.mean(np.abs(report.points["error"])))
+                <= float(np.mean(np.abs(baseline.points["error"]))) + NOISE_MAPE)
     path = write_atomically(out / (CALIBRATION_FILE if accepted else REJECTED_FILE), calibration.to_toml())
     report = dataclasses.replace(report, calibration=str(path))
     if accepted:
