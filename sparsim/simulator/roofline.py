@@ -36,6 +36,12 @@ def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
         if dtype == "fp64" and not sparse:
             return hw.vector_peak("fp64")
         have = hw.sparse_dtypes if sparse else tuple(hw.tensor_dense_flops_per_s)
+        if sparse and not have:
+            # the chip, not the dtype, is what cannot run N:M sparsity (V100, CPUs)
+            raise SparsimError(
+                f"--kernel: got {work.kernel!r} on {hw.name}, which has no sparse tensor cores; "
+                f"allowed there: dense, coo, csr, bsr, grouped, channel (or a GPU with sparse tensor cores, "
+                f"compute capability 8.0 or later)")
         what = "sparse tensor cores" if sparse else "tensor cores"
         raise SparsimError(
             f"--dtype: got {work.dtype!r} for --kernel {work.kernel} on {hw.name}; "

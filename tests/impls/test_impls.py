@@ -123,3 +123,33 @@ def test_the_knob_note_compares_the_alternative():
     p = sparsim.predict("2:4", m=4096, k=4096, n=16, hw=H200, impl="cusparselt")
     note = [n for n in p.notes if n.startswith("cusparselt:")]
     assert len(note) == 1 and "with cusparselt-search this call is predicted" in note[0]
+
+
+def test_a_chip_without_sparse_tensor_cores_is_named_not_the_dtype():
+    # issue 11: "2:4 on V100 blames --dtype"
+    with pytest.raises(SparsimError, match=r"^--kernel: got '2:4' on v100-sxm2-32gb, which has no sparse tensor cores"):
+        sparsim.predict("2:4", m=4096, k=4096, n=16, hw="v100-sxm2-32gb")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--impl", "cusparselt"], "sparsim: error: --impl: got 'cusparselt' with --kernel dense; allowed kernels for cusparselt: 2:4, 1:2"),
+    (["--impl", "cutlass"], "sparsim: error: Invalid value for '--impl'"),
+    (["--datasheet", "--calibration", "x.toml"], "sparsim: error: --datasheet: given with --calibration"),
+])
+def test_predict_refuses_an_implementation_that_does_not_fit_in_one_line(capsys, argv, message):
+    from sparsim.cli import main
+
+    code = main(["predict", "--hw", "h200-sxm-141gb", "--kernel", "dense", "--m", "64", "--k", "64", "--n", "8", *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(message) and err.count("\n") == 1
+
+
+def test_impl_cli_lists_and_shows_with_sources(capsys):
+    from sparsim.cli import main
+
+    assert main(["impl", "list"]) == 0
+    out = capsys.readouterr().out
+    assert {line.split()[0] for line in out.splitlines()} >= {"cublas", "cusparse", "cusparselt", "cusparselt-search", "torch"}
+    assert main(["impl", "show", "torch"]) == 0
+    out = capsys.readouterr().out
+    assert "host per call" in out and "0.45 ms" in out and "[atlas]" in out
