@@ -29,7 +29,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import SparsimError
-from .tomlfile import read_toml
+from .tomlfile import dumps, read_toml
 from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
 
 __all__ = ["Calibration", "load_calibration", "CALIBRATION_VERSION"]
@@ -100,44 +100,20 @@ class Calibration:
             )
 
     def to_toml(self) -> str:
-        lines = [f"version = {CALIBRATION_VERSION}", "", "[device]", f"hw = {_toml_value(self.hw)}", "", "[params]"]
-        lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(self.params.items())]
-        for impl, table in sorted(self.impl_params.items()):
-            lines += ["", f"[impl.{_toml_key(impl)}]"]
-            lines += [f"{k} = {_toml_value(float(v))}" for k, v in sorted(table.items())]
+        data = {"version": CALIBRATION_VERSION, "device": {"hw": self.hw},
+                "params": {k: float(v) for k, v in sorted(self.params.items())},
+                "impl": {impl: {k: float(v) for k, v in sorted(table.items())}
+                         for impl, table in sorted(self.impl_params.items())}}
         if self.measured:
-            lines += ["", "[measured]"]
-            lines += [f"{_toml_key(k)} = {_toml_value(float(v))}" for k, v in sorted(self.measured.items())]
-        lines += ["", "[provenance]"]
-        lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.provenance.items()]
-        return "\n".join(lines) + "\n"
+            data["measured"] = {k: float(v) for k, v in sorted(self.measured.items())}
+        data["provenance"] = dict(self.provenance)
+        return dumps(data)
 
     def save(self, path: str | Path) -> Path:
         """Write the TOML to ``path`` atomically (temporary file, fsync, rename)."""
         from .atomic import write_text_atomic
 
         return write_text_atomic(Path(path), self.to_toml(), label="calibration")
-
-
-def _toml_key(k: Any) -> str:
-    """A bare key where TOML allows one, else a quoted key (provenance may say "2:4")."""
-    k = str(k)
-    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
-        return k
-    return _toml_value(k)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{text}"'
 
 
 def _check_param(origin: str, key: str, value: Any, prefix: str = "params.") -> None:

@@ -24,11 +24,30 @@ from .errors import check_choice
 from .impls import check_impl, default_impl
 from .models.work import KERNELS, KernelWork, build_work
 
-__all__ = ["Problem", "OPTION_KEYS"]
+__all__ = ["Problem", "OPTION_KEYS", "call_options"]
 
 #: kernel options a Problem may carry (passed to sparsim.models.build_work)
 OPTION_KEYS = ("index_policy", "b_layout", "group_size", "block", "weights", "sparsity_pattern", "memory_budget",
                "pattern_options")
+
+
+def call_options(rule, explicit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Index policy and B layout of a library call: what the caller set explicitly, else
+    what the implementation's rule says (PyTorch: int64 indices), else nothing (the
+    models' defaults). The one place this is decided (Problem, study sweep, measured specs).
+
+    >>> from sparsim.impls import get_impl
+    >>> call_options(get_impl("torch").rule("csr")), call_options(get_impl("torch").rule("csr"), {"index_policy": "library"})
+    ({'index_policy': 'int64', 'b_layout': 'row'}, {'index_policy': 'library', 'b_layout': 'row'})
+    """
+    explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
+    out = {}
+    for key, from_rule in (("index_policy", rule.index_policy if rule else None),
+                           ("b_layout", rule.b_layout if rule else None)):
+        value = explicit.get(key, from_rule)
+        if value is not None:
+            out[key] = value
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,13 +90,8 @@ class Problem:
     def resolved_options(self, hw_kind: str = "gpu") -> dict[str, Any]:
         """The options with the implementation's index width and B layout filled in
         where the user set none (an explicit option always wins)."""
-        options = dict(self.options)
         _, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.dtype, hw_kind)
-        if rule.index_policy and "index_policy" not in options:
-            options["index_policy"] = rule.index_policy
-        if rule.b_layout and "b_layout" not in options:
-            options["b_layout"] = rule.b_layout
-        return options
+        return {**self.options, **call_options(rule, self.options)}
 
     def work(self, hw_kind: str = "gpu") -> KernelWork:
         """The hardware-free work of this problem as its implementation stores A."""

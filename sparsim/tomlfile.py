@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import SparsimError
 
-__all__ = ["read_toml", "parse_toml", "nesting_depth", "MAX_NESTING", "MAX_TOML_BYTES"]
+__all__ = ["read_toml", "toml_key", "toml_value", "dumps", "parse_toml", "nesting_depth", "MAX_NESTING", "MAX_TOML_BYTES"]
 
 #: deepest [ / { nesting a data file may have (sparsim's own need 3)
 MAX_NESTING = 32
@@ -116,3 +116,63 @@ def read_toml(path: str | Path, label: str) -> dict[str, Any]:
         reason = getattr(exc, "strerror", None) or ("not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc)
         raise SparsimError(f"{where}: cannot read: {reason}; allowed: a readable TOML file") from None
     return parse_toml(text, where)
+
+
+# --- writing: the one TOML writer (calibrations, host profiles) ----------------------
+
+def toml_key(k) -> str:
+    """A bare key where TOML allows one, else a quoted key (provenance may say "2:4").
+
+    >>> toml_key("hbm_efficiency"), toml_key("2:4")
+    ('hbm_efficiency', '"2:4"')
+    """
+    k = str(k)
+    if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k):
+        return k
+    return toml_value(k)
+
+
+def toml_value(v) -> str:
+    """One TOML value: booleans, numbers, strings (escaped), arrays and inline tables."""
+    from collections.abc import Mapping
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{toml_key(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    text = str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def dumps(data, header: str = "") -> str:
+    """A TOML document: top-level keys first, then one ``[table]`` per mapping value
+    (a mapping of mappings becomes ``[table.sub]`` sections).
+
+    >>> print(dumps({"version": 1, "device": {"hw": "l4"}, "impl": {"cublas": {"x": 0.5}}}), end="")
+    version = 1
+    <BLANKLINE>
+    [device]
+    hw = "l4"
+    <BLANKLINE>
+    [impl.cublas]
+    x = 0.5
+    """
+    from collections.abc import Mapping
+
+    lines = [f"# {line}" for line in header.splitlines()]
+    lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)]
+    for section, table in data.items():
+        if not isinstance(table, Mapping):
+            continue
+        subtables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
+        if not subtables or len(subtables) < len(table):
+            lines += ["", f"[{toml_key(section)}]"]
+            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items() if k not in subtables]
+        for name, sub in subtables.items():
+            lines += ["", f"[{toml_key(section)}.{toml_key(name)}]"]
+            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in sub.items()]
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -12,7 +12,7 @@ that is not a number says so instead of printing ``nanFLOP/s``:
 
 from __future__ import annotations
 
-__all__ = ["human_bytes", "human_seconds", "human_count", "kv_table"]
+__all__ = ["human_bytes", "human_seconds", "human_count", "kv_table", "prose_bytes", "prose_seconds"]
 
 
 def human_bytes(n: float) -> str:
@@ -46,3 +46,31 @@ def kv_table(rows: list[tuple[str, str]]) -> str:
     """Two aligned columns: names left, values left-aligned after the widest name."""
     width = max((len(k) for k, _ in rows), default=0)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+# Prose style, for the sentences of a report ("3.9 ms per step"): fewer digits than the
+# terminal tables above, the same units.
+
+def prose_bytes(n: float) -> str:
+    """Bytes in binary units with one decimal.
+
+    >>> prose_bytes(3 * 2**20), prose_bytes(12)
+    ('3.0 MiB', '12 B')
+    """
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def prose_seconds(s: float) -> str:
+    """Seconds in s, ms or µs, with two or one decimals.
+
+    >>> prose_seconds(0.0039), prose_seconds(2.5e-5)
+    ('3.90 ms', '25.0 µs')
+    """
+    if s >= 1:
+        return f"{s:.2f} s"
+    if s >= 1e-3:
+        return f"{s * 1e3:.2f} ms"
+    return f"{s * 1e6:.1f} µs"

@@ -34,6 +34,7 @@ import tomllib
 from pathlib import Path
 from typing import Callable
 
+from ..tomlfile import dumps
 from ..errors import SparsimError
 from .schema import HardwareProfile, parse_profile
 
@@ -208,20 +209,7 @@ def _cache_path(facts: dict) -> Path:
 
 
 def _toml(data: dict) -> str:
-    def value(v):
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, dict):
-            return "{ " + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + " }"
-        return repr(v)
-
-    head = [f"{k} = {value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    body = []
-    for section, table in data.items():
-        if isinstance(table, dict):
-            body += ["", f"[{section}]"] + [f"{k} = {value(v)}" for k, v in table.items()]
-    return "# sparsim host profile, measured by sparsim.validate.hostbench; delete to re-measure\n" + \
-        "\n".join(head + body) + "\n"
+    return dumps(data, header="sparsim host profile, measured by sparsim.validate.hostbench; delete to re-measure")
 
 
 def host_profile(refresh: bool = False) -> HardwareProfile:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..units import prose_bytes as fmt_bytes, prose_seconds as fmt_seconds
 from .aggregate import DEFAULT_PATH, FORMAT_ORDER, STRUCTURED_FORMATS, path_order
 
 __all__ = ["recommendations", "winners", "fmt_ratio", "fmt_density", "fmt_bytes", "fmt_seconds", "fmt_times",
@@ -81,21 +82,6 @@ def knob_of(impl: str, fmt: str) -> tuple[str, str | None]:
 
 def fmt_density(d: float) -> str:
     return f"{d:.0%}" if d >= 0.1 or abs(d * 100 - round(d * 100)) < 1e-9 else f"{d:.1%}"
-
-
-def fmt_bytes(n: float) -> str:
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def fmt_seconds(s: float) -> str:
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.1f} µs"
 
 
 def _name(fmt: str) -> str:

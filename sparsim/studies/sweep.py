@@ -44,6 +44,7 @@ from ..impls import check_impl
 from ..models.limits import decide, memory_budget
 from ..models.patterns import generate, pattern_options
 from ..models.work import build_work
+from ..problem import call_options
 from ..simulator.roofline import math_peak
 from .paths import resolve
 from .spec import KernelOptions, Study
@@ -229,16 +230,9 @@ def _generated_pattern(pattern, m, k, density, seed, options):
 
 
 def _work_options(task: SweepTask, rule) -> tuple[tuple[str, str], ...]:
-    """Index policy and B layout of one implementation's call (as
-    :meth:`sparsim.problem.Problem.resolved_options`: a study's explicit value wins)."""
-    options = {}
-    index_policy = task.kernel.index_policy or rule.index_policy
-    b_layout = task.kernel.b_layout or rule.b_layout
-    if index_policy:
-        options["index_policy"] = index_policy
-    if b_layout:
-        options["b_layout"] = b_layout
-    return tuple(sorted(options.items()))
+    """Index policy and B layout of one implementation's call (a study's explicit value wins)."""
+    explicit = {"index_policy": task.kernel.index_policy, "b_layout": task.kernel.b_layout}
+    return tuple(sorted(call_options(rule, explicit).items()))
 
 
 def run_task(task: SweepTask) -> TaskResult:

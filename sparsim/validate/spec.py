@@ -100,19 +100,13 @@ class MeasureSpec:
     def options(self) -> dict:
         """How the measured call stored A and laid out B: the point's own index width and
         B layout, else its implementation's (PyTorch: int64 indices), else the defaults."""
-        options = {}
-        if self.impl in ("cublas", "cusparse", "cusparselt", "cusparselt-search", "torch"):
-            from ..impls import get_impl
+        from ..impls import impl_names, get_impl
+        from ..problem import call_options
 
-            rule = get_impl(self.impl).rules.get(self.kernel)
-            if rule is not None:
-                options.update({k: v for k, v in (("index_policy", rule.index_policy),
-                                                  ("b_layout", rule.b_layout)) if v})
-        if self.index_bits is not None:
-            options["index_policy"] = "int64" if self.index_bits == 64 else "library"
-        if self.b_layout is not None:
-            options["b_layout"] = self.b_layout
-        return options
+        rule = get_impl(self.impl).rules.get(self.kernel) if self.impl in impl_names() else None
+        explicit = {"index_policy": None if self.index_bits is None else ("int64" if self.index_bits == 64 else "library"),
+                    "b_layout": self.b_layout}
+        return call_options(rule, explicit)
 
     def work(self) -> KernelWork:
         """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern,
