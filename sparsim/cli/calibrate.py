@@ -48,6 +48,7 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
       sparsim predict --hw host --calibration calib/calibration.toml --kernel csr \\
           --m 4096 --k 4096 --n 64 --density 0.01 --dtype fp32
     """
+    # Longer than 60 lines on purpose: mostly the option checks and the printed table; the work is sparsim.validate.workflow.
     from ..validate.workflow import calibrate as run_calibration
 
     if backend is None and from_results is None:

@@ -145,6 +145,7 @@ def show(name, as_json, calibration):
       sparsim hw show a100-sxm4-80gb
       sparsim hw show host --calibration probe.toml
     """
+    # Longer than 60 lines on purpose: one printed row per profile field, with its measured value beside it.
     _check_name(name)
     if name == "host":
         from ..validate import hostbench  # noqa: F401 - registers the host measurer

@@ -104,6 +104,7 @@ def _simd(flags: set[str]) -> tuple[int, int, str]:
 
 def detect_host() -> dict:
     """What sysfs and procfs say about this machine, each value with its source."""
+    # Longer than 60 lines on purpose: one /proc or /sys fact per line, each with its source.
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
     info = _cpuinfo()
     model = info.get("model name") or info.get("Model") or platform.processor() or platform.machine() or "unknown CPU"

@@ -199,6 +199,7 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
 
     Errors name the file, the dotted key, the value found and what is allowed.
     """
+    # Longer than 60 lines on purpose: one check per section of the profile file, each naming the key it refuses.
     if not isinstance(data, Mapping):
         raise SparsimError(f"profile {origin}: got {type(data).__name__}; allowed: a TOML table")
     for key in data:

@@ -168,6 +168,7 @@ def _tiles(origin: str, key: str, value: Any) -> tuple[tuple[int, int], ...]:
 
 
 def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...]) -> KernelRule:
+    # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
     allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
                "params_from", "knob", "label", "alternative"}

@@ -50,11 +50,20 @@ def _slug(text: str, used: set) -> str:
     return slug
 
 
-def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
-                 measured: pd.DataFrame | None = None) -> str:
-    """The report page for ``results`` (see module doc); ``measured`` is the table of
-    :func:`sparsim.studies.measured.compare_measured`."""
-    meta = meta or {}
+class _Figures:
+    """The charts of one page: each figure gets an id and its Vega-Lite spec."""
+
+    def __init__(self):
+        self.specs: dict[str, dict] = {}
+
+    def __call__(self, chart, caption: str) -> str:
+        chart_id = f"chart-{len(self.specs) + 1}"
+        self.specs[chart_id] = chart.to_dict()
+        return f'<figure><div class="chart" id="{chart_id}"></div><figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def _tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The aggregates every section draws from, with display names of the GPUs."""
     missing = [c for c in REQUIRED_COLUMNS if c not in results.columns]
     if missing:
         raise SparsimError(f"RESULTS: missing columns {', '.join(missing)}; allowed: a table written by 'sparsim study'")
@@ -69,37 +78,20 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
         if f"time_{cat}_s" not in t:
             t[f"time_{cat}_s"] = 0.0
     display = dict(zip(t["hw"], t["hw_display"]))
-
     totals = agg.model_totals(t)
     totals["hw_display"] = totals["hw"].map(display)
-    sp = agg.speedups(totals)
-    be = agg.break_even(totals)
-    be["hw_display"] = be["hw"].map(display)
-    mem = agg.weight_memory(totals)
-    split = agg.time_split(totals)
-    split["hw_display"] = split["hw"].map(display)
     points = t.drop_duplicates(["workload", "m", "k", "n", "hw", "dtype", "format", "path", "density"])
-    roof = agg.roofline_points(points)
-    roof["hw_display"] = roof["hw"].map(display)
-    layers = agg.layer_times(t)
-    layers["hw_display"] = layers["hw"].map(display)
+    out = {"t": t, "totals": totals, "sp": agg.speedups(totals), "be": agg.break_even(totals),
+           "mem": agg.weight_memory(totals), "split": agg.time_split(totals), "points": points,
+           "roof": agg.roofline_points(points), "layers": agg.layer_times(t)}
+    for name in ("be", "split", "roof", "layers"):
+        out[name]["hw_display"] = out[name]["hw"].map(display)
+    out["display"] = display
+    return out
 
-    study = meta.get("study", {})
-    profiles = {p["name"]: p for p in meta.get("profiles", [])}
-    title = str(study.get("name") or "sparsim study")
-    used: set = set()
-    specs: dict[str, dict] = {}
-    nav = [("summary", "Summary")]
-    body = []
 
-    def figure(chart, caption: str) -> str:
-        chart_id = f"chart-{len(specs) + 1}"
-        specs[chart_id] = chart.to_dict()
-        return f'<figure><div class="chart" id="{chart_id}"></div><figcaption>{esc(caption)}</figcaption></figure>'
-
-    workloads = list(dict.fromkeys(t["workload"]))
-    titles = dict(zip(t["workload"], t["workload_title"]))
-    # -- summary ------------------------------------------------------------------------
+def _summary_section(d: dict, workloads: list, titles: dict, profiles: dict) -> str:
+    t, sp, be, mem = d["t"], d["sp"], d["be"], d["mem"]
     summary = ['<section id="summary"><h2>Summary and recommendations</h2>']
     for w in workloads:
         dtypes = list(dict.fromkeys(t.loc[t["workload"] == w, "dtype"]))
@@ -110,86 +102,111 @@ def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
                 summary.append(f'<p class="note">{esc(dtype)}</p>')
             summary.append('<ul class="findings">' + "".join(f"<li>{esc(f)}</li>" for f in findings) + "</ul>")
             summary.append(_winners_table(sp[(sp["workload"] == w) & (sp["dtype"] == dtype)]))
-    body.append("".join(summary) + "</section>")
+    return "".join(summary) + "</section>"
 
-    # -- one section per workload ---------------------------------------------------------
+
+def _workload_section(d: dict, w: str, name: str, anchor: str, figure: _Figures) -> str:
+    sp, be, mem, roof, split = d["sp"], d["be"], d["mem"], d["roof"], d["split"]
+    lt = d["layers"][d["layers"]["workload"] == w]
+    batches, densities = sorted(set(lt["batch"])), sorted(set(lt["density"]))
+    prefer = {"batch": batches[0], "density": agg.default_choice(densities)}
+    parts = [f'<section id="{anchor}"><h2>{esc(name)}</h2>']
+    layer_count = lt.drop_duplicates("layer")
+    parts.append(f'<p class="note">{len(layer_count)} layer names, {int(layer_count["layer_count"].sum())} '
+                 f'weight matrices; times are per forward step (every layer once per its count).</p>')
+    parts.append(figure(charts.layer_chart(lt, f"{name}: time per call of each layer", prefer),
+                        "Bars: predicted time of one call of the layer, per format; one panel per GPU. "
+                        "Hover a bar for its GEMM shape, what bounds it and its time per step."))
+    sw = sp[sp["workload"] == w]
+    if (sw["format"] != "dense").any():
+        parts.append(figure(charts.speedup_chart(sw, f"{name}: speedup over dense by density", prefer),
+                            "Whole-model time of dense divided by each format's at the same batch size, dense "
+                            "on the same software path (cuSPARSELt against cuBLAS, PyTorch's 2:4 against "
+                            "torch.mm; a path without dense of its own against the default libraries'). "
+                            "2:4 keeps half of the weights whatever the density, so its line is flat."))
+        bw = be[be["workload"] == w]
+        if bw["format"].isin(agg.STRUCTURED_FORMATS).any():
+            parts.append(figure(charts.structured_chart(bw, f"{name}: where 2:4 pays"),
+                                "2:4 keeps the largest 2 of every 4 weights and runs on sparse tensor cores; "
+                                "its speedup does not depend on the density, only on the shape, the batch size "
+                                "and the library: a per-call plan set-up (PyTorch eager) can outweigh it."))
+        if (~bw["format"].isin(agg.STRUCTURED_FORMATS)).any():
+            parts.append(figure(charts.break_even_chart(bw, f"{name}: break-even density by batch size"),
+                                "The highest swept density at which a format still beats dense, per format "
+                                "and implementation. Unstructured formats need very sparse weights; larger "
+                                "batches favor dense tensor cores."))
+    parts.append(figure(charts.memory_chart(mem[mem["workload"] == w], f"{name}: weight memory by format"),
+                        "Bytes of all weights: values and index/metadata stacked. Indices make CSR/COO larger "
+                        "than dense unless most weights are pruned; 2:4 adds 2 bits of metadata per kept value."))
+    parts.append(figure(charts.roofline_chart(roof[roof["workload"] == w], f"{name}: roofline"),
+                        "Each point is one predicted kernel (shape, format, density, batch). Lines: the GPU's "
+                        "math peak per pipe and HBM bandwidth; points far below are latency- or launch-bound."))
+    parts.append(figure(charts.time_split_chart(split[split["workload"] == w], f"{name}: where time goes", prefer),
+                        "Whole-model time per step split into compute, memory, dependent-load latency, "
+                        "kernel launch and the library's host work per call (which the GPU waits for in an "
+                        "eager loop), as the time model attributes it; a call's extra kernels count as other."))
+    return "".join(parts) + "</section>"
+
+
+def _measured_section(measured: pd.DataFrame, figure: _Figures) -> str | None:
+    not_compared = (measured.attrs.get("not_compared") or []) if measured is not None else []
+    if measured is None or (measured.empty and not not_compared):
+        return None
+    parts = ['<section id="measured"><h2>Predicted vs measured</h2>']
+    if not measured.empty:
+        parts.append(figure(charts.measured_chart(measured, "Predicted vs measured time"),
+                            "Each point is one measured kernel predicted again with this study's time model "
+                            "and calibration. Error = (predicted - measured) / measured."))
+        parts.append(_error_table(measured))
+    if not_compared:
+        parts.append('<h3>Measured points not compared</h3><p class="note">These measurements could not be '
+                     "predicted again here; the reason says why.</p>"
+                     + table(["hardware", "kernel", "points", "reason"],
+                             [(n["hw"], n["kernel"], n["points"], n["reason"]) for n in not_compared]))
+    return "".join(parts) + "</section>"
+
+
+def _skipped_section(skipped: list, display: dict) -> str:
+    return ('<section id="not-run"><h2>Points not run</h2><p class="note">The time model refused these '
+            "combinations; the reason is its own message.</p>"
+            + table(["format", "dtype", "GPU", "points", "reason"],
+                    [(s["format"], s["dtype"], display.get(s["hw"], s["hw"]), s["points"], s["reason"])
+                     for s in skipped]) + "</section>")
+
+
+def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
+                 measured: pd.DataFrame | None = None) -> str:
+    """The report page for ``results`` (see module doc); ``measured`` is the table of
+    :func:`sparsim.studies.measured.compare_measured`."""
+    meta = meta or {}
+    d = _tables(results)
+    t = d["t"]
+    study = meta.get("study", {})
+    profiles = {p["name"]: p for p in meta.get("profiles", [])}
+    figure, used = _Figures(), set()
+    workloads = list(dict.fromkeys(t["workload"]))
+    titles = dict(zip(t["workload"], t["workload_title"]))
+    nav = [("summary", "Summary")]
+    body = [_summary_section(d, workloads, titles, profiles)]
     for w in workloads:
         anchor = _slug(titles[w], used)
         nav.append((anchor, titles[w]))
-        name = titles[w]
-        lt = layers[layers["workload"] == w]
-        batches, densities = sorted(set(lt["batch"])), sorted(set(lt["density"]))
-        prefer = {"batch": batches[0], "density": agg.default_choice(densities)}
-        parts = [f'<section id="{anchor}"><h2>{esc(name)}</h2>']
-        layer_count = lt.drop_duplicates("layer")
-        parts.append(f'<p class="note">{len(layer_count)} layer names, {int(layer_count["layer_count"].sum())} '
-                     f'weight matrices; times are per forward step (every layer once per its count).</p>')
-        parts.append(figure(charts.layer_chart(lt, f"{name}: time per call of each layer", prefer),
-                            "Bars: predicted time of one call of the layer, per format; one panel per GPU. "
-                            "Hover a bar for its GEMM shape, what bounds it and its time per step."))
-        sw = sp[sp["workload"] == w]
-        if (sw["format"] != "dense").any():
-            parts.append(figure(charts.speedup_chart(sw, f"{name}: speedup over dense by density", prefer),
-                                "Whole-model time of dense divided by each format's at the same batch size, dense "
-                                "on the same software path (cuSPARSELt against cuBLAS, PyTorch's 2:4 against "
-                                "torch.mm; a path without dense of its own against the default libraries'). "
-                                "2:4 keeps half of the weights whatever the density, so its line is flat."))
-            bw = be[be["workload"] == w]
-            if bw["format"].isin(agg.STRUCTURED_FORMATS).any():
-                parts.append(figure(charts.structured_chart(bw, f"{name}: where 2:4 pays"),
-                                    "2:4 keeps the largest 2 of every 4 weights and runs on sparse tensor cores; "
-                                    "its speedup does not depend on the density, only on the shape, the batch size "
-                                    "and the library: a per-call plan set-up (PyTorch eager) can outweigh it."))
-            if (~bw["format"].isin(agg.STRUCTURED_FORMATS)).any():
-                parts.append(figure(charts.break_even_chart(bw, f"{name}: break-even density by batch size"),
-                                    "The highest swept density at which a format still beats dense, per format "
-                                    "and implementation. Unstructured formats need very sparse weights; larger "
-                                    "batches favor dense tensor cores."))
-        parts.append(figure(charts.memory_chart(mem[mem["workload"] == w], f"{name}: weight memory by format"),
-                            "Bytes of all weights: values and index/metadata stacked. Indices make CSR/COO larger "
-                            "than dense unless most weights are pruned; 2:4 adds 2 bits of metadata per kept value."))
-        parts.append(figure(charts.roofline_chart(roof[roof["workload"] == w], f"{name}: roofline"),
-                            "Each point is one predicted kernel (shape, format, density, batch). Lines: the GPU's "
-                            "math peak per pipe and HBM bandwidth; points far below are latency- or launch-bound."))
-        parts.append(figure(charts.time_split_chart(split[split["workload"] == w], f"{name}: where time goes", prefer),
-                            "Whole-model time per step split into compute, memory, dependent-load latency, "
-                            "kernel launch and the library's host work per call (which the GPU waits for in an "
-                            "eager loop), as the time model attributes it; a call's extra kernels count as other."))
-        body.append("".join(parts) + "</section>")
-
-    # -- predicted vs measured -------------------------------------------------------------
-    not_compared = (measured.attrs.get("not_compared") or []) if measured is not None else []
-    if measured is not None and (not measured.empty or not_compared):
+        body.append(_workload_section(d, w, titles[w], anchor, figure))
+    section = _measured_section(measured, figure)
+    if section:
         nav.append(("measured", "Predicted vs measured"))
-        parts = ['<section id="measured"><h2>Predicted vs measured</h2>']
-        if not measured.empty:
-            parts.append(figure(charts.measured_chart(measured, "Predicted vs measured time"),
-                                "Each point is one measured kernel predicted again with this study's time model "
-                                "and calibration. Error = (predicted - measured) / measured."))
-            parts.append(_error_table(measured))
-        if not_compared:
-            parts.append('<h3>Measured points not compared</h3><p class="note">These measurements could not be '
-                         "predicted again here; the reason says why.</p>"
-                         + table(["hardware", "kernel", "points", "reason"],
-                                 [(n["hw"], n["kernel"], n["points"], n["reason"]) for n in not_compared]))
-        body.append("".join(parts) + "</section>")
-
-    skipped = meta.get("skipped") or []
-    if skipped:
+        body.append(section)
+    if meta.get("skipped"):
         nav.append(("not-run", "Not run"))
-        body.append('<section id="not-run"><h2>Points not run</h2><p class="note">The time model refused these '
-                    "combinations; the reason is its own message.</p>"
-                    + table(["format", "dtype", "GPU", "points", "reason"],
-                            [(s["format"], s["dtype"], display.get(s["hw"], s["hw"]), s["points"], s["reason"])
-                             for s in skipped]) + "</section>")
-
+        body.append(_skipped_section(meta["skipped"], d["display"]))
     nav.append(("provenance", "Provenance"))
     body.append(_provenance(meta, t))
     intro = [study.get("description") or "",
-             f"{len(points):,} predicted kernels, {len(t):,} layer rows; time model "
+             f"{len(d['points']):,} predicted kernels, {len(t):,} layer rows; time model "
              f"{', '.join(sorted(set(t['model']))) if 'model' in t else study.get('model', '?')}; "
              f"sparsim {meta.get('sparsim_version', '?')}, {meta.get('date', '')}."]
-    return page(title, [p for p in intro if p], nav, "\n".join(body), specs)
+    return page(str(study.get("name") or "sparsim study"), [p for p in intro if p], nav, "\n".join(body),
+                figure.specs)
 
 
 def _winners_table(sp: pd.DataFrame) -> str:

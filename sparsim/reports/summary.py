@@ -204,6 +204,7 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
                     profiles: dict[str, dict], dtype: str) -> list[str]:
     """Plain-words findings for one workload (one dtype): a list of sentences, one per GPU
     and software path, each ending with what its figures rest on."""
+    # Longer than 60 lines on purpose: one sentence per finding, assembled in the order the report prints them.
     out = []
     sp = sp[(sp["workload"] == workload) & (sp["dtype"] == dtype)]
     be = be[(be["workload"] == workload) & (be["dtype"] == dtype)]

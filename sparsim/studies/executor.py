@@ -164,6 +164,7 @@ def run_sweep(
     is called as each task finishes with the number of points it held. With
     ``checkpoint`` (a :class:`~sparsim.studies.checkpoint.Checkpoint`), finished tasks
     are saved as they finish and tasks already saved are loaded instead of run."""
+    # Longer than 60 lines on purpose: submit, checkpoint and collect in one loop, so a kill between them cannot lose a finished task.
     start = time.perf_counter()
     tasks = plan(study)
     executor = executor or SerialExecutor()

@@ -395,6 +395,7 @@ def _calibration(c: _Checker, base: Path | None, value: Any, hardware: tuple[str
 
 def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | None = None) -> Study:
     """Check a study's data (as read from TOML) and build the :class:`Study`."""
+    # Longer than 60 lines on purpose: one check per key of the study file, each naming the key it refuses.
     c = _Checker(origin)
     c.keys("", data, _TOP_KEYS)
     if "version" not in data:

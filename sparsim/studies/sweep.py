@@ -237,6 +237,7 @@ def _work_options(task: SweepTask, rule) -> tuple[tuple[str, str], ...]:
 
 def run_task(task: SweepTask) -> TaskResult:
     """Predict every point of ``task``; points the model refuses are listed, not raised."""
+    # Longer than 60 lines on purpose: the nested loop over formats, implementations, dtypes, batches and profiles of one task.
     out = TaskResult()
     col = out.columns
     cals = dict(task.calibration)

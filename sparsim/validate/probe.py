@@ -180,6 +180,7 @@ extern "C" __global__ void empty() {}
 
 
 def _cupy_probe(quick: bool):
+    # Longer than 60 lines on purpose: one microbenchmark after another, each a few lines; split, they would only pass the same buffers around.
     from .backends.cupy_backend import cupy_available
 
     ok, why = cupy_available()

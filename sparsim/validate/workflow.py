@@ -310,6 +310,7 @@ def calibrate(*, out_dir, backend=None, from_results=None, quick: bool = False, 
     """One calibration run (module docstring). ``backend`` is a name (``numpy``, ``cupy``)
     or a Backend; ``from_results`` a results file measured elsewhere (no backend, no
     probe); ``specs`` replaces the built-in plan. Returns None for ``measure_only``."""
+    # Longer than 60 lines on purpose: the workflow's steps in order (probe, measure, fit, evaluate, write), each a call.
     from .backends import Backend, get_backend
     from .spec import plan
     from .timing import FULL, QUICK
