@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent / "sparsim"
 
 #: package (first component under sparsim) -> layer; higher may import lower
 LAYERS = {
-    "errors": 0, "units": 0, "dtypes": 0, "tomlfile": 0, "atomic": 0, "version": 0, "__init__": 9, "__main__": 9,
+    "errors": 0, "units": 0, "dtypes": 0, "tomlfile": 0, "atomic": 0, "version": 0, "speccheck": 0, "__init__": 9, "__main__": 9,
     "hwprofiles": 1, "models": 1, "impls": 2,
     "calibration": 3, "prediction": 3, "problem": 3, "simulator": 3,
     "api": 4,

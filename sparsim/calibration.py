@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import SparsimError
+from .speccheck import SpecChecker
 from .tomlfile import dumps, read_toml
 from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
 
@@ -117,12 +118,13 @@ class Calibration:
 
 
 def _check_param(origin: str, key: str, value: Any, prefix: str = "params.") -> None:
+    check = SpecChecker("calibration", origin)
     if key not in DEFAULT_PARAMS:
-        raise SparsimError(f"calibration {origin}: key {prefix}{key}: unknown; allowed: {', '.join(DEFAULT_PARAMS)}")
+        raise check.fail(f"{prefix}{key}", key, f"one of {', '.join(DEFAULT_PARAMS)}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise SparsimError(f"calibration {origin}: key {prefix}{key}: got {value!r}; allowed: a number > 0")
+        raise check.fail(f"{prefix}{key}", value, "a number > 0")
     if key in EFFICIENCY_PARAMS and value > 1:
-        raise SparsimError(f"calibration {origin}: key {prefix}{key}: got {value!r}; allowed: a number in (0, 1]")
+        raise check.fail(f"{prefix}{key}", value, "a number in (0, 1]")
 
 
 def _check_measured(origin: str, key: str, value: Any) -> None:

@@ -90,6 +90,8 @@ class Problem:
     def resolved_options(self, hw_kind: str = "gpu") -> dict[str, Any]:
         """The options with the implementation's index width and B layout filled in
         where the user set none (an explicit option always wins)."""
+        if {"index_policy", "b_layout"} <= set(self.options):
+            return dict(self.options)  # nothing left for the implementation to decide
         _, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.dtype, hw_kind)
         return {**self.options, **call_options(rule, self.options)}
 

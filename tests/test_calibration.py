@@ -25,7 +25,7 @@ def test_calibration_for_another_profile_is_refused():
 @pytest.mark.parametrize("params, message", [
     ({"hbm_efficiency": 1.5}, r"params.hbm_efficiency: got 1.5; allowed: a number in \(0, 1\]"),
     ({"hbm_efficiency": -1}, "allowed: a number > 0"),
-    ({"warp_magic": 2.0}, "unknown; allowed"),
+    ({"warp_magic": 2.0}, "key params.warp_magic: got .warp_magic.; allowed: one of tensor_efficiency"),
 ])
 def test_bad_parameters_name_the_key(params, message):
     with pytest.raises(SparsimError, match=message):

@@ -22,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..errors import SparsimError, shown
+from ..speccheck import SpecChecker
 
 __all__ = ["HardwareProfile", "SCHEMA_VERSION", "parse_profile", "MATH_DTYPES"]
 
@@ -153,7 +154,7 @@ class HardwareProfile:
 
 
 def _fail(origin: str, key: str, got: Any, allowed: str) -> SparsimError:
-    return SparsimError(f"profile {origin}: key {key}: got {shown(got)}; allowed: {allowed}")
+    return SpecChecker("profile", origin).fail(key, got, allowed)
 
 
 def _number(origin: str, table: Mapping, section: str, key: str, kind: str,

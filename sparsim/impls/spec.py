@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ..errors import SparsimError
+from ..speccheck import SpecChecker
 
 __all__ = ["ExtraKernel", "Implementation", "KernelRule", "MAPPINGS", "parse_impl", "IMPL_VERSION"]
 
@@ -136,20 +137,12 @@ class Implementation:
 # --- parsing --------------------------------------------------------------------------
 
 def _fail(origin: str, key: str, got: Any, allowed: str) -> SparsimError:
-    text = repr(got)
-    if len(text) > 80:
-        text = text[:77] + "..."
-    return SparsimError(f"implementation {origin}: key {key}: got {text}; allowed: {allowed}")
+    return SpecChecker("implementation", origin).fail(key, got, allowed)
 
 
 def _sourced(origin: str, key: str, entry: Any) -> tuple[Any, str]:
     """A ``{ value = ..., source = "..." }`` entry: every number says where it comes from."""
-    if not isinstance(entry, Mapping) or "value" not in entry:
-        raise _fail(origin, key, entry, "a table { value = ..., source = \"...\" }")
-    source = entry.get("source")
-    if not isinstance(source, str) or not source.strip():
-        raise _fail(origin, f"{key}.source", source, "a non-empty string naming where the value comes from")
-    return entry["value"], source
+    return SpecChecker("implementation", origin).sourced(key, entry)
 
 
 def _seconds(origin: str, key: str, value: Any, limit: float = 10.0) -> float:

@@ -56,6 +56,7 @@ from ..api import MODELS
 from ..dtypes import DTYPES
 from ..errors import SparsimError, shown
 from ..models.formats import INDEX_POLICIES
+from ..speccheck import MAX_WHOLE, SpecChecker
 from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
@@ -79,7 +80,6 @@ _SHAPE_KEYS = ("name", "m", "k", "count")
 _SWEEP_PATTERNS = tuple(p for p in PATTERNS if p not in ("nm", "channel"))
 #: largest whole number a study may give (M, K, counts, seeds): int32, what GEMM
 #: libraries index with
-MAX_WHOLE = 2**31 - 1
 #: largest N = batch x tokens (x spatial size) a point may have
 MAX_N = 2**31 - 1
 #: a study's grid is refused above this many points: a typo should not start a day-long run
@@ -177,54 +177,9 @@ class Study:
 
 # -- parsing ------------------------------------------------------------------------------
 
-class _Checker:
+def _Checker(origin: str) -> SpecChecker:
     """Builds the one-line errors: ``study FILE: key KEY: got VALUE; allowed: WHAT``."""
-
-    def __init__(self, origin: str):
-        self.origin = origin
-
-    def fail(self, key: str, got: Any, allowed: str) -> SparsimError:
-        text = "nothing" if got is None else shown(got)
-        return SparsimError(f"study {self.origin}: key {key}: got {text}; allowed: {allowed}")
-
-    def keys(self, key: str, table: Any, allowed: tuple[str, ...]) -> Mapping:
-        if not isinstance(table, Mapping):
-            raise self.fail(key, table, f"a table with keys {', '.join(allowed)}")
-        for name in table:
-            if name not in allowed:
-                where = f"{key}.{name}" if key else name
-                raise self.fail(where, name, "keys " + ", ".join(allowed))
-        return table
-
-    def string(self, key: str, value: Any) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(key, value, "a non-empty string")
-        return value
-
-    def whole(self, key: str, value: Any, minimum: int = 1, maximum: int = MAX_WHOLE) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            raise self.fail(key, value, f"a whole number in [{minimum}, {maximum:,}]")
-        return value
-
-    def choices(self, key: str, value: Any, allowed, *, unique: bool = True) -> tuple:
-        items = self.nonempty_list(key, value)
-        for item in items:
-            if item not in allowed:
-                raise self.fail(key, item, ", ".join(map(str, allowed)))
-        return self.unique(key, items) if unique else tuple(items)
-
-    def nonempty_list(self, key: str, value: Any) -> list:
-        if not isinstance(value, list) or not value:
-            raise self.fail(key, value, "a non-empty list")
-        return value
-
-    def unique(self, key: str, items) -> tuple:
-        seen = []
-        for item in items:
-            if item in seen:
-                raise self.fail(key, item, "each value once")
-            seen.append(item)
-        return tuple(seen)
+    return SpecChecker("study", origin)
 
 
 def _resolve(base: Path | None, value: str) -> str:

@@ -108,16 +108,24 @@ class MeasureSpec:
                     "b_layout": self.b_layout}
         return call_options(rule, explicit)
 
+    def problem(self):
+        """This point as a :class:`~sparsim.problem.Problem`: its seeded pattern, and A's
+        indices and B's layout as the measured call had them (:meth:`options`)."""
+        from ..problem import Problem
+
+        options = {"index_policy": "library", "b_layout": "row", **self.options()}
+        if self.kernel == "dense":
+            return Problem("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype, options=options)
+        if self.kernel == "2:4":
+            return Problem("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5, options=options)
+        options["sparsity_pattern"] = self.sparsity_pattern()
+        return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
+                       pattern=self.pattern, options=options, seed=self.seed)
+
     def work(self) -> KernelWork:
         """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern,
         with A's indices and B's layout as the measured call had them."""
-        if self.kernel == "dense":
-            return build_work("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype)
-        if self.kernel == "2:4":
-            return build_work("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5)
-        return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype,
-                          density=self.density, pattern=self.pattern, seed=self.seed,
-                          sparsity_pattern=self.sparsity_pattern(), **self.options())
+        return self.problem().work()
 
     def to_dict(self) -> dict:
         return asdict(self)

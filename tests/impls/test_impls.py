@@ -40,7 +40,7 @@ def _minimal(**rule):
 
 
 def test_a_number_without_a_source_is_refused():
-    with pytest.raises(SparsimError, match=r"kernel.dense.host_s.source: got None; allowed: a non-empty string"):
+    with pytest.raises(SparsimError, match=r"kernel.dense.host_s.source: got nothing; allowed: a non-empty string"):
         parse_impl(_minimal(host_s={"value": 1e-6}), "x.toml", kernels=KERNELS, dtypes=DTYPES)
 
 
