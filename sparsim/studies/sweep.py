@@ -43,8 +43,7 @@ from ..hwprofiles import load_profile, shipped_calibration
 from ..impls import check_impl
 from ..models.limits import decide, memory_budget
 from ..models.patterns import generate, pattern_options
-from ..models.work import build_work
-from ..problem import call_options
+from ..problem import Problem, call_options
 from ..simulator.roofline import math_peak
 from .paths import resolve
 from .spec import KernelOptions, Study
@@ -268,10 +267,14 @@ def run_task(task: SweepTask) -> TaskResult:
                         how = _work_options(task, rule)
                         if how not in works:
                             try:
-                                works[how] = build_work(
+                                # the implementation's choices are already in ``how``: the
+                                # Problem only fills the library defaults for what is left
+                                works[how] = Problem(
                                     kernel, m=task.m, k=task.k, n=n, dtype=dtype, density=density,
-                                    pattern=task.kernel.pattern, seed=task.seed, group_size=task.kernel.group_size,
-                                    block=task.kernel.block, **dict(how), **options)
+                                    pattern=task.kernel.pattern, seed=task.seed,
+                                    options={"index_policy": "library", "b_layout": "row", **dict(how),
+                                             "group_size": task.kernel.group_size, "block": task.kernel.block,
+                                             **options}).work()
                             except SparsimError as exc:
                                 works[how] = exc
                         work = works[how]
