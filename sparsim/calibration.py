@@ -83,8 +83,6 @@ class Calibration:
         """Every parameter's value for ``impl`` (its own fit, else the device's, else the default)."""
         return {key: self.param(key, impl) for key in DEFAULT_PARAMS}
 
-    params_for = all_params
-
     @property
     def label(self) -> str:
         """How a report names the figures' footing: "calibrated on <device>, <date>"."""

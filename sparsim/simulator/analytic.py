@@ -18,7 +18,7 @@ from __future__ import annotations
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .library import call_params, library_call
+from .library import basis_of, call_params, call_timeline, library_call
 from .machine import Machine
 from .roofline import math_peak, roofline_floor
 
@@ -45,8 +45,6 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     time_s = max(t_launch + body, floor)
     terms = {"compute": t_math, "memory": max(t_hbm, t_l2)}
     bound = "launch" if t_launch > body else max(terms, key=terms.get)
-    from .des import basis_of, call_timeline
-
     kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
     if overhead_s > time_s:
         bound = "overhead"

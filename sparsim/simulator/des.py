@@ -32,7 +32,7 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
-from .library import LibraryCall, call_params, library_call
+from .library import LibraryCall, basis_of, call_params, call_timeline, library_call
 from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
@@ -71,21 +71,6 @@ def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
     if call is not None:
         return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k)
     return plan_gemm(work, machine)
-
-
-def call_timeline(call: LibraryCall, work: KernelWork, main_s: float):
-    """((kernel name, seconds) of each kernel one call launches, kernel seconds, host seconds)."""
-    kernels = [(call.label or f"{call.library} {work.kernel}", main_s)]
-    kernels += [(extra.name, extra.time_s(work.nnz)) for extra in call.extra_kernels]
-    return tuple(kernels), sum(t for _, t in kernels), call.host_s
-
-
-def basis_of(calibration) -> str:
-    """What a prediction's figures rest on, in the words a report shows."""
-    label = getattr(calibration, "label", None)
-    if label:
-        return label
-    return "parameters given" if calibration else "datasheet only"
 
 
 def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:

@@ -32,7 +32,7 @@ from ..impls import check_impl, default_impl, get_impl
 from ..impls.spec import ExtraKernel
 from .params import DEFAULT_PARAMS
 
-__all__ = ["LibraryCall", "library_call", "call_params"]
+__all__ = ["LibraryCall", "library_call", "call_params", "call_timeline", "basis_of"]
 
 
 @dataclass(frozen=True)
@@ -105,3 +105,18 @@ def call_params(call: LibraryCall, calibration=None) -> dict[str, float]:
     params.update(calibration.params)
     params.update(calibration.impl_params.get(call.params_key, {}))
     return params
+
+
+def call_timeline(call: LibraryCall, work, main_s: float):
+    """((kernel name, seconds) of each kernel one call launches, kernel seconds, host seconds)."""
+    kernels = [(call.label or f"{call.library} {work.kernel}", main_s)]
+    kernels += [(extra.name, extra.time_s(work.nnz)) for extra in call.extra_kernels]
+    return tuple(kernels), sum(t for _, t in kernels), call.host_s
+
+
+def basis_of(calibration) -> str:
+    """What a prediction's figures rest on, in the words a report shows."""
+    label = getattr(calibration, "label", None)
+    if label:
+        return label
+    return "parameters given" if calibration else "datasheet only"

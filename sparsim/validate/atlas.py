@@ -41,7 +41,6 @@ import numpy as np
 
 from ..errors import SparsimError
 from ..hwprofiles import load_profile
-from ..impls import get_impl
 from ..problem import Problem
 from ..simulator import predict_work
 from ..simulator.library import library_call
@@ -243,8 +242,3 @@ def cross_validate(points: Sequence[AtlasPoint], *, measured: dict | None = None
 def default_points() -> list[AtlasPoint]:
     """Every point of the shipped atlas files."""
     return [p for f in ATLAS_FILES for p in load_atlas(f)]
-
-
-def impl_of_series(series: str) -> str:
-    """Which implementation a series' kernel time measures (for tables)."""
-    return get_impl(SERIES[series][1]).name

@@ -21,6 +21,7 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import SparsimError, check_choice, shown
+from ..impls import get_impl, impl_names
 from ..models import build_work, patterns
 from ..models.work import KernelWork
 
@@ -29,7 +30,7 @@ __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_fro
 
 SPLITS = ("train", "test")
 #: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
-IMPLS = ("cublas", "cusparse", "cusparselt", "cusparselt-search", "torch", "numpy", "scipy")
+IMPLS = tuple(name for name in impl_names() if name != "reference")
 #: storage order of the dense operand B (and C) of a sparse point
 B_LAYOUTS = ("row", "col")
 #: width of a sparse point's row/column indices
@@ -100,7 +101,6 @@ class MeasureSpec:
     def options(self) -> dict:
         """How the measured call stored A and laid out B: the point's own index width and
         B layout, else its implementation's (PyTorch: int64 indices), else the defaults."""
-        from ..impls import impl_names, get_impl
         from ..problem import call_options
 
         rule = get_impl(self.impl).rules.get(self.kernel) if self.impl in impl_names() else None
