@@ -65,12 +65,16 @@ LIMITS = {
     "overhead_s": (1e-10, 10.0),
     "flops_per_s": (1e6, 1e19),  # every tensor and vector rate
     "speedup": (1.0, 16.0),
+    "link_bytes_per_s": (1e6, 1e14), "allreduce_latency_s": (1e-8, 1.0),
 }
 
 _TOP = ("version", "name", "display_name", "kind")
 _OPTIONAL_TOP = ("compute_capability",)
 _SECTIONS = ("compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
-             "vector_flops_per_s")
+             "vector_flops_per_s", "interconnect")
+#: optional [interconnect] keys (GPU-to-GPU link of a multi-GPU box): bytes per second one
+#: GPU sends (one direction) and the fixed latency of one small all-reduce
+INTERCONNECT_KEYS = ("link_bytes_per_s", "allreduce_latency_s")
 _RATE_SECTIONS = ("tensor_dense_flops_per_s", "vector_flops_per_s")
 _NUMBER_FORM = '{ value = <number>, source = "<citation>" }'
 
@@ -109,6 +113,8 @@ class HardwareProfile:
     version: int = SCHEMA_VERSION
     #: CUDA compute capability "MAJOR.MINOR" ("" for CPUs and profiles that omit it)
     compute_capability: str = ""
+    #: GPU-to-GPU link (``link_bytes_per_s``, ``allreduce_latency_s``); empty when not stated
+    interconnect: Mapping[str, float] = field(default_factory=dict)
     origin: str = "<memory>"  # file it came from, for messages
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -150,6 +156,8 @@ class HardwareProfile:
             out[f"vector_flops_per_s.{dtype}"] = v
         out["tensor_sparse.speedup"] = self.sparse_speedup
         out["tensor_sparse.dtypes"] = list(self.sparse_dtypes)
+        for key, v in self.interconnect.items():
+            out[f"interconnect.{key}"] = v
         return out
 
 
@@ -193,6 +201,15 @@ def _rate_table(origin: str, data: Mapping, section: str, allowed: tuple[str, ..
             raise _fail(origin, f"{section}.{dtype}", dtype, ", ".join(allowed))
         rates[dtype] = float(_number(origin, table, section, dtype, "pos", sources))
     return rates
+
+
+def _interconnect(origin: str, table, sources: dict) -> dict[str, float]:
+    """The optional [interconnect] table: both keys or none."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict) or set(table) != set(INTERCONNECT_KEYS):
+        raise _fail(origin, "interconnect", table, "a table with " + ", ".join(INTERCONNECT_KEYS))
+    return {key: float(_number(origin, table, "interconnect", key, "pos", sources)) for key in INTERCONNECT_KEYS}
 
 
 def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> HardwareProfile:
@@ -250,12 +267,13 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
             raise _fail(origin, "tensor_sparse.dtypes", dtypes,
                         "a list of dtypes that tensor_dense_flops_per_s lists")
         sparse_dtypes = tuple(dtypes)
+    interconnect = _interconnect(origin, data.get("interconnect"), sources)
 
     return HardwareProfile(
         name=data["name"], display_name=data["display_name"], kind=data["kind"],
         tensor_dense_flops_per_s=MappingProxyType(tensor),
         vector_flops_per_s=MappingProxyType(vector),
-        sparse_speedup=speedup, sparse_dtypes=sparse_dtypes,
+        sparse_speedup=speedup, sparse_dtypes=sparse_dtypes, interconnect=MappingProxyType(interconnect),
         version=data["version"], origin=origin, compute_capability=cc,
         sources=MappingProxyType(sources), **values,
     )
