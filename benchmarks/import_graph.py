@@ -22,7 +22,7 @@ LAYERS = {
     "errors": 0, "units": 0, "dtypes": 0, "tomlfile": 0, "atomic": 0, "version": 0, "speccheck": 0, "__init__": 9, "__main__": 9,
     "hwprofiles": 1, "models": 1, "impls": 2,
     "calibration": 3, "prediction": 3, "problem": 3, "simulator": 3,
-    "api": 4,
+    "api": 4, "steps": 4,
     "validate": 5, "studies": 5,
     "reports": 6,
     "cli": 7,

@@ -13,7 +13,7 @@ machine) -> time -> table -> report.
 True
 """
 
-from .api import MODELS, predict
+from .api import MODELS, predict, predict_generation, predict_step
 from .calibration import Calibration, load_calibration
 from .errors import SparsimError
 from .hwprofiles import HardwareProfile, list_profiles, load_profile
@@ -24,7 +24,7 @@ from .validate import hostbench as _hostbench  # noqa: F401 - registers the host
 from .version import __version__
 
 __all__ = [
-    "predict", "MODELS", "Prediction", "KERNELS", "KernelWork", "build_work",
+    "predict", "predict_step", "predict_generation", "MODELS", "Prediction", "KERNELS", "KernelWork", "build_work",
     "HardwareProfile", "list_profiles", "load_profile", "Calibration", "load_calibration",
     "SparsimError", "Problem", "__version__",
 ]

@@ -28,7 +28,7 @@ from .prediction import Prediction
 from .problem import Problem
 from .simulator import MODELS, predict_work
 
-__all__ = ["predict", "MODELS", "resolve_calibration"]
+__all__ = ["predict", "MODELS", "resolve_calibration", "predict_step", "predict_generation"]
 
 
 def resolve_calibration(calibration, profile: HardwareProfile) -> Calibration | None:
@@ -110,3 +110,76 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str) -
 
 def _us(seconds: float) -> str:
     return f"{seconds * 1e6:,.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:,.3f} ms"
+
+
+def _step_inputs(model, hw, calibration):
+    from .models.transformer import load_config
+
+    config = load_config(model)
+    profile = load_profile(hw)
+    cal = resolve_calibration(calibration, profile)
+    from .simulator.library import basis_of
+
+    return config, profile, cal, basis_of(cal)
+
+
+def predict_step(
+    model,
+    *,
+    hw,
+    phase: str = "decode",
+    batch: int = 1,
+    context: int | None = None,
+    prompt: int | None = None,
+    linear: str = "dense",
+    density: float | None = None,
+    impl: str | None = None,
+    quant: str | None = None,
+    kv_dtype: str | None = None,
+    mode: str = "eager",
+    tp: int = 1,
+    dtype: str = "fp16",
+    calibration=None,
+    power_limit_w: float | None = None,
+    group: int | None = None,
+    attention: str = "fused",
+):
+    """Predict one prefill or decode step of ``model`` (a built-in name such as
+    ``"llama3-8b"`` or a path to a Hugging Face ``config.json``) on ``hw``.
+
+    Every decoder-layer linear is ``linear`` (``dense``, ``2:4``, ``csr`` or ``channel``
+    with ``density``), run by ``impl`` and quantized by ``quant`` (``w8a16``, ``w4a16``
+    with ``group``, ``fp8``, ``w8a8``); ``mode`` is ``eager``, ``cuda-graphs`` or
+    ``compiled``; ``tp`` GPUs split the layers. Returns a
+    :class:`~sparsim.steps.StepPrediction`; one that does not fit in memory has
+    ``fits=False`` and no times. ``attention="repeat-kv"`` models gpt-fast's copy of
+    grouped K/V heads before SDPA.
+    """
+    from .steps.step import predict_step_on
+
+    config, profile, cal, basis = _step_inputs(model, hw, calibration)
+    return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, phase=phase, batch=batch,
+                           context=context, prompt=prompt, linear=linear, density=density, impl=impl, quant=quant,
+                           group=group, kv_dtype=kv_dtype, mode=mode, tp=tp, dtype=dtype,
+                           power_limit_w=power_limit_w, attention=attention, basis=basis)
+
+
+def predict_generation(model, *, hw, batch: int = 1, prompt: int = 128, gen: int = 128, prefill_mode: str | None = None,
+                       static_cache: bool = False, **options):
+    """Predict a request of ``batch`` sequences, ``prompt`` tokens in and ``gen`` out:
+    TTFT (the prefill step), TPOT (decode steps over a growing context) and tokens/s.
+    ``options`` are :func:`predict_step`'s; ``prefill_mode`` runs the prefill in another
+    mode (gpt-fast compiles only the decode step); ``static_cache``: every decode step
+    attends over the whole cache of ``prompt + gen`` tokens (gpt-fast's static cache)."""
+    from .steps.generation import predict_generation_on
+    from .steps.step import predict_step_on
+
+    config, profile, cal, basis = _step_inputs(model, hw, options.pop("calibration", None))
+
+    def step(**kw):
+        return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, basis=basis,
+                               **{**options, **kw})
+
+    return predict_generation_on(step, model_name=config.name, hw=profile.name, batch=batch, prompt=prompt, gen=gen,
+                                 mode=options.get("mode", "eager"), prefill_mode=prefill_mode, tp=options.get("tp", 1),
+                                 static_cache=static_cache)

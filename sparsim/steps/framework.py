@@ -1,0 +1,67 @@
+"""What the framework does around the kernels: host work per call, and which kernels run.
+
+Three execution modes (``MODES``) of the same step:
+
+* ``eager``: PyTorch runs the model op by op. Before each kernel the host thread spends
+  ``KERNEL_CALL_S`` in Python, the dispatcher and the launch (measured on the H200 host:
+  a tiny PyTorch op back to back takes 10.07 us); a call that only makes a view costs
+  ``VIEW_CALL_S``. Elementwise chains run as one kernel per PyTorch call (RMSNorm is 8).
+  A library call with its own per-call set-up (cuSPARSELt's plan through
+  ``torch._cslt_sparse_mm``: ``Prediction.overhead_s``) costs that instead when larger.
+* ``cuda-graphs``: the same kernels captured once and replayed: one graph launch per step
+  (``GRAPH_LAUNCH_S``), no per-op host work; the GPU still pays each kernel's launch gap.
+* ``compiled``: ``torch.compile(mode="reduce-overhead")`` as gpt-fast uses it: Inductor
+  fuses each elementwise chain into one Triton kernel (RMSNorm; residual add + RMSNorm;
+  rotary of q and k with the K/V-cache write; SiLU x mul; sampling), GEMMs and
+  attention stay library kernels, and the whole step is replayed as a CUDA graph.
+
+In every mode the Python generation loop runs its own few calls per step
+(``StepOps.loop``: gpt-fast's ``decode_n_tokens`` increments the position and clones
+the token).
+
+>>> round(host_seconds(eager_kernels=8, eager_views=0) * 1e6, 2)   # one RMSNorm, eager
+80.56
+>>> plan_groups(["a", "b", "b", None, "c"])
+[[0], [1, 2], [3], [4]]
+"""
+
+from __future__ import annotations
+
+__all__ = ["MODES", "KERNEL_CALL_S", "VIEW_CALL_S", "GRAPH_LAUNCH_S", "host_seconds", "plan_groups"]
+
+MODES = ("eager", "cuda-graphs", "compiled")
+
+#: host seconds of one eager PyTorch call that launches a kernel: Python, dispatcher,
+#: launch. sparsim/validate/data/h200-2026-11-29/micro.json ``launch_us_burst`` = 10.07 us
+#: (a tiny op issued back to back from Python, PyTorch 2.11, the H200 host's CPU)
+KERNEL_CALL_S = 10.07e-6
+#: host seconds of an eager call that returns a view (no kernel): PyTorch operator
+#: micro-benchmark of ``split`` on CUDA, 3.3-3.4 us forward (pytorch/pytorch PR #32194)
+VIEW_CALL_S = 3.4e-6
+#: host seconds to replay a captured step: the compiled function's guards and
+#: ``cudaGraphLaunch``. micro.json ``launch_us_single`` = 20.35 us (one op issued alone
+#: between CUDA events) stands in for it: an estimate, no graph replay was timed
+GRAPH_LAUNCH_S = 20.35e-6
+
+
+def host_seconds(*, eager_kernels: int, eager_views: int, library_host_s: float = 0.0) -> float:
+    """Host seconds eager mode spends on one operator's calls. A library call whose own
+    per-call set-up is longer than the dispatch (cuSPARSELt plan set-up) costs that."""
+    kernel_calls = eager_kernels * KERNEL_CALL_S
+    if library_host_s > KERNEL_CALL_S:  # one of the calls is the library's, with its set-up
+        kernel_calls += library_host_s - KERNEL_CALL_S
+    return kernel_calls + eager_views * VIEW_CALL_S
+
+
+def plan_groups(fusions) -> list[list[int]]:
+    """Indices of consecutive operators that fuse into one kernel: neighbours with the
+    same (non-None) fusion label form one group; everything else stands alone."""
+    groups: list[list[int]] = []
+    last = object()
+    for i, label in enumerate(fusions):
+        if label is not None and label == last:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        last = label
+    return groups

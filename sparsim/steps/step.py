@@ -1,0 +1,206 @@
+"""Predict one step of a model: operators -> kernel times -> launches -> timeline.
+
+:func:`predict_step_on` is the engine behind ``sparsim.predict_step``: it takes a
+resolved profile and calibration and the function that predicts one linear layer
+(``sparsim.predict``, handed in by :mod:`sparsim.api`, so this package never imports
+the API above it). Identical linear layers are predicted once per step.
+
+Tensor parallelism: every GPU runs the same sharded step; an all-reduce of the hidden
+state follows the attention and the MLP, timed as a ring all-reduce (Patarasuk and
+Yuan, "Bandwidth optimal all-reduce algorithms", JPDC 2009: each GPU sends
+``2 (tp-1)/tp`` of the payload) over the profile's ``[interconnect]`` link plus its
+fixed latency.
+
+>>> import sparsim
+>>> p = sparsim.predict_step("llama2-7b", hw="a100-sxm4-80gb", batch=1, context=512, mode="eager")
+>>> p.bound, p.breakdown["host_idle"] > p.breakdown["linear"]    # eager decode at batch 1 waits on Python
+('host', True)
+>>> q = sparsim.predict_step("llama2-7b", hw="a100-sxm4-80gb", batch=1, context=512, mode="cuda-graphs")
+>>> q.bound, round(p.time_s / q.time_s, 1) > 2
+('gpu', True)
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..dtypes import get_dtype
+from ..errors import SparsimError, check_choice
+from ..models.step_ops import Op, StepOps, step_ops
+from ..simulator.attention import attention_time
+from ..simulator.streaming import stream_machine, streaming_time
+from .framework import GRAPH_LAUNCH_S, KERNEL_CALL_S, MODES, host_seconds, plan_groups
+from .memory import LINEAR_FORMATS, memory_plan
+from .prediction import StepPrediction
+from .timeline import Launch, simulate
+
+__all__ = ["predict_step_on", "allreduce_time", "ATTENTION_KINDS"]
+
+#: how attention reads grouped K/V heads: "fused" (FlashAttention, vLLM, TensorRT-LLM read
+#: each K/V head once for its query heads) or "repeat-kv" (gpt-fast/torchao: repeat_interleave
+#: copies K and V to every query head, then SDPA reads the copies)
+ATTENTION_KINDS = ("fused", "repeat-kv")
+_KERNEL_OF = {"dense": "dense", "2:4": "2:4", "csr": "csr", "channel": "channel"}
+
+
+def allreduce_time(nbytes: int, tp: int, hw) -> float:
+    """Seconds of one ring all-reduce of ``nbytes`` per GPU over ``hw``'s link."""
+    link = hw.interconnect
+    if not link:
+        raise SparsimError(f"--tp: got {tp} on {hw.name}, whose profile has no [interconnect] table; allowed: 1")
+    return link["allreduce_latency_s"] + 2 * (tp - 1) / tp * nbytes / link["link_bytes_per_s"]
+
+
+class _Kernels:
+    """Kernel seconds of each operator on one machine (linear predictions cached by shape)."""
+
+    def __init__(self, profile, calibration, predict, *, dtype, linear, density, impl, quant, group,
+                 power_limit_w, resident, attention_kind):
+        self.profile, self.predict, self.dtype = profile, predict, dtype
+        self.machine = stream_machine(profile, calibration)
+        self.calibration = calibration if calibration is not None else False
+        self.linear, self.density, self.impl, self.quant, self.group = linear, density, impl, quant, group
+        self.power_limit_w, self.resident, self.attention_kind = power_limit_w, resident, attention_kind
+        self.cache: dict = {}
+
+    def linear_call(self, op: Op):
+        kernel = _KERNEL_OF[self.linear] if op.prunable else "dense"
+        impl = self.impl if (op.prunable or self.linear == "dense") else None
+        key = (kernel, op.m, op.k, op.n, impl)
+        if key not in self.cache:
+            extra = {}
+            if self.quant is not None:  # quantized paths (issue 16): only when asked, so plain calls work everywhere
+                extra.update(quant=self.quant, group=self.group)
+            if self.power_limit_w is not None:
+                extra["power_limit_w"] = self.power_limit_w
+            density = self.density if kernel in ("csr", "channel") and self.density is not None else 1.0
+            self.cache[key] = self.predict(kernel, m=op.m, k=op.k, n=op.n, hw=self.profile, dtype=self.dtype,
+                                           density=density, impl=impl, calibration=self.calibration,
+                                           compare=False, **extra)
+        return self.cache[key]
+
+    def stream(self, read, written, flops):
+        return streaming_time(self.machine, bytes_read=read, bytes_written=written, flops=flops, resident=self.resident)
+
+    def attention(self, op: Op) -> tuple[float, int]:
+        """(seconds, kernels) of the attention op in fused form."""
+        work = op.attention
+        if self.attention_kind == "repeat-kv" and work.kv_heads != work.heads:
+            from dataclasses import replace
+
+            copy = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0)
+            return copy + attention_time(self.machine, replace(work, kv_heads=work.heads), dtype=self.dtype), 2
+        return attention_time(self.machine, work, dtype=self.dtype), 1
+
+
+def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
+    common = dict(name=op.name, op_class=op.op_class, layer=layer)
+    if op.op_class == "linear":
+        p = kern.linear_call(op)
+        host = host_seconds(eager_kernels=1, eager_views=op.eager_views, library_host_s=p.overhead_s)
+        return Launch(**common, host_s=host, gpu_s=p.kernel_s, kernels=max(1, len(p.kernels)), prunable=op.prunable)
+    host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views)
+    if op.op_class == "attention":
+        seconds, n = kern.attention(op)
+        copies = op.eager_kernels - n  # the other calls copy (contiguous) the attention output
+        seconds += copies * kern.stream(op.attention.bytes_qo // 2, op.attention.bytes_qo // 2, 0)
+        return Launch(**common, host_s=host, gpu_s=seconds, kernels=op.eager_kernels)
+    if op.op_class == "communication":
+        return Launch(**common, host_s=host, gpu_s=allreduce_time(op.comm_bytes, tp, hw), lane="comm")
+    each = kern.stream(op.bytes_read, op.bytes_written, op.flops / max(1, op.eager_kernels))
+    return Launch(**common, host_s=host, gpu_s=op.eager_kernels * each, kernels=op.eager_kernels)
+
+
+def _fused_launches(ops: tuple[Op, ...], kern: _Kernels, layer: int, hw, tp: int) -> list[Launch]:
+    out = []
+    for group in plan_groups([op.fusion for op in ops]):
+        members = [ops[i] for i in group]
+        if len(members) == 1 and members[0].op_class != "elementwise":
+            launch = _eager_launch(members[0], kern, layer, hw, tp)
+            if members[0].op_class == "attention":
+                seconds, n = kern.attention(members[0])
+                launch = Launch(launch.name, "attention", gpu_s=seconds, kernels=n, layer=layer)
+            out.append(Launch(launch.name, launch.op_class, 0.0, launch.gpu_s, launch.kernels, launch.lane,
+                              launch.prunable, layer))
+            continue
+        seconds = kern.stream(sum(m.bytes_read for m in members), sum(m.bytes_written for m in members),
+                              sum(m.flops for m in members))
+        out.append(Launch("+".join(m.name for m in members), "elementwise", 0.0, seconds, 1, layer=layer))
+    return out
+
+
+def _launches(ops: StepOps, kern: _Kernels, mode: str, hw) -> list[Launch]:
+    loop = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.loop]
+    if mode == "eager":
+        body = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.pre]
+        layer = [_eager_launch(op, kern, 0, hw, ops.tp) for op in ops.layer]
+        post = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.post]
+    else:
+        body, layer, post = ([_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.pre],
+                             [_eager_launch(op, kern, 0, hw, ops.tp) for op in ops.layer],
+                             [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.post])
+        if mode == "compiled":
+            body = _fused_launches(ops.pre, kern, -1, hw, ops.tp)
+            layer = _fused_launches(ops.layer, kern, 0, hw, ops.tp)
+            post = _fused_launches(ops.post, kern, -1, hw, ops.tp)
+        strip = lambda items: [Launch(i.name, i.op_class, 0.0, i.gpu_s, i.kernels, i.lane, i.prunable, i.layer)
+                               for i in items]
+        body, layer, post = strip(body), strip(layer), strip(post)
+        body.insert(0, Launch("graph launch", "elementwise", host_s=GRAPH_LAUNCH_S, gpu_s=0.0, kernels=0))
+    layers = [Launch(i.name, i.op_class, i.host_s, i.gpu_s, i.kernels, i.lane, i.prunable, n)
+              for n in range(ops.n_layers) for i in layer]
+    return loop + body + layers + post
+
+
+def _op_rows(items: list[Launch], n_layers: int) -> tuple[dict, ...]:
+    rows: dict[str, dict] = {}
+    for item in items:
+        if item.layer > 0:
+            continue
+        row = rows.setdefault(item.name, {"name": item.name, "op_class": item.op_class,
+                                          "count": n_layers if item.layer == 0 else 1,
+                                          "kernel_s": item.gpu_s, "host_s": item.host_s, "launches": item.kernels})
+        row["kernel_s"] = item.gpu_s
+    return tuple(rows.values())
+
+
+def predict_step_on(config, profile, calibration, *, predict: Callable, model_name: str, phase: str = "decode",
+                    batch: int = 1, context: int | None = None, prompt: int | None = None, linear: str = "dense",
+                    density: float | None = None, impl: str | None = None, quant: str | None = None,
+                    group: int | None = None, kv_dtype: str | None = None, mode: str = "eager", tp: int = 1,
+                    dtype: str = "fp16", power_limit_w: float | None = None, attention: str = "fused",
+                    basis: str = "datasheet only") -> StepPrediction:
+    """One step of ``config`` on ``profile``; see :func:`sparsim.predict_step`."""
+    check_choice("--mode", mode, MODES)
+    check_choice("--linear", linear, LINEAR_FORMATS)
+    check_choice("--attention", attention, ATTENTION_KINDS)
+    if linear in ("csr", "channel") and density is None:
+        raise SparsimError(f"--density: got None with --linear {linear}; allowed: a number in (0, 1]")
+    dtype_bytes = get_dtype(dtype).bytes
+    kv_bytes = dtype_bytes if kv_dtype is None else get_dtype(kv_dtype).bytes
+    ops = step_ops(config, phase=phase, batch=batch, context=context, prompt=prompt, tp=tp,
+                   dtype_bytes=dtype_bytes, kv_bytes=kv_bytes)
+    plan = memory_plan(ops, config, capacity_bytes=profile.hbm_bytes, linear=linear, density=density, quant=quant,
+                       group=group, dtype_bytes=dtype_bytes, kv_bytes=kv_bytes)
+    common = dict(model=model_name, hw=profile.name, phase=phase, batch=ops.batch, context=context, prompt=prompt,
+                  linear=linear, impl=impl, quant=quant, mode=mode, tp=ops.tp, dtype=dtype, fits=plan.fits,
+                  fit_message=plan.message, memory_bytes=dict(plan.parts), memory_capacity_bytes=plan.capacity_bytes,
+                  tokens=ops.tokens)
+    if not plan.fits:
+        return StepPrediction(**common, basis=basis)
+    kern = _Kernels(profile, calibration, predict, dtype=dtype, linear=linear, density=density, impl=impl,
+                    quant=quant, group=group, power_limit_w=power_limit_w, resident=phase == "decode",
+                    attention_kind=attention)
+    items = _launches(ops, kern, mode, profile)
+    result = simulate(items)
+    if kern.cache:
+        basis = next(iter(kern.cache.values())).basis
+    breakdown = {cls: s for cls, s in result.busy_by_class.items()}
+    breakdown["host_idle"] = result.gpu_idle_s
+    return StepPrediction(
+        **common, basis=basis, time_s=result.time_s, breakdown=breakdown, gpu_idle_s=result.gpu_idle_s,
+        host_busy_s=result.host_busy_s, bound="host" if result.gpu_idle_s > 0.5 * result.time_s else "gpu",
+        prunable_share=result.prunable_s / result.time_s, ops=_op_rows(items, ops.n_layers),
+        timeline=result.records, kernels=result.kernels,
+        notes=(f"{KERNEL_CALL_S * 1e6:.2f} us host per eager kernel call (PyTorch 2.11 on the H200 host)",),
+    )
