@@ -31,6 +31,8 @@ _COMMANDS = {
     "probe": ("probe", "probe"),
     "study": ("study", "study"),
     "report": ("report", "report"),
+    "step": ("step", "step"),
+    "generate": ("step", "generate"),
 }
 
 
