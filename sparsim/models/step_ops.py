@@ -27,7 +27,7 @@ attention stay library kernels).
 ['qkv_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']
 >>> qkv = ops.layer[1]; (qkv.m, qkv.k, qkv.n)
 (12288, 4096, 1)
->>> ops.layer[3].attention.bytes_kv == 2 * 32 * 128 * 512 * 2
+>>> ops.layer[4].attention.bytes_kv == 2 * 32 * 128 * 512 * 2
 True
 """
 

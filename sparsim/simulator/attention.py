@@ -20,7 +20,7 @@ for long-context inference" splits the keys across thread blocks, then reduces).
 >>> m = stream_machine(load_profile("h100-sxm5-80gb"))
 >>> decode = AttentionWork(16, 32, 32, 128, 1, 2000, False, 2, 2)
 >>> round(attention_time(m, decode, dtype="fp16") * 1e6)   # FA3 paged measures 292 us (e2e.json)
-180
+178
 >>> prefill = AttentionWork(1, 32, 8, 128, 2048, 2048, True, 2, 2)
 >>> attention_time(m, prefill, dtype="fp16") > decode_time_floor(m, prefill)
 True

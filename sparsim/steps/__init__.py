@@ -11,7 +11,7 @@ TTFT, TPOT and tokens/s. Users call ``sparsim.predict_step`` / ``sparsim.predict
 """
 
 from .framework import MODES
-from .memory import LINEAR_FORMATS, MemoryPlan, memory_plan
+from .memory import LINEAR_FORMATS, MemoryPlan, max_batch, memory_plan
 from .prediction import GenerationPrediction, StepPrediction
 
-__all__ = ["MODES", "LINEAR_FORMATS", "MemoryPlan", "memory_plan", "StepPrediction", "GenerationPrediction"]
+__all__ = ["MODES", "LINEAR_FORMATS", "MemoryPlan", "memory_plan", "max_batch", "StepPrediction", "GenerationPrediction"]

@@ -34,7 +34,7 @@ from ..errors import SparsimError
 from ..models.step_ops import StepOps
 from ..models.transformer import TransformerConfig
 
-__all__ = ["MemoryPlan", "memory_plan", "linear_weight_bytes", "RUNTIME_RESERVE_BYTES", "LINEAR_FORMATS"]
+__all__ = ["MemoryPlan", "memory_plan", "max_batch", "linear_weight_bytes", "RUNTIME_RESERVE_BYTES", "LINEAR_FORMATS"]
 
 #: bytes held back for the CUDA context, cuBLAS/cuSPARSELt workspaces and the caching
 #: allocator's slack: an estimate (the CUDA context alone takes ~300-500 MB, PyTorch
@@ -106,3 +106,29 @@ def memory_plan(ops: StepOps, config: TransformerConfig, *, capacity_bytes: int,
     parts = {"weights": int(weights), "kv_cache": int(kv), "activations": int(activations),
              "reserve": RUNTIME_RESERVE_BYTES}
     return MemoryPlan(parts, int(capacity_bytes))
+
+
+def max_batch(config: TransformerConfig, *, capacity_bytes: int, phase: str = "decode", context: int | None = None,
+              prompt: int | None = None, tp: int = 1, **formats) -> int:
+    """The largest batch whose step fits in ``capacity_bytes`` (0: not even one sequence).
+    Every part of the plan is linear in the batch, so two plans give the answer exactly.
+
+    >>> from sparsim.models.transformer import load_config
+    >>> max_batch(load_config("llama2-7b"), capacity_bytes=80 * 2**30, context=4096)
+    33
+    """
+    from ..models.step_ops import step_ops
+
+    dtype_bytes = formats.get("dtype_bytes", 2)
+    kv_bytes = formats.get("kv_bytes")
+
+    def total(batch):
+        ops = step_ops(config, phase=phase, batch=batch, context=context, prompt=prompt, tp=tp,
+                       dtype_bytes=dtype_bytes, kv_bytes=kv_bytes)
+        return memory_plan(ops, config, capacity_bytes=capacity_bytes, **formats).total_bytes
+
+    one, two = total(1), total(2)
+    per_seq = two - one
+    if one > capacity_bytes:
+        return 0
+    return 1 + (capacity_bytes - one) // per_seq if per_seq > 0 else 2**31

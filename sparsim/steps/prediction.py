@@ -60,7 +60,7 @@ class StepPrediction:
     breakdown: Mapping[str, float] = field(default_factory=dict)
     gpu_idle_s: float | None = None
     host_busy_s: float | None = None
-    #: "host" when the GPU waited for launches for more than half of the step, else "gpu"
+    #: "host" when the host thread was busy longer than the GPU (the launches set the pace), else "gpu"
     bound: str = ""
     #: share of the step spent in the decoder layers' linear kernels (what pruning can shrink)
     prunable_share: float | None = None
@@ -69,6 +69,8 @@ class StepPrediction:
     #: one step's lanes: {lane, name, op_class, start_s, end_s}; layers 2..L summarised
     timeline: tuple[Mapping[str, Any], ...] = ()
     kernels: int = 0
+    #: the largest batch that fits at this context and format (per GPU)
+    max_batch: int | None = None
     notes: tuple[str, ...] = ()
 
     @property

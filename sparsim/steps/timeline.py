@@ -21,8 +21,8 @@ and the items after the last layer; layers 2..L are summarised in one record per
 ...          Launch("b", "linear", host_s=10e-6, gpu_s=30e-6),
 ...          Launch("c", "elementwise", host_s=10e-6, gpu_s=2e-6)]
 >>> r = simulate(items)
->>> round(r.time_s * 1e6, 1), round(r.gpu_idle_s * 1e6, 1)   # GPU waits for a, then b runs past c's launch
-(44.0, 10.0)
+>>> round(r.time_s * 1e6, 1), round(r.gpu_idle_s * 1e6, 1)   # GPU waits for a and b, then c waits for b
+(52.0, 18.0)
 >>> [(x["lane"], x["name"], round(x["start_s"] * 1e6), round(x["end_s"] * 1e6)) for x in r.records if x["lane"] == "gpu"]
 [('gpu', 'a', 10, 12), ('gpu', 'b', 20, 50), ('gpu', 'c', 50, 52)]
 """

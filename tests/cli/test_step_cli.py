@@ -1,0 +1,50 @@
+"""`sparsim step` and `sparsim generate`: in process, exit codes and messages asserted."""
+
+import json
+
+from sparsim.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_step_json_has_the_design_fields(capsys):
+    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "256",
+                         "--mode", "cuda-graphs", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"time_s", "tokens_per_s", "tokens_per_s_per_seq", "breakdown", "gpu_idle_s", "prunable_share",
+            "memory_bytes", "fits", "basis", "ops", "timeline"} <= set(d)
+    assert set(d["breakdown"]) == {"linear", "attention", "elementwise", "communication", "host_idle"}
+    assert d["fits"] is True and d["tokens_per_s"] == d["tokens_per_s_per_seq"]
+    assert {r["lane"] for r in d["timeline"]} == {"host", "gpu"}
+
+
+def test_step_table_names_the_bound(capsys):
+    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--mode", "eager")
+    assert code == 0 and "host-bound" in out and "prunable share" in out
+
+
+def test_does_not_fit_is_one_line_and_exit_two(capsys):
+    code, out, err = run(capsys, "generate", "--model", "llama2-70b", "--hw", "a100-sxm4-80gb",
+                         "--prompt", "128", "--gen", "16")
+    assert code == 2 and out == ""
+    assert err.startswith("sparsim: error: does not fit: needs ") and err.count("\n") == 1
+
+
+def test_generate_json(capsys):
+    code, out, err = run(capsys, "generate", "--model", "llama3-8b", "--hw", "h100-sxm5-80gb", "--prompt", "128",
+                         "--gen", "32", "--batch", "2", "--mode", "compiled", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["ttft_s"] > 0 and d["tpot_s"] > 0 and d["tokens_per_s"] == 2 * d["tokens_per_s_per_seq"]
+
+
+def test_bad_input_is_exit_two(capsys):
+    code, _, err = run(capsys, "step", "--model", "nope-1b", "--hw", "a100-sxm4-80gb")
+    assert code == 2 and "--model: got 'nope-1b'" in err
+    code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--batch", "0")
+    assert code == 2 and "--batch: got 0" in err
