@@ -171,7 +171,8 @@ def predict_point(p) -> dict:
         g = sparsim.predict_generation(config, hw=hw, batch=batch, prompt=prompt, gen=gen, mode=mode, tp=tp, **args)
         if not g.fits:
             raise Uncovered(f"predicted not to fit ({g.fit_message}) but measured")
-        per_gpu = "per_gpu" in m["quantity"]
+        # the A100 table's unit is ambiguous for tp > 1; the same document's H100 table is per GPU
+        per_gpu = "per_gpu" in m["quantity"] or "unit_total_or_per_gpu_ambiguous" in p.get("flags", [])
         return {"measured": m["value"], "predicted": g.tokens_per_s_per_gpu if per_gpu else g.tokens_per_s,
                 "unit": "tok/s", "note": note}
     if kind == "ttft_prefill_latency":
@@ -287,6 +288,9 @@ def main(argv=None) -> int:
         print(f"eager-vs-CUDA-graphs ratio error: median {100 * statistics.median(abs(p / m - 1) for _, m, p in eg):.1f}% "
               f"over {len(eg)} pairs (target <= 20%)")
     sp = sparse_pairs(points, results)
+    if sp and args.verbose:
+        for pid, meas, pred in sp:
+            print(f"  2:4 pair {pid:62s} measured {meas:.3f}x predicted {pred:.3f}x")
     if sp:
         right = sum((m > 1) == (p > 1) for _, m, p in sp)
         err = statistics.median(abs(p / m - 1) for _, m, p in sp)

@@ -65,11 +65,13 @@ class _Kernels:
 
     def linear_call(self, op: Op):
         kernel = _KERNEL_OF[self.linear] if op.prunable else "dense"
-        impl = self.impl if (op.prunable or self.linear == "dense") else None
-        key = (kernel, op.m, op.k, op.n, impl)
+        impl = self.impl if (op.prunable or (self.linear == "dense" and self.quant is None)) else None
+        key = (kernel, op.m, op.k, op.n, impl, op.prunable)
         if key not in self.cache:
             extra = {}
-            if self.quant is not None:  # quantized paths (issue 16): only when asked, so plain calls work everywhere
+            # quantized paths (issue 16): only when asked, so plain calls work everywhere; the
+            # output projection stays in the model's dtype (vLLM's default; memory counts it so)
+            if self.quant is not None and op.prunable:
                 extra.update(quant=self.quant, group=self.group)
             if self.power_limit_w is not None:
                 extra["power_limit_w"] = self.power_limit_w
