@@ -281,6 +281,16 @@ def main(argv=None) -> int:
     exact = [(r["measured"], r["predicted"]) for pid, r in results.items()
              if points[pid]["kind"] == "decode_latency_bs1" and not r["note"].startswith("approx")]
     print(f"\nbatch-1 decode tokens/s MAPE: {mape(exact):.1f}% over {len(exact)} points (target <= 15%)")
+    groups: dict[str, list] = {}
+    for pid, r in results.items():
+        p = points[pid]
+        if p["kind"] != "decode_latency_bs1" or r["note"].startswith("approx"):
+            continue
+        mode = mode_of(p)[0]
+        label = mode + (", long static cache" if "long_kv_cache" in p.get("tags", []) else "")
+        groups.setdefault(f"{label} ({p['source']})", []).append((r["measured"], r["predicted"]))
+    for label, rows in sorted(groups.items()):
+        print(f"  {label:40s} {len(rows):3d} points  MAPE {mape(rows):6.1f}%")
     eg = eager_graph_pairs(results)
     for pid, meas, pred in eg:
         print(f"  eager vs graphs {pid}: measured {meas:.2f}x predicted {pred:.2f}x ({100 * (pred / meas - 1):+.1f}%)")

@@ -157,17 +157,20 @@ def step_ops(config: TransformerConfig, *, phase: str = "decode", batch: int = 1
     act = tokens * h * b  # one hidden-state tensor
     attn = AttentionWork(batch, heads, kv_heads, c.head_dim, q_len, kv_len, causal=phase == "prefill",
                          dtype_bytes=b, kv_bytes=kv_bytes)
-    # RMSNorm in gpt-fast model.py: x.float(), x*x, mean, +eps, rsqrt, x*r, type_as, *weight: 8 kernels
-    norm = dict(nbytes_in=act + h * b, nbytes_out=act, flops=4 * tokens * h, eager_kernels=8)
+    # RMSNorm in gpt-fast model.py: x.float(), x*x, mean, +eps, rsqrt, x*r, type_as, *weight: 8 kernels;
+    # in fp32, x.float() and type_as return x itself (a call, no kernel)
+    casts = 2 if b != 4 else 0
+    norm = dict(nbytes_in=act + h * b, nbytes_out=act, flops=4 * tokens * h, eager_kernels=6 + casts,
+                eager_views=2 - casts)
     rope_elems = tokens * (heads + kv_heads) * c.head_dim
     layer = [
         _stream("attn_norm", **norm, fusion="attn_norm"),
         # wqkv(x).split(...) and three .view(...): 1 kernel, 4 views
         Op("qkv_proj", "linear", m=qkv_m, k=h, n=tokens, prunable=True, eager_views=4),
-        # apply_rotary_emb on q and k: float, 4 mul, sub, add, stack, type_as = 9 kernels and
-        # reshape, view, 8 selects, flatten = 11 views each; then 3 transposes
+        # apply_rotary_emb on q and k: float, 4 mul, sub, add, stack, type_as = 9 kernels (7 in
+        # fp32) and reshape, view, 8 selects, flatten = 11 views each; then 3 transposes
         _stream("rotary", rope_elems * b + tokens * c.head_dim * 4, rope_elems * b, 6 * rope_elems,
-                eager_kernels=18, eager_views=25, fusion="rope"),
+                eager_kernels=14 + 2 * casts, eager_views=29 - 2 * casts, fusion="rope"),
         # KVCache.update: k_out[:, :, input_pos] = k_val, same for v: 2 index_put kernels
         _stream("kv_write", 2 * tokens * kv_heads * c.head_dim * b, 2 * tokens * kv_heads * c.head_dim * kv_bytes,
                 0, eager_kernels=2, fusion="rope"),
