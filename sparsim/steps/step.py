@@ -179,7 +179,10 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
     if linear in ("csr", "channel") and density is None:
         raise SparsimError(f"--density: got None with --linear {linear}; allowed: a number in (0, 1]")
     dtype_bytes = get_dtype(dtype).bytes
-    kv_bytes = dtype_bytes if kv_dtype is None else get_dtype(kv_dtype).bytes
+    try:
+        kv_bytes = dtype_bytes if kv_dtype is None else get_dtype(kv_dtype).bytes
+    except SparsimError as exc:
+        raise SparsimError(str(exc).replace("--dtype", "--kv-dtype", 1)) from None
     ops = step_ops(config, phase=phase, batch=batch, context=context, prompt=prompt, tp=tp,
                    dtype_bytes=dtype_bytes, kv_bytes=kv_bytes)
     plan = memory_plan(ops, config, capacity_bytes=profile.hbm_bytes, linear=linear, density=density, quant=quant,

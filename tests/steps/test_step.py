@@ -126,3 +126,19 @@ def test_quantized_memory_works_without_the_quantized_kernels():
     bf16 = memory_plan(ops, c, capacity_bytes=2**36)
     int4 = memory_plan(ops, c, capacity_bytes=2**36, quant="w4a16", group=64)
     assert int4.parts["weights"] < 0.45 * bf16.parts["weights"]
+
+
+def test_a_bad_kv_dtype_names_its_own_flag():
+    with pytest.raises(SparsimError, match="--kv-dtype: got 'nope'"):
+        sparsim.predict_step("llama2-7b", hw=A100, kv_dtype="nope")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=8, deadline=None)
+@given(short=st.integers(1, 4000), extra=st.integers(1, 60000), mode=st.sampled_from(["eager", "compiled"]))
+def test_a_longer_context_never_makes_a_decode_step_faster(short, extra, mode):
+    a = sparsim.predict_step("llama3-8b", hw="h100-sxm5-80gb", batch=4, context=short, mode=mode)
+    b = sparsim.predict_step("llama3-8b", hw="h100-sxm5-80gb", batch=4, context=short + extra, mode=mode)
+    assert b.time_s >= a.time_s and b.breakdown["attention"] > a.breakdown["attention"]
