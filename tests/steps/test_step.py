@@ -142,3 +142,13 @@ def test_a_longer_context_never_makes_a_decode_step_faster(short, extra, mode):
     a = sparsim.predict_step("llama3-8b", hw="h100-sxm5-80gb", batch=4, context=short, mode=mode)
     b = sparsim.predict_step("llama3-8b", hw="h100-sxm5-80gb", batch=4, context=short + extra, mode=mode)
     assert b.time_s >= a.time_s and b.breakdown["attention"] > a.breakdown["attention"]
+
+
+@pytest.mark.skipif(not QUANT, reason="sparsim.predict has no quant= yet (issue 16, engineer 'quant'); "
+                                      "the integrator wires these at merge")
+def test_batch_one_decode_ranks_bf16_int8_int4_and_int4_with_two_four():
+    # the published order on an A100 (e2e.json, torchao Llama-3-8B): 95.6 < 153.0 < 180.8 < 224.0 tok/s
+    common = dict(hw=A100, batch=1, context=256, mode="compiled", dtype="bf16")
+    rates = [sparsim.predict_step("llama3-8b", **common, **kw).tokens_per_s for kw in (
+        {}, {"quant": "w8a16"}, {"quant": "w4a16", "group": 64}, {"quant": "w4a16", "linear": "2:4"})]
+    assert rates == sorted(rates)
