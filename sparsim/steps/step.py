@@ -22,6 +22,7 @@ fixed latency.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 from ..dtypes import get_dtype
@@ -88,8 +89,6 @@ class _Kernels:
         """(seconds, kernels) of the attention op in fused form."""
         work = op.attention
         if self.attention_kind == "repeat-kv" and work.kv_heads != work.heads:
-            from dataclasses import replace
-
             copy = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0)
             return copy + attention_time(self.machine, replace(work, kv_heads=work.heads), dtype=self.dtype), 2
         return attention_time(self.machine, work, dtype=self.dtype), 1
@@ -114,43 +113,39 @@ def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
 
 
 def _fused_launches(ops: tuple[Op, ...], kern: _Kernels, layer: int, hw, tp: int) -> list[Launch]:
+    """torch.compile: each run of operators with one fusion label becomes one kernel;
+    GEMMs, attention and all-reduces stay library kernels (attention without eager's copies)."""
     out = []
     for group in plan_groups([op.fusion for op in ops]):
         members = [ops[i] for i in group]
-        if len(members) == 1 and members[0].op_class != "elementwise":
-            launch = _eager_launch(members[0], kern, layer, hw, tp)
-            if members[0].op_class == "attention":
-                seconds, n = kern.attention(members[0])
-                launch = Launch(launch.name, "attention", gpu_s=seconds, kernels=n, layer=layer)
-            out.append(Launch(launch.name, launch.op_class, 0.0, launch.gpu_s, launch.kernels, launch.lane,
-                              launch.prunable, layer))
-            continue
-        seconds = kern.stream(sum(m.bytes_read for m in members), sum(m.bytes_written for m in members),
-                              sum(m.flops for m in members))
-        out.append(Launch("+".join(m.name for m in members), "elementwise", 0.0, seconds, 1, layer=layer))
+        first = members[0]
+        if len(members) == 1 and first.op_class == "attention":
+            seconds, n = kern.attention(first)
+            out.append(Launch(first.name, "attention", gpu_s=seconds, kernels=n, layer=layer))
+        elif len(members) == 1 and first.op_class != "elementwise":
+            out.append(_eager_launch(first, kern, layer, hw, tp))
+        else:
+            seconds = kern.stream(sum(m.bytes_read for m in members), sum(m.bytes_written for m in members),
+                                  sum(m.flops for m in members))
+            out.append(Launch("+".join(m.name for m in members), "elementwise", gpu_s=seconds, layer=layer))
     return out
 
 
 def _launches(ops: StepOps, kern: _Kernels, mode: str, hw) -> list[Launch]:
-    loop = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.loop]
-    if mode == "eager":
-        body = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.pre]
-        layer = [_eager_launch(op, kern, 0, hw, ops.tp) for op in ops.layer]
-        post = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.post]
+    """The step's launches in order: the Python loop's own calls, then the model (one
+    graph replay outside eager mode), with the layer's launches repeated per layer."""
+    if mode == "compiled":
+        def build(seq, layer):
+            return _fused_launches(seq, kern, layer, hw, ops.tp)
     else:
-        body, layer, post = ([_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.pre],
-                             [_eager_launch(op, kern, 0, hw, ops.tp) for op in ops.layer],
-                             [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.post])
-        if mode == "compiled":
-            body = _fused_launches(ops.pre, kern, -1, hw, ops.tp)
-            layer = _fused_launches(ops.layer, kern, 0, hw, ops.tp)
-            post = _fused_launches(ops.post, kern, -1, hw, ops.tp)
-        strip = lambda items: [Launch(i.name, i.op_class, 0.0, i.gpu_s, i.kernels, i.lane, i.prunable, i.layer)
-                               for i in items]
-        body, layer, post = strip(body), strip(layer), strip(post)
+        def build(seq, layer):
+            return [_eager_launch(op, kern, layer, hw, ops.tp) for op in seq]
+    body, layer, post = build(ops.pre, -1), build(ops.layer, 0), build(ops.post, -1)
+    if mode != "eager":  # captured once, replayed: no host work per operator
+        body, layer, post = ([replace(i, host_s=0.0) for i in part] for part in (body, layer, post))
         body.insert(0, Launch("graph launch", "elementwise", host_s=GRAPH_LAUNCH_S, gpu_s=0.0, kernels=0))
-    layers = [Launch(i.name, i.op_class, i.host_s, i.gpu_s, i.kernels, i.lane, i.prunable, n)
-              for n in range(ops.n_layers) for i in layer]
+    loop = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.loop]
+    layers = [replace(i, layer=n) for n in range(ops.n_layers) for i in layer]
     return loop + body + layers + post
 
 

@@ -42,3 +42,15 @@ def test_max_batch_is_the_last_batch_that_fits():
     assert b > 1 and fits(b) and not fits(b + 1)
     assert max_batch(L7, capacity_bytes=8 * GIB, context=16) == 0
     assert max_batch(L7, capacity_bytes=cap, context=4096, linear="2:4") > b
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=30, deadline=None)
+@given(batch=st.integers(1, 256), context=st.integers(1, 32768), more=st.integers(1, 64))
+def test_memory_grows_with_batch_and_context(batch, context, more):
+    def total(b, c):
+        return memory_plan(step_ops(L7, batch=b, context=c), L7, capacity_bytes=GIB).total_bytes
+    assert total(batch + more, context) > total(batch, context)
+    assert total(batch, context + more) > total(batch, context)

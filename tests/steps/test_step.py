@@ -152,3 +152,13 @@ def test_batch_one_decode_ranks_bf16_int8_int4_and_int4_with_two_four():
     rates = [sparsim.predict_step("llama3-8b", **common, **kw).tokens_per_s for kw in (
         {}, {"quant": "w8a16"}, {"quant": "w4a16", "group": 64}, {"quant": "w4a16", "linear": "2:4"})]
     assert rates == sorted(rates)
+
+
+def test_to_dict_is_plain_json():
+    import json
+
+    p = sparsim.predict_step("llama2-7b", hw=A100, batch=2, context=64, tp=2, mode="compiled")
+    d = json.loads(json.dumps(p.to_dict()))
+    assert d["tp"] == 2 and d["tokens"] == 2 and d["max_batch"] > 2
+    assert {r["lane"] for r in d["timeline"]} == {"host", "gpu", "comm"}
+    assert all(set(r) == {"name", "op_class", "count", "kernel_s", "host_s", "launches"} for r in d["ops"])
