@@ -38,6 +38,8 @@ def _common(f):
         click.option("--dtype", default="fp16", show_default=True, help="Model dtype (fp16, bf16, ...)."),
         click.option("--attention", default="fused", show_default=True, type=click.Choice(("fused", "repeat-kv")),
                      help="fused GQA attention, or gpt-fast's repeat of K/V heads before SDPA."),
+        click.option("--calibration", type=click.Path(dir_okay=False), default=None,
+                     help="Calibration TOML (default: the one shipped for the profile, if any)."),
         click.option("--datasheet", is_flag=True, help="Use datasheet figures only, not the shipped calibration."),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object."),
     ]
@@ -48,6 +50,8 @@ def _common(f):
 
 def _options(kw) -> dict:
     datasheet = kw.pop("datasheet")
+    if datasheet and kw.get("calibration"):
+        raise SparsimError("--datasheet: given with --calibration; allowed: one of the two")
     kw = {key: value for key, value in kw.items() if value is not None}
     if datasheet:
         kw["calibration"] = False
@@ -110,6 +114,7 @@ def render_step(p) -> str:
         ("breakdown", ", ".join(f"{k} {human_seconds(v)}" for k, v in p.breakdown.items())),
         ("prunable share", f"{p.prunable_share:.1%} of the step is decoder-layer linears"),
         ("memory", f"{p.fit_message}: " + ", ".join(f"{k} {human_bytes(v)}" for k, v in p.memory_bytes.items())),
+        ("max batch", f"{p.max_batch:,} sequences fit at this context and format"),
         ("kernels", f"{p.kernels:,} per step"),
     ]
     return kv_table(rows)

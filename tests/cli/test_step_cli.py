@@ -48,3 +48,18 @@ def test_bad_input_is_exit_two(capsys):
     assert code == 2 and "--model: got 'nope-1b'" in err
     code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--batch", "0")
     assert code == 2 and "--batch: got 0" in err
+
+
+def test_datasheet_and_calibration_together_are_refused(capsys, tmp_path):
+    cal = tmp_path / "c.toml"
+    cal.write_text("")
+    code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--datasheet",
+                       "--calibration", str(cal))
+    assert code == 2 and "--datasheet: given with --calibration" in err
+
+
+def test_datasheet_changes_the_basis(capsys):
+    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--json")
+    assert code == 0 and json.loads(out)["basis"].startswith("calibrated on NVIDIA H200")
+    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--datasheet", "--json")
+    assert code == 0 and json.loads(out)["basis"] == "datasheet only"
