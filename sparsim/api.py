@@ -175,10 +175,11 @@ def predict_generation(model, *, hw, batch: int = 1, prompt: int = 128, gen: int
     from .steps.step import predict_step_on
 
     config, profile, cal, basis = _step_inputs(model, hw, options.pop("calibration", None))
+    shared: dict = {}  # the request's steps share their linear-layer predictions
 
     def step(**kw):
         return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, basis=basis,
-                               **{**options, **kw})
+                               linear_cache=shared, **{**options, **kw})
 
     return predict_generation_on(step, model_name=config.name, hw=profile.name, batch=batch, prompt=prompt, gen=gen,
                                  mode=options.get("mode", "eager"), prefill_mode=prefill_mode, tp=options.get("tp", 1),

@@ -56,18 +56,19 @@ class _Kernels:
     """Kernel seconds of each operator on one machine (linear predictions cached by shape)."""
 
     def __init__(self, profile, calibration, predict, *, dtype, linear, density, impl, quant, group,
-                 power_limit_w, resident, attention_kind):
+                 power_limit_w, resident, attention_kind, cache=None):
         self.profile, self.predict, self.dtype = profile, predict, dtype
         self.machine = stream_machine(profile, calibration)
         self.calibration = calibration if calibration is not None else False
         self.linear, self.density, self.impl, self.quant, self.group = linear, density, impl, quant, group
         self.power_limit_w, self.resident, self.attention_kind = power_limit_w, resident, attention_kind
-        self.cache: dict = {}
+        self.cache: dict = {} if cache is None else cache  # shared by the steps of one request
 
     def linear_call(self, op: Op):
         kernel = _KERNEL_OF[self.linear] if op.prunable else "dense"
         impl = self.impl if (op.prunable or (self.linear == "dense" and self.quant is None)) else None
-        key = (kernel, op.m, op.k, op.n, impl, op.prunable)
+        key = (self.profile.name, self.dtype, self.density, self.quant, self.group, self.power_limit_w,
+               kernel, op.m, op.k, op.n, impl, op.prunable)
         if key not in self.cache:
             extra = {}
             # quantized paths (issue 16): only when asked, so plain calls work everywhere; the
@@ -166,8 +167,10 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
                     density: float | None = None, impl: str | None = None, quant: str | None = None,
                     group: int | None = None, kv_dtype: str | None = None, mode: str = "eager", tp: int = 1,
                     dtype: str = "fp16", power_limit_w: float | None = None, attention: str = "fused",
-                    basis: str = "datasheet only") -> StepPrediction:
-    """One step of ``config`` on ``profile``; see :func:`sparsim.predict_step`."""
+                    basis: str = "datasheet only", linear_cache: dict | None = None) -> StepPrediction:
+    """One step of ``config`` on ``profile``; see :func:`sparsim.predict_step`.
+    ``linear_cache`` (a dict the caller owns) lets the steps of one request share their
+    linear-layer predictions: keys hold every argument the prediction depends on."""
     check_choice("--mode", mode, MODES)
     check_choice("--linear", linear, LINEAR_FORMATS)
     check_choice("--attention", attention, ATTENTION_KINDS)
@@ -193,7 +196,7 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
         return StepPrediction(**common, basis=basis)
     kern = _Kernels(profile, calibration, predict, dtype=dtype, linear=linear, density=density, impl=impl,
                     quant=quant, group=group, power_limit_w=power_limit_w, resident=phase == "decode",
-                    attention_kind=attention)
+                    attention_kind=attention, cache=linear_cache)
     items = _launches(ops, kern, mode, profile)
     result = simulate(items)
     if kern.cache:
