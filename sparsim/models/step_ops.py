@@ -100,6 +100,7 @@ class Op:
     comm_bytes: int = 0  # all-reduce payload per GPU
     eager_kernels: int = 1  # eager PyTorch calls that launch a kernel
     eager_views: int = 0  # eager PyTorch calls that only make a view
+    eager_modules: int = 0  # nn.Module calls (Python's __call__ machinery around forward)
     fusion: str | None = None  # torch.compile: ops with the same group become one kernel
 
 
@@ -124,9 +125,9 @@ class StepOps:
         return self.pre + self.layer * self.n_layers + self.post
 
 
-def _stream(name, nbytes_in, nbytes_out, flops, eager_kernels, eager_views=0, fusion=None):
+def _stream(name, nbytes_in, nbytes_out, flops, eager_kernels, eager_views=0, fusion=None, eager_modules=0):
     return Op(name, "elementwise", bytes_read=nbytes_in, bytes_written=nbytes_out, flops=flops,
-              eager_kernels=eager_kernels, eager_views=eager_views, fusion=fusion)
+              eager_kernels=eager_kernels, eager_views=eager_views, fusion=fusion, eager_modules=eager_modules)
 
 
 def _shard(value: int, tp: int, what: str) -> int:
@@ -161,12 +162,12 @@ def step_ops(config: TransformerConfig, *, phase: str = "decode", batch: int = 1
     # in fp32, x.float() and type_as return x itself (a call, no kernel)
     casts = 2 if b != 4 else 0
     norm = dict(nbytes_in=act + h * b, nbytes_out=act, flops=4 * tokens * h, eager_kernels=6 + casts,
-                eager_views=2 - casts)
+                eager_views=2 - casts, eager_modules=1)
     rope_elems = tokens * (heads + kv_heads) * c.head_dim
     layer = [
         _stream("attn_norm", **norm, fusion="attn_norm"),
         # wqkv(x).split(...) and three .view(...): 1 kernel, 4 views
-        Op("qkv_proj", "linear", m=qkv_m, k=h, n=tokens, prunable=True, eager_views=4),
+        Op("qkv_proj", "linear", m=qkv_m, k=h, n=tokens, prunable=True, eager_views=4, eager_modules=1),
         # apply_rotary_emb on q and k: float, 4 mul, sub, add, stack, type_as = 9 kernels (7 in
         # fp32) and reshape, view, 8 selects, flatten = 11 views each; then 3 transposes
         _stream("rotary", rope_elems * b + tokens * c.head_dim * 4, rope_elems * b, 6 * rope_elems,
@@ -175,34 +176,37 @@ def step_ops(config: TransformerConfig, *, phase: str = "decode", batch: int = 1
         _stream("kv_write", 2 * tokens * kv_heads * c.head_dim * b, 2 * tokens * kv_heads * c.head_dim * kv_bytes,
                 0, eager_kernels=2, fusion="rope"),
         # repeat_interleave k and v, scaled_dot_product_attention, transpose().contiguous().view()
-        Op("attention", "attention", attention=attn, eager_kernels=4, eager_views=2),
-        Op("o_proj", "linear", m=h, k=heads * c.head_dim, n=tokens, prunable=True),
+        Op("attention", "attention", attention=attn, eager_kernels=4, eager_views=2, eager_modules=1),
+        Op("o_proj", "linear", m=h, k=heads * c.head_dim, n=tokens, prunable=True, eager_modules=1),
     ]
     if tp > 1:
         layer.append(Op("allreduce_attn", "communication", comm_bytes=act, eager_kernels=1))
     layer += [
         _stream("residual_add", 2 * act, act, tokens * h, eager_kernels=1, fusion="add_norm"),
         _stream("ffn_norm", **norm, fusion="add_norm"),
-        Op("gate_proj", "linear", m=inter, k=h, n=tokens, prunable=True),
-        Op("up_proj", "linear", m=inter, k=h, n=tokens, prunable=True),
-        _stream("silu_mul", 2 * tokens * inter * b, tokens * inter * b, 5 * tokens * inter, eager_kernels=2, fusion="act"),
-        Op("down_proj", "linear", m=h, k=inter, n=tokens, prunable=True),
+        Op("gate_proj", "linear", m=inter, k=h, n=tokens, prunable=True, eager_modules=1),
+        Op("up_proj", "linear", m=inter, k=h, n=tokens, prunable=True, eager_modules=1),
+        # the FeedForward module's own call is counted here
+        _stream("silu_mul", 2 * tokens * inter * b, tokens * inter * b, 5 * tokens * inter, eager_kernels=2, fusion="act",
+                eager_modules=1),
+        Op("down_proj", "linear", m=h, k=inter, n=tokens, prunable=True, eager_modules=1),
     ]
     if tp > 1:
         layer.append(Op("allreduce_mlp", "communication", comm_bytes=act, eager_kernels=1))
     # the closing residual add stays its own kernel here; Inductor may fuse it into the next norm
-    layer.append(_stream("residual_add_2", 2 * act, act, tokens * h, eager_kernels=1))
+    # (the TransformerBlock module's own call is counted here)
+    layer.append(_stream("residual_add_2", 2 * act, act, tokens * h, eager_kernels=1, eager_modules=1))
     # only each sequence's last position goes through the output head (vLLM; gpt-fast's
     # prefill computes logits for every prompt position, a larger GEMM not modelled here)
     last = batch * h * b
     logits = batch * c.vocab_size * 4  # fp32 logits for sampling
     pre = (
         # tok_embeddings(idx), causal_mask[None, None, input_pos], freqs_cis[input_pos]: 3 kernels
-        _stream("embedding", act + tokens * 8, act, 0, eager_kernels=3, eager_views=1),
+        _stream("embedding", act + tokens * 8, act, 0, eager_kernels=3, eager_views=1, eager_modules=2),
     )
     post = (
         _stream("final_norm", **norm),
-        Op("lm_head", "linear", m=c.vocab_size, k=h, n=batch, prunable=False),
+        Op("lm_head", "linear", m=c.vocab_size, k=h, n=batch, prunable=False, eager_modules=1),
         # sample(): logits/temperature, topk, lt, where, softmax, exponential_, div, argmax, to(int):
         # 10 kernels (gpt-fast generate.py logits_to_probs / multinomial_sample_one_no_sync)
         _stream("sampling", logits + last, batch * 8, 8 * batch * c.vocab_size, eager_kernels=10, eager_views=3,

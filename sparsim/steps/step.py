@@ -99,9 +99,10 @@ def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
     common = dict(name=op.name, op_class=op.op_class, layer=layer)
     if op.op_class == "linear":
         p = kern.linear_call(op)
-        host = host_seconds(eager_kernels=1, eager_views=op.eager_views, library_host_s=p.overhead_s)
+        host = host_seconds(eager_kernels=1, eager_views=op.eager_views, eager_modules=op.eager_modules,
+                            library_host_s=p.overhead_s)
         return Launch(**common, host_s=host, gpu_s=p.kernel_s, kernels=max(1, len(p.kernels)), prunable=op.prunable)
-    host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views)
+    host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules)
     if op.op_class == "attention":
         seconds, n = kern.attention(op)
         copies = op.eager_kernels - n  # the other calls copy (contiguous) the attention output
