@@ -8,6 +8,11 @@ kernels through :mod:`sparsim.simulator.streaming` and
 (:mod:`.framework`), runs the host/GPU/link timeline (:mod:`.timeline`), and checks the
 memory plan (:mod:`.memory`). :mod:`.generation` composes prefill and decode steps into
 TTFT, TPOT and tokens/s. Users call ``sparsim.predict_step`` / ``sparsim.predict_generation``.
+
+>>> import sparsim
+>>> p = sparsim.predict_step("mistral-7b", hw="h100-sxm5-80gb", batch=8, context=1024, mode="compiled")
+>>> p.fits, p.bound, MODES
+(True, 'gpu', ('eager', 'cuda-graphs', 'compiled'))
 """
 
 from .framework import MODES

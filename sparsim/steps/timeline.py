@@ -62,7 +62,6 @@ class TimelineResult:
     busy_by_class: Mapping[str, float]
     prunable_s: float
     kernels: int
-    events: int
     records: tuple[dict, ...] = field(default=())
 
 
@@ -124,10 +123,10 @@ def simulate(items: list[Launch] | tuple[Launch, ...], *, start_host_s: float = 
     env.run(until=done)
     end = env.now
     gpu_busy = sum(busy.values())
+    layers = max((it.layer for it in items), default=0) + 1
     for lane, (start, stop) in summary.items():
-        layers = max(it.layer for it in items) + 1
         records.append({"lane": lane, "name": f"layers 2-{layers}", "op_class": "summary", "start_s": start, "end_s": stop})
     records.sort(key=lambda r: (r["start_s"], r["lane"]))
     return TimelineResult(time_s=end, host_busy_s=acc["host"], gpu_busy_s=gpu_busy, gpu_idle_s=max(0.0, end - gpu_busy),
                           busy_by_class=busy, prunable_s=acc["prunable"], kernels=acc["kernels"],
-                          events=len(items) * 4, records=tuple(records))
+                          records=tuple(records))
