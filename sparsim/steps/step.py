@@ -5,6 +5,10 @@ resolved profile and calibration and the function that predicts one linear layer
 (``sparsim.predict``, handed in by :mod:`sparsim.api`, so this package never imports
 the API above it). Identical linear layers are predicted once per step.
 
+In eager mode one operator's PyTorch calls form one launch item: its kernels start once
+the host has made all of the operator's calls (at most one operator's host time later
+than launching call by call; RMSNorm's 8 kernels, for instance, start together).
+
 Tensor parallelism: every GPU runs the same sharded step; an all-reduce of the hidden
 state follows the attention and the MLP, timed as a ring all-reduce (Patarasuk and
 Yuan, "Bandwidth optimal all-reduce algorithms", JPDC 2009: each GPU sends
