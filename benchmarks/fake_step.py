@@ -136,6 +136,8 @@ def predict_step(model, *, hw, phase="decode", batch=1, context=None, prompt=Non
     host_t = 0.0 if mode != "cuda-graphs" else 20e-6  # one graph replay
     gpu_t = 0.0
     timeline, busy = [], {"linear": 0.0, "attention": 0.0, "elementwise": 0.0, "communication": 0.0}
+    if mode == "cuda-graphs":
+        timeline.append({"lane": "host", "name": "graph replay", "op_class": "host", "start_s": 0.0, "end_s": host_t})
     for name, op_class, seconds in seq:
         if host_op:
             timeline.append({"lane": "host", "name": name, "op_class": op_class, "start_s": host_t,

@@ -238,8 +238,7 @@ def run_sweep(
     steps = None
     if study.model_workloads:
         steps = sort_steps(study, pd.DataFrame(step_columns))
-        timelines = sorted(timelines, key=lambda t: (t["workload"], study.hardware.index(t["hw"])
-                                                     if t["hw"] in study.hardware else 0, t["mode"], t["series"]))
+        timelines = sorted(timelines, key=_timeline_order(study))
         table = pd.concat([table.assign(kind="layer"), steps], ignore_index=True) if len(table) else steps
     return SweepResult(
         points=points, table=table, steps=steps, timelines=timelines,
@@ -264,6 +263,19 @@ def sort_steps(study: Study, steps: pd.DataFrame) -> pd.DataFrame:
     ranked = steps.assign(**{f"_{c}": k for c, k in keys.items()})
     ranked = ranked.sort_values(["_workload", "_hw", "_mode", "tp", "dtype", "_series", "batch"], kind="stable")
     return ranked.drop(columns=[f"_{c}" for c in keys]).reset_index(drop=True)
+
+
+def _timeline_order(study: Study):
+    """Sort key of kept timelines: workload, GPU, mode and path in the study's order."""
+    workloads = {w.name: (i, w.modes) for i, w in enumerate(study.model_workloads)}
+    hws = {_profile_name(hw): i for i, hw in enumerate(study.hardware)}
+    series = {p.label: i for i, p in enumerate(p for hw in study.hardware for p in study.step_paths(hw))}
+
+    def key(t):
+        index, modes = workloads.get(t["workload"], (len(workloads), ()))
+        mode = modes.index(t["mode"]) if t["mode"] in modes else len(modes)
+        return index, hws.get(t["hw"], len(hws)), mode, t.get("tp", 1), series.get(t["series"], len(series))
+    return key
 
 
 def _profile_name(hw: str) -> str:
