@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fake_step_module():
+    if "fake_step" in sys.modules:
+        return sys.modules["fake_step"]
     spec = importlib.util.spec_from_file_location("fake_step", ROOT / "benchmarks" / "fake_step.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["fake_step"] = module  # its dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
@@ -24,6 +28,8 @@ def fake_steps(monkeypatch):
     module.install(monkeypatch)
     return module
 
+
+_fake_step_module()  # loaded once, so every test (hypothesis ones too) can find it in sys.modules
 
 #: marks a test that needs the real step model (steps-core's sparsim.predict_step)
 needs_step_model = pytest.mark.skipif(

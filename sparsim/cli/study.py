@@ -114,8 +114,9 @@ def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
     # results and report are renamed into place together: a kill leaves the last run's files whole
     paths = save_results(result.table, meta, out, report_html=html)
     checkpoint.remove()
-    click.echo(f"{len(result.points):,} predictions in {result.elapsed_s:.1f} s "
-               f"({len(result.points) / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
+    done = len(result.points) + (len(result.steps) if result.steps is not None else 0)
+    click.echo(f"{done:,} predictions in {result.elapsed_s:.1f} s "
+               f"({done / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
     for skip in result.skipped[:5]:
         click.echo(f"not run: {skip['format']} {skip['dtype']} on {skip['hw']} ({skip['points']} points): "
                    f"{skip['reason']}", err=True)
