@@ -1,6 +1,5 @@
 """Fixtures every test folder can use."""
 
-import importlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -30,8 +29,3 @@ def fake_steps(monkeypatch):
 
 
 _fake_step_module()  # loaded once, so every test (hypothesis ones too) can find it in sys.modules
-
-#: marks a test that needs the real step model (steps-core's sparsim.predict_step)
-needs_step_model = pytest.mark.skipif(
-    not hasattr(importlib.import_module("sparsim"), "predict_step"),
-    reason="sparsim.predict_step is not on this branch yet (steps-core); the integrator un-skips this")

@@ -287,3 +287,33 @@ def test_every_planned_point_is_one_row_or_one_refusal(batches, modes):
     for (mode, batch), g in s.groupby(["mode", "batch"]):
         mem = dict(zip(g["series"], g["memory_bytes"]))
         assert mem["w4a16 + 2:4"] < mem["w4a16"] < mem["dense"] and mem["2:4"] < mem["dense"]
+
+
+# -- the command line ----------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    from sparsim.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_example_model_study_runs_from_the_command_line(tmp_path, capsys, fake_steps):
+    code, out, err = _cli(capsys, "study", "--example", "llama3-8b-decode", "--out", str(tmp_path), "--jobs", "1")
+    assert code == 0, err
+    assert "168 predictions in" in err and "report:" in out
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert html.count('<table class="decision">') == 1 and "does not fit: needs" in html
+    code, out, err = _cli(capsys, "report", str(tmp_path), "--out", str(tmp_path / "again.html"))
+    assert code == 0, err
+    assert '<table class="decision">' in (tmp_path / "again.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(hasattr(__import__("sparsim"), "predict_step"), reason="the step model is here")
+def test_without_the_step_model_the_command_exits_2_in_one_line(tmp_path, capsys):
+    code, out, err = _cli(capsys, "study", "--example", "llama3-8b-decode", "--out", str(tmp_path / "o"),
+                          "--jobs", "1")
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "every point was refused" in last and "model workloads need sparsim.predict_step" in last
