@@ -205,6 +205,10 @@ def _step_sections(steps: pd.DataFrame, meta: dict, figure: _Figures, used: set)
                                 "Each bar is one operator's host work (launch) or kernel; pick the step above the "
                                 "chart. Eager steps launch every kernel from the host; a CUDA graph replays them "
                                 "all from one launch."))
+            if any(t.get("ops") for t in kept):
+                parts.append(figure(stepcharts.ops_chart(kept, f"{titles[w]}: the operators of one step"),
+                                    "Kernel time of each operator per step (per call times calls per step), as the "
+                                    "step model predicts each kernel on that GPU."))
         if sw["fits"].any():
             parts.append(figure(stepcharts.tokens_chart(sw, f"{titles[w]}: tokens/s vs batch size"),
                                 "Tokens per second of all sequences of a step, per software path and GPU."))

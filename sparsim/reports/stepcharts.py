@@ -7,6 +7,8 @@ where a step's time goes.
   mode, path, batch size) among those the study kept (:mod:`sparsim.studies.steps`).
 * :func:`tokens_chart` — tokens per second of all sequences against batch size, one line
   per software path, one panel per GPU; points that do not fit in memory are left out.
+* :func:`ops_chart` — the operators of one kept step: kernel time per call times calls
+  per step, largest first (the model's per-layer kernels);
 * :func:`step_split_chart` — seconds per step by op class (linear, attention,
   elementwise, communication, GPU idle waiting for the host) per path.
 
@@ -24,7 +26,7 @@ import pandas as pd
 
 from .charts import _controls, _filtered, _hw_facet, _title, inline
 
-__all__ = ["timeline_frame", "timeline_chart", "tokens_chart", "step_split_chart", "OP_COLOURS"]
+__all__ = ["timeline_frame", "timeline_chart", "ops_chart", "tokens_chart", "step_split_chart", "OP_COLOURS"]
 
 #: one colour per op class, the same in every step chart
 OP_COLOURS = {"linear": "#4c78a8", "attention": "#f58518", "elementwise": "#54a24b", "communication": "#b279a2",
@@ -36,8 +38,7 @@ def timeline_frame(timelines: list[dict]) -> pd.DataFrame:
     """One row per event of the kept timelines, with a label naming the step it belongs to."""
     rows = []
     for t in timelines:
-        several = f" · tp {t['tp']}" if t.get("tp", 1) != 1 else ""
-        label = f"{t['hw_display']} · {t['mode']}{several} · {t['series']} · batch {t['batch']}"
+        label = _label(t)
         for lane, name, op_class, start, end in t["events"]:
             rows.append((label, _LANES.get(lane, lane), name, op_class or "other", start * 1e6, end * 1e6))
     return pd.DataFrame(rows, columns=["step", "lane", "op", "op_class", "start_us", "end_us"])
@@ -67,6 +68,32 @@ def timeline_chart(timelines: list[dict], title: str) -> alt.TopLevelMixin:
         width=900, height=alt.Step(34))
     return chart.properties(title=_title(title, "Host thread and GPU stream over one step; a gap on the GPU lane is "
                                                 "time the GPU waited for the host to launch the next kernel; drag or scroll to zoom"))
+
+
+def _label(t: dict) -> str:
+    several = f" · tp {t['tp']}" if t.get("tp", 1) != 1 else ""
+    return f"{t['hw_display']} · {t['mode']}{several} · {t['series']} · batch {t['batch']}"
+
+
+def ops_chart(timelines: list[dict], title: str) -> alt.TopLevelMixin:
+    """Kernel time per step of each operator of one kept step (dropdown), largest first."""
+    rows = [(_label(t), name, op_class or "other", count, kernel_s * 1e6, kernel_s * count * 1e6, launches)
+            for t in timelines for name, op_class, count, kernel_s, launches in t.get("ops") or []]
+    data = pd.DataFrame(rows, columns=["step", "op", "op_class", "count", "kernel_us", "total_us", "launches"])
+    steps = list(dict.fromkeys(data["step"]))
+    param = alt.param(name="ops_step", value=steps[0] if steps else "",
+                      bind=alt.binding_select(options=steps or [""], name="Step: "))
+    chart = alt.Chart(inline(data)).transform_filter("datum.step == ops_step").mark_bar().encode(
+        y=alt.Y("op:N", sort="-x", title=None),
+        x=alt.X("total_us:Q", title="kernel time per step (µs)"),
+        color=alt.Color("op_class:N", scale=_op_scale(data["op_class"]), title="op class"),
+        tooltip=[alt.Tooltip("op:N", title="operator"), alt.Tooltip("op_class:N", title="class"),
+                 alt.Tooltip("kernel_us:Q", format=",.2f", title="kernel time per call (µs)"),
+                 alt.Tooltip("count:Q", title="calls per step"), alt.Tooltip("launches:Q", title="launches"),
+                 alt.Tooltip("total_us:Q", format=",.1f", title="per step (µs)")],
+    ).add_params(param).properties(width=560, height=alt.Step(16))
+    return chart.properties(title=_title(title, "Each operator's kernel time per call times its calls per step; "
+                                                "pick the step above the chart"))
 
 
 def _step_data(sp: pd.DataFrame) -> pd.DataFrame:
