@@ -76,13 +76,17 @@ def decision_table(sp: pd.DataFrame, workload: str) -> str:
     head = ["GPU", "mode"] + (["tp"] if several_tp else []) + (["dtype"] if several_dtype else []) + ["software path"]
     html = ['<table class="decision"><thead><tr>' + "".join(f"<th>{esc(h)}</th>" for h in head)
             + "".join(f'<th class="num">batch {b}</th>' for b in batches) + "</tr></thead><tbody>"]
-    previous = None
+    previous = previous_label = None
     for hw, mode, tp, dtype, series in row_keys(s):
         first = next(v for k, v in cells.items() if k[:5] == (hw, mode, tp, dtype, series))
         group = (hw, mode, tp, dtype)
         sep = ' class="group"' if previous is not None and group != previous else ""
         previous = group
         label = [first["hw_display"], mode] + ([tp] if several_tp else []) + ([dtype] if several_dtype else [])
+        if not sep and previous_label is not None:  # the same GPU and mode as the row above: said once
+            label = ["" if v == p else v for v, p in zip(label, previous_label)]
+        previous_label = [first["hw_display"], mode] + ([tp] if several_tp else []) + (
+            [dtype] if several_dtype else [])
         row = [f"<tr{sep}>"] + [f"<th>{esc(v)}</th>" for v in label + [series]]
         for b in batches:
             r = cells.get((hw, mode, tp, dtype, series, b))

@@ -143,11 +143,10 @@ def step_model():
     needed: the one place the sweep reaches the step model."""
     from .. import api
 
-    try:
-        return api.predict_step, api.predict_generation
-    except AttributeError:
+    if not hasattr(api, "predict_step"):
         raise SparsimError("workloads: model workloads need sparsim.predict_step and predict_generation, which "
-                           "this sparsim does not have; allowed: layer workloads (network, shapes, weights)") from None
+                           "this sparsim does not have; allowed: layer workloads (network, shapes, weights)")
+    return api.predict_step, getattr(api, "predict_generation", None)
 
 
 def step_point(task: StepTask, batch: int):
@@ -164,6 +163,9 @@ def step_point(task: StepTask, batch: int):
         options["power_limit_w"] = task.power_limit_w
     lengths = dict(task.lengths)
     if task.phase == "generate":
+        if predict_generation is None:
+            raise SparsimError(f"workloads: phase 'generate' of {task.workload} needs sparsim.predict_generation, "
+                               "which this sparsim does not have; allowed: phase decode or prefill")
         return predict_generation(task.model_ref, prompt=lengths["prompt"], gen=lengths["gen"], **options)
     return predict_step(task.model_ref, phase=task.phase, **lengths, **options)
 

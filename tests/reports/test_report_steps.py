@@ -34,8 +34,12 @@ def _specs(html):
 def _cells(html, row_label):
     """Texts of the cells of the decision-table row whose path is ``row_label`` (first match)."""
     table = re.search(r'<table class="decision">.*?</table>', html, re.S).group(0)
+    above = []
     for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S):
         heads = re.findall(r"<th>(.*?)</th>", row)
+        # a label the row above gave is left blank: carry it down
+        heads = [h or (above[i] if i < len(above) else "") for i, h in enumerate(heads)]
+        above = heads
         if heads and heads[-1] == row_label:
             return heads, re.findall(r"<td[^>]*>(.*?)</td>", row, re.S), re.findall(r'<td class="([^"]*)"', row)
     raise AssertionError(row_label)
