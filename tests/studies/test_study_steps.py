@@ -317,3 +317,53 @@ def test_without_the_step_model_the_command_exits_2_in_one_line(tmp_path, capsys
     assert code == 2 and "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert "every point was refused" in last and "model workloads need sparsim.predict_step" in last
+
+
+# -- the one seam to the step model ----------------------------------------------------------
+
+def _recorded_call(monkeypatch, workload, sweep=None):
+    import sparsim.studies.steps as steps
+
+    calls = []
+    monkeypatch.setattr(steps, "step_model", lambda: (lambda model, **kw: calls.append(("step", model, kw)) or 1 / 0,
+                                                      lambda model, **kw: calls.append(("gen", model, kw)) or 1 / 0))
+    data = copy.deepcopy(MODEL_STUDY)
+    data["workloads"] = [workload]
+    data["sweep"].update(sweep or {})
+    task = next(t for t in plan_steps(parse_study(data)) if t.step.label == "w4a16 + 2:4")
+    with pytest.raises(ZeroDivisionError):
+        steps.step_point(task, 8)
+    return calls[0]
+
+
+def test_the_step_model_is_called_with_the_contract_keywords(monkeypatch):
+    kind, model, kw = _recorded_call(monkeypatch, {"model": "llama3-8b", "context": 2048, "modes": ["cuda-graphs"],
+                                                   "tp": 2, "kv_dtype": "fp8", "power_limit_w": 300})
+    assert (kind, model) == ("step", "llama3-8b")
+    assert kw == {"hw": "h200-sxm-141gb", "batch": 8, "linear": "2:4", "density": None, "impl": None,
+                  "quant": "w4a16", "mode": "cuda-graphs", "tp": 2, "dtype": "fp16", "calibration": None,
+                  "kv_dtype": "fp8", "power_limit_w": 300.0, "phase": "decode", "context": 2048}
+    kind, model, kw = _recorded_call(monkeypatch, {"model": "llama2-7b", "phase": "generate", "prompt": 128,
+                                                   "gen": 256})
+    assert kind == "gen" and kw["prompt"] == 128 and kw["gen"] == 256 and "phase" not in kw and kw["batch"] == 8
+
+
+@pytest.mark.skipif(not hasattr(__import__("sparsim.api").api, "predict_step"),
+                    reason="sparsim.predict_step is not on this branch yet (steps-core); it runs once merged")
+def test_the_real_step_model_takes_what_the_sweep_passes(monkeypatch):
+    import inspect
+
+    import sparsim.api
+
+    _, _, kw = _recorded_call(monkeypatch, {"model": "llama3-8b", "context": 2048, "kv_dtype": "fp8",
+                                            "power_limit_w": 300})
+    inspect.signature(sparsim.api.predict_step).bind("llama3-8b", **kw)
+    _, _, kw = _recorded_call(monkeypatch, {"model": "llama3-8b", "phase": "generate", "prompt": 64, "gen": 64})
+    inspect.signature(sparsim.api.predict_generation).bind("llama3-8b", **kw)
+    from sparsim.studies.steps import step_point
+
+    monkeypatch.undo()
+    study = parse_study({**MODEL_STUDY, "sweep": {**MODEL_STUDY["sweep"], "hardware": ["rtx-4090"]}})
+    task = next(t for t in plan_steps(study) if t.step.label == "dense" and t.mode == "eager")
+    small, big = step_point(task, 1), step_point(task, 64)
+    assert small.fits and not big.fits  # 16 GB of weights + 64 x 256 MiB of KV cache > 24 GB
