@@ -38,8 +38,14 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
     format's default library, and "torch"); see 'sparsim impl list'.
 
     \b
+    A [[workloads]] table with model = "llama3-8b" (or config = "config.json")
+    sweeps whole steps instead (phase, context/prompt/gen, modes, tp; [sweep]
+    quant); the report then leads with a decision table per model.
+
+    \b
     Examples:
       sparsim study --example llama2-7b --out out/llama2-7b
+      sparsim study --example llama3-8b-decode --out out/llama3-8b-decode
       sparsim study my-study.toml --out out/my-study --jobs 4
       sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
     """

@@ -115,8 +115,8 @@ def step_paths(formats, quants, entries, densities, hw_kind: str = "gpu") -> tup
             for fmt in formats:
                 if quant == NO_QUANT:
                     pairs = [(i, p) for i, p in resolve(fmt, (entry,), hw_kind)]
-                elif entry == DEFAULT_PATH:
-                    pairs = [(default_impl(fmt, hw_kind), DEFAULT_PATH)]
+                elif entry == DEFAULT_PATH:  # the step model picks the kernel the scheme needs
+                    pairs = [(None, DEFAULT_PATH)]
                 else:  # a quantized path by a named implementation: the step model says if it runs it
                     pairs = [(entry, entry)] if _runs(entry, fmt, hw_kind) else []
                 for impl, path in pairs:

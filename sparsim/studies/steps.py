@@ -13,6 +13,17 @@ The step model is called in one place, :func:`step_point`, through :func:`step_m
 which imports it from :mod:`sparsim.api` when first needed (so planning a study costs no
 step-model import, and a test can hand in a stand-in there).
 
+Columns of a step row: what was asked (``model_ref``: the built-in name or config path;
+``phase``; ``context``/``prompt``/``gen`` where the phase has them; ``mode``; ``tp``;
+``format``, ``quant``, ``density`` (the fraction of weights kept: 1 for dense, 0.5 for
+2:4), ``impl`` ("" where the step model chose), ``path`` and ``series``, the path's label)
+and what the step model said: ``fits``; ``time_s`` (one step; for phase generate the whole
+request, ``ttft_s + gen x tpot_s``); ``tokens_per_s`` (all sequences) and
+``tokens_per_s_per_seq``; ``gpu_idle_s``; ``prunable_share``; ``memory_bytes`` (the sum of
+the step model's parts) against ``memory_capacity_bytes`` (the step model's figure if it
+gives one, else the profile's memory per GPU); ``basis``; and ``time_<class>_s`` per op
+class of the breakdown. A figure the step model does not give is NaN.
+
 For a few points per workload the task also keeps the step's timeline (host and GPU
 lanes) and its operators, which the report draws: per GPU and mode, the smallest batch
 size of dense and of the first other path (:func:`plan_steps`).
