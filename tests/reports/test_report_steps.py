@@ -218,3 +218,31 @@ def test_the_real_step_model_fills_the_example_decision_table():
     html = build_report(result.table, provenance(study, result, "serial"))
     assert len(re.findall(r'<td class="cell', html)) == 3 * 2 * 4 * 7
     assert np.isfinite(steps.loc[steps["fits"], "tokens_per_s"]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_every_row_has_one_cell_per_batch_and_each_group_one_bold_fastest(data):
+    hws = data.draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=3, unique=True))
+    modes = data.draw(st.lists(st.sampled_from(["eager", "cuda-graphs"]), min_size=1, max_size=2, unique=True))
+    batches = data.draw(st.lists(st.sampled_from([1, 2, 8, 64]), min_size=1, max_size=4, unique=True))
+    paths = ["dense", "2:4", "w4a16"]
+    rows = []
+    for hw in hws:
+        for mode in modes:
+            for b in batches:
+                for p in paths:
+                    rows.append({"workload": "w", "hw": hw, "hw_display": hw.upper(), "mode": mode, "tp": 1,
+                                 "dtype": "fp16", "batch": b, "format": "2:4" if "2:4" in p else "dense",
+                                 "quant": "w4a16" if p == "w4a16" else "none", "path": "default", "series": p,
+                                 "fits": data.draw(st.booleans()), "time_s": 0.01,
+                                 "tokens_per_s": data.draw(st.floats(1, 1e4)), "memory_bytes": 3e9,
+                                 "memory_capacity_bytes": 2e9})
+    frame = pd.DataFrame(rows)
+    html = decision_table(step_speedups(frame), "w")
+    body = re.findall(r"<tr[^>]*>(.*?)</tr>", html, re.S)[1:]
+    assert len(body) == len(hws) * len(modes) * len(paths)
+    assert all(len(re.findall(r"<td", r)) == len(batches) for r in body)
+    groups_with_a_fit = frame[frame["fits"]].groupby(["hw", "mode", "batch"]).ngroups
+    assert html.count("font-weight:700") == groups_with_a_fit
+    assert html.count("does not fit: needs 2.8 GiB of 1.9 GiB") == int((~frame["fits"]).sum())
