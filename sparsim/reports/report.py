@@ -38,7 +38,7 @@ from ..errors import SparsimError
 from . import aggregate as agg
 from . import charts
 from .html import esc, page, table
-from .steps import split_kinds, step_findings, step_speedups
+from .steps import split_kinds, step_findings, step_speedups, valid_timelines
 from .summary import FORMAT_NAMES, fmt_density, fmt_ratio, fmt_seconds, impl_name, recommendations, winners
 
 __all__ = ["build_report", "write_report", "REQUIRED_COLUMNS"]
@@ -189,7 +189,7 @@ def _step_sections(steps: pd.DataFrame, meta: dict, figure: _Figures, used: set)
     sp = step_speedups(steps)
     workloads = list(dict.fromkeys(sp["workload"]))
     titles = dict(zip(sp["workload"], sp["workload_title"]))
-    timelines = [t for t in meta.get("step_timelines") or [] if isinstance(t, dict) and t.get("events")]
+    timelines = valid_timelines(meta.get("step_timelines"))
     decisions, charts, nav = [], [], []
     for w in workloads:
         anchor = _slug(f"decide {titles[w]}", used)

@@ -24,10 +24,11 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..errors import SparsimError
 from ..units import prose_bytes, prose_seconds
 from .aggregate import DEFAULT_PATH
 
-__all__ = ["split_kinds", "step_speedups", "step_findings", "row_keys", "fmt_rate", "does_not_fit"]
+__all__ = ["STEP_REQUIRED", "split_kinds", "valid_timelines", "step_speedups", "step_findings", "row_keys", "fmt_rate", "does_not_fit"]
 
 #: what makes two steps comparable (a speedup compares paths inside one of these)
 _CELL = ["workload", "hw", "mode", "tp", "dtype", "batch"]
@@ -48,10 +49,19 @@ def _ints(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+#: columns a step row must have for the report
+STEP_REQUIRED = ("workload", "workload_title", "phase", "hw", "hw_display", "mode", "tp", "dtype", "format",
+                 "series", "batch", "fits", "time_s", "tokens_per_s")
+
+
 def split_kinds(results: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(layer rows, step rows or None): a table without ``kind`` holds layers only."""
     if "kind" not in results:
         return results, None
+    missing = [c for c in STEP_REQUIRED if c not in results.columns]
+    if missing and (results["kind"] == "step").any():
+        raise SparsimError(f"RESULTS: step rows without columns {', '.join(missing)}; allowed: a table written by "
+                           "'sparsim study'")
     is_step = results["kind"] == "step"
     step_rows, layer_rows = results[is_step], results[~is_step]
     # a column only the other kind fills (a step has no GEMM shape, a layer no tokens/s)
@@ -232,4 +242,21 @@ def step_findings(sp: pd.DataFrame, workload: str) -> list[str]:
     basis = s.drop_duplicates("hw")
     out.append("Figures rest on: " + "; ".join(f"{r['hw_display']}: {r.get('basis') or 'datasheet only'}"
                                               for _, r in basis.iterrows()) + ".")
+    return out
+
+
+def valid_timelines(value) -> list[dict]:
+    """The timelines of a provenance that the charts can draw (a hand-edited or older
+    provenance may hold none, or damaged ones: those are left out, not raised)."""
+    keys = ("workload", "hw_display", "mode", "series", "batch", "events")
+    out = []
+    for t in value if isinstance(value, list) else []:
+        if not isinstance(t, dict) or any(k not in t for k in keys) or not isinstance(t["events"], list):
+            continue
+        events = [e for e in t["events"] if isinstance(e, (list, tuple)) and len(e) == 5
+                  and all(isinstance(x, (int, float)) for x in e[3:])]
+        ops = [o for o in t.get("ops") or [] if isinstance(o, (list, tuple)) and len(o) == 5
+               and all(isinstance(x, (int, float)) for x in o[2:])]
+        if events:
+            out.append({**t, "events": events, "ops": ops})
     return out

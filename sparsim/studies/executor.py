@@ -234,7 +234,8 @@ def run_sweep(
     points = pd.DataFrame(columns)
     sort = ["workload", "shape_id", "hw", "dtype", "format", "path", "batch", "density"]
     points = points.sort_values(sort, kind="stable").reset_index(drop=True)
-    table = expand_layers(study, points) if len(points) else pd.DataFrame()
+    # a model-only study has no layers to expand (its empty points have no workload keys)
+    table = expand_layers(study, points) if len(points) or not study.model_workloads else pd.DataFrame()
     steps = None
     if study.model_workloads:
         steps = sort_steps(study, pd.DataFrame(step_columns))

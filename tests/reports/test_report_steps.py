@@ -246,3 +246,16 @@ def test_every_row_has_one_cell_per_batch_and_each_group_one_bold_fastest(data):
     groups_with_a_fit = frame[frame["fits"]].groupby(["hw", "mode", "batch"]).ngroups
     assert html.count("font-weight:700") == groups_with_a_fit
     assert html.count("does not fit: needs 2.8 GiB of 1.9 GiB") == int((~frame["fits"]).sum())
+
+
+def test_a_damaged_steps_table_or_timeline_is_refused_in_one_line_or_left_out(model_report):
+    from sparsim.errors import SparsimError
+
+    result, meta, _ = model_report
+    with pytest.raises(SparsimError, match=r"^RESULTS: step rows without columns fits, tokens_per_s; allowed"):
+        build_report(result.table.drop(columns=["fits", "tokens_per_s"]), meta)
+    broken = dict(meta, step_timelines=[{"workload": "x"}, 7, {**meta["step_timelines"][0], "events": [[1, 2]]}]
+                  + meta["step_timelines"][1:2])
+    specs = _specs(build_report(result.table, broken))
+    timeline = next(s for s in specs.values() if "tl_step" in json.dumps(s.get("params", [])))
+    assert len(timeline["params"][0]["bind"]["options"]) == 1
