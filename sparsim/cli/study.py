@@ -38,8 +38,14 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
     format's default library, and "torch"); see 'sparsim impl list'.
 
     \b
+    A [[workloads]] table with model = "llama3-8b" (or config = "config.json")
+    sweeps whole steps instead (phase, context/prompt/gen, modes, tp; [sweep]
+    quant); the report then leads with a decision table per model.
+
+    \b
     Examples:
       sparsim study --example llama2-7b --out out/llama2-7b
+      sparsim study --example llama3-8b-decode --out out/llama3-8b-decode
       sparsim study my-study.toml --out out/my-study --jobs 4
       sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
     """
@@ -114,8 +120,9 @@ def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
     # results and report are renamed into place together: a kill leaves the last run's files whole
     paths = save_results(result.table, meta, out, report_html=html)
     checkpoint.remove()
-    click.echo(f"{len(result.points):,} predictions in {result.elapsed_s:.1f} s "
-               f"({len(result.points) / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
+    done = len(result.points) + (len(result.steps) if result.steps is not None else 0)
+    click.echo(f"{done:,} predictions in {result.elapsed_s:.1f} s "
+               f"({done / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
     for skip in result.skipped[:5]:
         click.echo(f"not run: {skip['format']} {skip['dtype']} on {skip['hw']} ({skip['points']} points): "
                    f"{skip['reason']}", err=True)

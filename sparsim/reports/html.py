@@ -104,6 +104,14 @@ div.chart.vega-embed .vega-bindings { order: -1; margin: 4px 0 8px; font-size: 1
                              border: 1px solid var(--line); border-radius: 6px; padding: 4px 10px; }
 div.chart.vega-embed .vega-bind { display: inline-block; margin-right: 18px; }
 div.chart.vega-embed .vega-bind-name { font-weight: 600; }
+/* the decision table of a model study (reports.decision) */
+table.decision td.cell { text-align: right; min-width: 7.5em; }
+table.decision td.cell .rate { color: var(--muted); font-size: 12px; }
+table.decision td.nofit { color: #424a53; font-size: 12px; text-align: left; }
+table.decision td.none { color: var(--muted); text-align: center; }
+table.decision tr.group th, table.decision tr.group td { border-top: 2px solid #8c959f; }
+table.decision tbody th { font-weight: 600; background: #fff; }
+.legend span { display: inline-block; padding: 1px 8px; margin-right: 6px; border: 1px solid var(--line); }
 """
 
 _RUNNER = """

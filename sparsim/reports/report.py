@@ -5,6 +5,12 @@ predicted point) and its provenance, aggregates it (so a 10,000-point sweep stay
 MB), and returns the page; :func:`write_report` saves it. Measured times, when given, add
 a predicted-vs-measured section.
 
+A study with model workloads (whole steps, :mod:`sparsim.studies.steps`) leads with one
+decision table per model (:mod:`~sparsim.reports.decision`), before any prose; then a
+step timeline, tokens/s against batch size and where a step's time goes
+(:mod:`~sparsim.reports.stepcharts`), then its findings, one sentence each
+(:mod:`~sparsim.reports.steps`); the per-layer kernel sections of layer workloads follow.
+
 Implementations are compared side by side: every chart draws each (format, software
 path) as its own series ("2:4 · torch"), each path is compared with dense on the same path
 (:mod:`~sparsim.reports.aggregate`), and every finding names its implementation, the knob
@@ -32,6 +38,7 @@ from ..errors import SparsimError
 from . import aggregate as agg
 from . import charts
 from .html import esc, page, table
+from .steps import split_kinds, step_findings, step_speedups, valid_timelines
 from .summary import FORMAT_NAMES, fmt_density, fmt_ratio, fmt_seconds, impl_name, recommendations, winners
 
 __all__ = ["build_report", "write_report", "REQUIRED_COLUMNS"]
@@ -174,37 +181,103 @@ def _skipped_section(skipped: list, display: dict) -> str:
                      for s in skipped]) + "</section>")
 
 
+def _step_sections(steps: pd.DataFrame, meta: dict, figure: _Figures, used: set) -> tuple[list, list, list, list]:
+    """(decision sections, chart section, findings section, nav entries) of the model workloads."""
+    from . import stepcharts
+    from .decision import decision_table, legend
+
+    sp = step_speedups(steps)
+    workloads = list(dict.fromkeys(sp["workload"]))
+    titles = dict(zip(sp["workload"], sp["workload_title"]))
+    timelines = valid_timelines(meta.get("step_timelines"))
+    decisions, charts, nav = [], [], []
+    for w in workloads:
+        anchor = _slug(f"decide {titles[w]}", used)
+        nav.append((anchor, titles[w]))
+        decisions.append(f'<section id="{anchor}"><h2>{esc(titles[w])}: which path to run</h2>'
+                         + decision_table(sp, w) + legend() + "</section>")
+    for w in workloads:
+        sw = sp[sp["workload"] == w]
+        parts = [f"<h3>{esc(titles[w])}</h3>"]
+        kept = [t for t in timelines if t.get("workload") == w]
+        if kept:
+            parts.append(figure(stepcharts.timeline_chart(kept, f"{titles[w]}: one step, host and GPU"),
+                                "Each bar is one operator's host work (launch) or kernel; pick the step above the "
+                                "chart. Eager steps launch every kernel from the host; a CUDA graph replays them "
+                                "all from one launch."))
+            if any(t.get("ops") for t in kept):
+                parts.append(figure(stepcharts.ops_chart(kept, f"{titles[w]}: the operators of one step"),
+                                    "Kernel time of each operator per step (per call times calls per step), as the "
+                                    "step model predicts each kernel on that GPU."))
+        if sw["fits"].any():
+            parts.append(figure(stepcharts.tokens_chart(sw, f"{titles[w]}: tokens/s vs batch size"),
+                                "Tokens per second of all sequences of a step, per software path and GPU."))
+            if any(f"time_{c}_s" in sw and sw[f"time_{c}_s"].notna().any() for c in ("linear", "attention")):
+                parts.append(figure(stepcharts.step_split_chart(sw, f"{titles[w]}: where a step's time goes"),
+                                    "Seconds per step by op class, as the step model's timeline attributes them."))
+        charts.append("".join(parts))
+    findings = ['<section id="findings"><h2>Findings</h2>']
+    study = meta.get("study", {})
+    if study.get("description"):
+        findings.append(f'<p class="note">{esc(study["description"])}</p>')
+    for w in workloads:
+        findings.append(f"<h3>{esc(titles[w])}</h3>" + '<ul class="findings">'
+                        + "".join(f"<li>{esc(f)}</li>" for f in step_findings(sp, w)) + "</ul>")
+    findings.append("</section>")
+    chart_section = ['<section id="steps"><h2>Steps</h2>' + "".join(charts) + "</section>"]
+    return decisions, chart_section, ["".join(findings)], nav
+
+
 def build_report(results: pd.DataFrame, meta: dict[str, Any] | None = None,
                  measured: pd.DataFrame | None = None) -> str:
     """The report page for ``results`` (see module doc); ``measured`` is the table of
     :func:`sparsim.studies.measured.compare_measured`."""
+    # Longer than 60 lines on purpose: the page's sections in the order a reader meets them.
     meta = meta or {}
-    d = _tables(results)
-    t = d["t"]
+    layers, steps = split_kinds(results)
     study = meta.get("study", {})
     profiles = {p["name"]: p for p in meta.get("profiles", [])}
     figure, used = _Figures(), set()
-    workloads = list(dict.fromkeys(t["workload"]))
-    titles = dict(zip(t["workload"], t["workload_title"]))
-    nav = [("summary", "Summary")]
-    body = [_summary_section(d, workloads, titles, profiles)]
-    for w in workloads:
-        anchor = _slug(titles[w], used)
-        nav.append((anchor, titles[w]))
-        body.append(_workload_section(d, w, titles[w], anchor, figure))
+    nav, body = [], []
+    if steps is not None:
+        decisions, charts, findings, decide_nav = _step_sections(steps, meta, figure, used)
+        nav += decide_nav + [("steps", "Steps"), ("findings", "Findings")]
+        body += decisions + charts + findings
+    d = _tables(layers) if steps is None or not layers.empty else None
+    if d is not None:
+        t = d["t"]
+        workloads = list(dict.fromkeys(t["workload"]))
+        titles = dict(zip(t["workload"], t["workload_title"]))
+        nav.append(("summary", "Summary"))
+        body.append(_summary_section(d, workloads, titles, profiles))
+        for w in workloads:
+            anchor = _slug(titles[w], used)
+            nav.append((anchor, titles[w]))
+            body.append(_workload_section(d, w, titles[w], anchor, figure))
+    else:
+        t = steps
+    display = d["display"] if d is not None else {}
+    if steps is not None:
+        display = {**dict(zip(steps["hw"], steps["hw_display"])), **display}
     section = _measured_section(measured, figure)
     if section:
         nav.append(("measured", "Predicted vs measured"))
         body.append(section)
     if meta.get("skipped"):
         nav.append(("not-run", "Not run"))
-        body.append(_skipped_section(meta["skipped"], d["display"]))
+        body.append(_skipped_section(meta["skipped"], display))
     nav.append(("provenance", "Provenance"))
     body.append(_provenance(meta, t))
-    intro = [study.get("description") or "",
-             f"{len(d['points']):,} predicted kernels, {len(t):,} layer rows; time model "
-             f"{', '.join(sorted(set(t['model']))) if 'model' in t else study.get('model', '?')}; "
-             f"sparsim {meta.get('sparsim_version', '?')}, {meta.get('date', '')}."]
+    if steps is not None:  # the decision tables come first: no prose above them
+        kernels = f", {len(d['points']):,} predicted kernels" if d is not None else ""
+        body.append(f'<p class="note">{len(steps):,} predicted steps{kernels}; sparsim '
+                    f"{esc(meta.get('sparsim_version', '?'))}, {esc(meta.get('date', ''))}.</p>")
+        intro = []
+    else:
+        intro = [study.get("description") or "",
+                 f"{len(d['points']):,} predicted kernels, {len(t):,} layer rows; time model "
+                 f"{', '.join(sorted(set(t['model']))) if 'model' in t else study.get('model', '?')}; "
+                 f"sparsim {meta.get('sparsim_version', '?')}, {meta.get('date', '')}."]
     return page(str(study.get("name") or "sparsim study"), [p for p in intro if p], nav, "\n".join(body),
                 figure.specs)
 
@@ -261,10 +334,19 @@ def _provenance(meta: dict, t: pd.DataFrame) -> str:
         ("kernel options", ", ".join(f"{k}={v}" for k, v in study.get("kernel", {}).items() if v is not None)
          + ("; index width and B layout as each implementation calls them"
             if any(study.get("kernel", {}).get(k, "") is None for k in ("index_policy", "b_layout")) else "")),
-        ("predictions", f"{meta.get('predictions', '')}"), ("run time", f"{meta.get('elapsed_s', '')} s"),
+        ("predictions", f"{meta.get('predictions', '')}"
+         + (f" kernels, {meta['steps']} steps" if meta.get("steps") is not None else "")),
+        ("run time", f"{meta.get('elapsed_s', '')} s"),
         ("executor", meta.get("executor", "")), ("python / platform", f"{meta.get('python', '')} / {meta.get('platform', '')}"),
     ]
     for w in study.get("workloads", []):
+        if w.get("kind") == "model":
+            lengths = ", ".join(f"{k} {w[k]}" for k in ("context", "prompt", "gen") if w.get(k) is not None)
+            rows.append((f"workload {w.get('name')}", f"{w.get('title')}: model {w.get('model') or w.get('config')}, "
+                                                      f"phase {w.get('phase')} ({lengths}), modes "
+                                                      f"{', '.join(w.get('modes') or [])}, tp "
+                                                      f"{', '.join(map(str, w.get('tp') or []))}"))
+            continue
         rows.append((f"workload {w.get('name')}", f"{w.get('title')}: {w.get('source')} (tokens per sequence {w.get('tokens')})"))
     html_rows = table(["what", "value"], rows)
     basis = dict(zip(t["hw"], t["basis"])) if "basis" in t else {}

@@ -34,6 +34,7 @@ import shutil
 from pathlib import Path
 
 from ..atomic import write_text_atomic
+from .steps import STEP_COLUMNS, StepTask, StepTaskResult
 from .sweep import RESULT_COLUMNS, SweepTask, TaskResult
 
 __all__ = ["Checkpoint", "PARTIAL_DIR"]
@@ -68,6 +69,12 @@ def fingerprint(study) -> str:
     for workload in study.workloads:
         for layer in workload.layers:
             h.update(repr((workload.name, layer)).encode())
+    for model in study.model_workloads:  # a config.json's bytes are what the steps depend on
+        if model.config is not None:
+            try:
+                h.update(Path(model.config).read_bytes())
+            except OSError:
+                h.update(b"unreadable:" + model.config.encode())
     return h.hexdigest()[:20]
 
 
@@ -89,22 +96,32 @@ class Checkpoint:
     def _path(self, task: SweepTask) -> Path:
         return self.folder / f"{task_key(task)}.json"
 
-    def load(self, task: SweepTask) -> TaskResult | None:
-        """The saved result of ``task``, or None if it has not finished (or its file is
-        damaged: then it runs again)."""
+    def load(self, task: SweepTask | StepTask) -> TaskResult | StepTaskResult | None:
+        """The saved result of ``task`` (a layer or a step task), or None if it has not
+        finished (or its file is damaged: then it runs again)."""
         path = self._path(task)
+        is_step = isinstance(task, StepTask)
+        names = STEP_COLUMNS if is_step else RESULT_COLUMNS
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data["task"] != repr(task) or set(data["columns"]) != set(RESULT_COLUMNS):
+            if data["task"] != repr(task) or set(data["columns"]) != set(names):
                 return None
-            return TaskResult(columns={c: data["columns"][c] for c in RESULT_COLUMNS},
-                              skipped=[tuple(s) for s in data["skipped"]])
+            columns = {c: data["columns"][c] for c in names}
+            skipped = [tuple(s) for s in data["skipped"]]
+            if is_step:
+                timelines = data["timelines"]
+                if not isinstance(timelines, list) or not all(isinstance(t, dict) for t in timelines):
+                    return None
+                return StepTaskResult(columns=columns, skipped=skipped, timelines=timelines)
+            return TaskResult(columns=columns, skipped=skipped)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def save(self, task: SweepTask, result: TaskResult) -> None:
+    def save(self, task: SweepTask | StepTask, result: TaskResult | StepTaskResult) -> None:
         data = {"task": repr(task), "columns": {c: _plain(v) for c, v in result.columns.items()},
                 "skipped": _plain(result.skipped)}
+        if isinstance(result, StepTaskResult):
+            data["timelines"] = result.timelines
         write_text_atomic(self._path(task), json.dumps(data, allow_nan=True))
 
     def finished(self) -> int:

@@ -44,6 +44,7 @@ import pandas as pd
 
 from ..errors import SparsimError, shown
 from .spec import Study
+from .steps import STEP_COLUMNS, StepTask, StepTaskResult, plan_steps, run_step_task
 from .sweep import RESULT_COLUMNS, TaskResult, plan, run_task
 
 __all__ = ["SerialExecutor", "open_executor", "run_sweep", "SweepResult", "expand_layers", "check_scheduler"]
@@ -143,13 +144,20 @@ def _die_with_parent(parent_pid: int) -> None:
 @dataclass
 class SweepResult:
     """What a sweep produced: one row per predicted point, one row per layer, and the
-    points the models refused (with why)."""
+    points the models refused (with why).
+
+    A study with model workloads also has ``steps`` (one row per predicted step,
+    :data:`~sparsim.studies.steps.STEP_COLUMNS`) and the ``timelines`` kept for the
+    report; its ``table`` is the layer rows and the step rows together, told apart by
+    the ``kind`` column ("layer" or "step"). A layer-only study's table has no ``kind``."""
 
     points: pd.DataFrame
     table: pd.DataFrame
     skipped: list[dict] = field(default_factory=list)
     elapsed_s: float = 0.0
     tasks: int = 0
+    steps: pd.DataFrame | None = None
+    timelines: list[dict] = field(default_factory=list)
 
 
 def run_sweep(
@@ -166,7 +174,7 @@ def run_sweep(
     are saved as they finish and tasks already saved are loaded instead of run."""
     # Longer than 60 lines on purpose: submit, checkpoint and collect in one loop, so a kill between them cannot lose a finished task.
     start = time.perf_counter()
-    tasks = plan(study)
+    tasks = plan(study) + (plan_steps(study) if study.model_workloads else [])
     executor = executor or SerialExecutor()
     results: list[TaskResult] = []
     pending: set[Future] = set()
@@ -188,7 +196,7 @@ def run_sweep(
                 task = next(queue, None)
                 if task is None:
                     break
-                future = executor.submit(run_task, task)
+                future = executor.submit(run_step_task if isinstance(task, StepTask) else run_task, task)
                 sizes[future] = task.points
                 owner[future] = task
                 pending.add(future)
@@ -209,22 +217,72 @@ def run_sweep(
         raise
 
     columns = {name: [] for name in RESULT_COLUMNS}
+    step_columns = {name: [] for name in STEP_COLUMNS}
+    timelines: list[dict] = []
     skipped: dict[tuple, int] = {}
     for result in results:
-        for name in RESULT_COLUMNS:
-            columns[name].extend(result.columns[name])
+        if isinstance(result, StepTaskResult):
+            for name in STEP_COLUMNS:
+                step_columns[name].extend(result.columns[name])
+            timelines += result.timelines
+        else:
+            for name in RESULT_COLUMNS:
+                columns[name].extend(result.columns[name])
         for kernel, dtype, hw, batch, reason in result.skipped:
             key = (kernel, dtype, hw, reason)
             skipped[key] = skipped.get(key, 0) + 1
     points = pd.DataFrame(columns)
     sort = ["workload", "shape_id", "hw", "dtype", "format", "path", "batch", "density"]
     points = points.sort_values(sort, kind="stable").reset_index(drop=True)
+    # a model-only study has no layers to expand (its empty points have no workload keys)
+    table = expand_layers(study, points) if len(points) or not study.model_workloads else pd.DataFrame()
+    steps = None
+    if study.model_workloads:
+        steps = sort_steps(study, pd.DataFrame(step_columns))
+        timelines = sorted(timelines, key=_timeline_order(study))
+        table = pd.concat([table.assign(kind="layer"), steps], ignore_index=True) if len(table) else steps
     return SweepResult(
-        points=points, table=expand_layers(study, points),
+        points=points, table=table, steps=steps, timelines=timelines,
         skipped=[{"format": k, "dtype": d, "hw": h, "reason": r, "points": n}
                  for (k, d, h, r), n in sorted(skipped.items())],
         elapsed_s=time.perf_counter() - start, tasks=len(tasks),
     )
+
+
+def sort_steps(study: Study, steps: pd.DataFrame) -> pd.DataFrame:
+    """Step rows in the study's order (workload, GPU, mode, tp, dtype, path, batch), the
+    order an uninterrupted serial run gives, whatever order tasks finished in."""
+    if steps.empty:
+        return steps
+    order = {
+        "workload": [w.name for w in study.model_workloads],
+        "hw": [_profile_name(hw) for hw in study.hardware],
+        "mode": list(dict.fromkeys(m for w in study.model_workloads for m in w.modes)),
+        "series": list(dict.fromkeys(p.label for hw in study.hardware for p in study.step_paths(hw))),
+    }
+    keys = {col: steps[col].map({v: i for i, v in enumerate(values)}) for col, values in order.items()}
+    ranked = steps.assign(**{f"_{c}": k for c, k in keys.items()})
+    ranked = ranked.sort_values(["_workload", "_hw", "_mode", "tp", "dtype", "_series", "batch"], kind="stable")
+    return ranked.drop(columns=[f"_{c}" for c in keys]).reset_index(drop=True)
+
+
+def _timeline_order(study: Study):
+    """Sort key of kept timelines: workload, GPU, mode and path in the study's order."""
+    workloads = {w.name: (i, w.modes) for i, w in enumerate(study.model_workloads)}
+    hws = {_profile_name(hw): i for i, hw in enumerate(study.hardware)}
+    series = {p.label: i for i, p in enumerate(p for hw in study.hardware for p in study.step_paths(hw))}
+
+    def key(t):
+        index, modes = workloads.get(t["workload"], (len(workloads), ()))
+        mode = modes.index(t["mode"]) if t["mode"] in modes else len(modes)
+        return index, hws.get(t["hw"], len(hws)), mode, t.get("tp", 1), series.get(t["series"], len(series))
+    return key
+
+
+def _profile_name(hw: str) -> str:
+    from .steps import _profile
+
+    return _profile(hw).name
 
 
 def expand_layers(study: Study, points: pd.DataFrame) -> pd.DataFrame:

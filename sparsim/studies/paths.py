@@ -18,13 +18,26 @@ same path, so PyTorch's 2:4 is measured against ``torch.mm`` and cuSPARSELt agai
 [('cusparselt', 'default'), ('torch', 'torch')]
 >>> resolve("grouped", ("default", "torch"), "gpu")
 (('reference', 'default'),)
+
+A model workload's linear layers take a path too: a :class:`StepPath` is a format, a
+quantization scheme (``[sweep] quant``), an implementation and, for formats whose cost
+depends on it, a density. ``"default"`` hands the choice of library to the step model
+(``impl=None``), which for a quantized path picks the kernel that scheme needs:
+
+>>> [p.label for p in step_paths(("dense", "2:4"), ("none", "w4a16"), ("default",), (0.5,))]
+['dense', '2:4', 'w4a16', 'w4a16 + 2:4']
+>>> [p.label for p in step_paths(("csr",), ("none",), ("default", "torch"), (0.1, 0.3))]
+['csr 10%', 'csr 30%', 'csr 10% · torch', 'csr 30% · torch']
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..impls import default_impl, get_impl, impl_names
 
-__all__ = ["DEFAULT_IMPLS", "DEFAULT_PATH", "resolve", "allowed_entries", "runs_any"]
+__all__ = ["DEFAULT_IMPLS", "DEFAULT_PATH", "resolve", "allowed_entries", "runs_any", "StepPath", "step_paths",
+           "NO_QUANT", "DENSITY_FORMATS", "FIXED_DENSITY"]
 
 #: what a study compares when it names no implementations
 DEFAULT_IMPLS = ("default", "torch")
@@ -59,3 +72,57 @@ def allowed_entries(kernels) -> tuple[str, ...]:
     """What ``[sweep] impls`` may list for a study of ``kernels``: ``default`` and every
     implementation that runs one of them."""
     return (DEFAULT_PATH,) + tuple(n for n in impl_names() if runs_any(n, kernels))
+
+
+#: the ``[sweep] quant`` entry of unquantized weights (the model's own dtype)
+NO_QUANT = "none"
+#: formats whose time depends on the swept density (the kept fraction of weights or rows)
+DENSITY_FORMATS = ("csr", "coo", "bsr", "grouped", "channel")
+#: fraction of weights a format keeps whatever the swept density (N:M keeps N of M)
+FIXED_DENSITY = {"dense": 1.0, "2:4": 0.5, "1:2": 0.5}
+
+
+@dataclass(frozen=True)
+class StepPath:
+    """How every linear layer of a model step is stored and run."""
+
+    format: str
+    quant: str = NO_QUANT
+    impl: str | None = None  # None: the step model's choice for (format, quant)
+    path: str = DEFAULT_PATH  # "default" or the implementation's name
+    density: float | None = None  # for DENSITY_FORMATS; None for the others
+
+    @property
+    def kept(self) -> float:
+        """Fraction of the weights this path keeps (the ``density`` column of a step row)."""
+        return self.density if self.density is not None else FIXED_DENSITY.get(self.format, 1.0)
+
+    @property
+    def label(self) -> str:
+        """What a report calls the path: "2:4", "w4a16 + 2:4", "csr 10% · torch"."""
+        fmt = self.format if self.density is None else f"{self.format} {self.density:.0%}"
+        if self.quant != NO_QUANT:
+            fmt = self.quant if self.format == "dense" else f"{self.quant} + {fmt}"
+        return fmt if self.path == DEFAULT_PATH else f"{fmt} · {self.path}"
+
+
+def step_paths(formats, quants, entries, densities, hw_kind: str = "gpu") -> tuple[StepPath, ...]:
+    """Every :class:`StepPath` of a model sweep on one kind of hardware, in report order
+    (implementation entries, then quantization, then format, then density)."""
+    out: list[StepPath] = []
+    for entry in entries:
+        for quant in quants:
+            for fmt in formats:
+                if quant == NO_QUANT:
+                    pairs = [(i, p) for i, p in resolve(fmt, (entry,), hw_kind)]
+                elif entry == DEFAULT_PATH:  # the step model picks the kernel the scheme needs
+                    pairs = [(None, DEFAULT_PATH)]
+                else:  # a quantized path by a named implementation: the step model says if it runs it
+                    pairs = [(entry, entry)] if _runs(entry, fmt, hw_kind) else []
+                for impl, path in pairs:
+                    impl = None if path == DEFAULT_PATH else impl  # the step model's default
+                    for density in (densities if fmt in DENSITY_FORMATS else (None,)):
+                        step = StepPath(fmt, quant, impl, path, density)
+                        if step not in out:
+                            out.append(step)
+    return tuple(out)

@@ -67,6 +67,11 @@ def provenance(study, result, executor: str) -> dict[str, Any]:
             calibrations.append({"path": Path(path).name if shipped else path, "hw": cal.hw, "shipped": shipped,
                                  "label": cal.label, "params": dict(cal.params),
                                  "provenance": {k: _plain(v) for k, v in cal.provenance.items()}})
+    steps = getattr(result, "steps", None)
+    extra = {}
+    if steps is not None:
+        # the report's step timelines ride with the provenance, so the results alone rebuild it
+        extra = {"steps": int(len(steps)), "step_timelines": getattr(result, "timelines", [])}
     return {
         "sparsim_version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -82,6 +87,7 @@ def provenance(study, result, executor: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(terse=True),
         "argv": [str(a) for a in sys.argv[1:]],
+        **extra,
     }
 
 
@@ -185,13 +191,22 @@ NUMERIC_COLUMNS = ("m", "k", "n", "batch", "density", "time_s", "kernel_s", "ove
                    "layer_order", "layer_count", "peak_flops_per_s", "hbm_bytes_per_s")
 
 
+#: columns of a step row (kind "step") that must hold finite numbers: the rest (times of a
+#: configuration that does not fit, TTFT of a single step) may be empty
+STEP_NUMERIC_COLUMNS = ("batch", "density", "tp", "memory_capacity_bytes")
+
+
 def _check_table(table: pd.DataFrame, path: Path) -> None:
     """Refuse a table whose numbers are not numbers (a hand-edited or damaged file)."""
-    for column in NUMERIC_COLUMNS:
+    is_step = (table["kind"] == "step").to_numpy() if "kind" in table.columns else np.zeros(len(table), bool)
+    for column in NUMERIC_COLUMNS + STEP_NUMERIC_COLUMNS:
         if column not in table.columns:
             continue
+        # layer columns on layer rows, step columns on step rows (batch, density: both)
+        rows = np.ones(len(table), bool) if column in NUMERIC_COLUMNS and column in STEP_NUMERIC_COLUMNS else (
+            is_step if column in STEP_NUMERIC_COLUMNS else ~is_step)
         values = pd.to_numeric(table[column], errors="coerce").astype(float).to_numpy()
-        bad = ~np.isfinite(values)
+        bad = ~np.isfinite(values) & rows
         if bad.any():
             row = int(bad.nonzero()[0][0])
             raise SparsimError(f"RESULTS {path}: column {column}, row {row + 1}: got {shown(table[column].iloc[row])}; "

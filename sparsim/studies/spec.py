@@ -30,6 +30,15 @@ line naming the file, the key, the value and what is allowed.
     network = "llama2-7b"             # or shapes = [{name, m, k, count}], or weights = "file"
     tokens = 1                        # N = batch x tokens
 
+    [[workloads]]                     # a whole model: steps, not layers (studies.modelspec)
+    model = "llama3-8b"               # or config = "path/config.json"
+    phase = "decode"
+    context = 2048
+    modes = ["eager", "cuda-graphs"]
+
+Model workloads also sweep ``[sweep] quant`` (``["none"]`` unless given; e.g. ``["none",
+"w4a16"]``), which layer workloads do not take.
+
 What a density means per format: for csr/coo/bsr/grouped the fraction of weights kept
 (unstructured); for channel the fraction of output channels (rows) kept; dense runs every
 weight whatever the density; 2:4 (1:2) keeps the structured half, so its time does not
@@ -61,7 +70,8 @@ from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
-from .paths import DEFAULT_IMPLS, allowed_entries, resolve
+from .modelspec import ModelWorkload, is_model_workload, parse_model_workload
+from .paths import DEFAULT_IMPLS, NO_QUANT, allowed_entries, resolve, step_paths
 
 __all__ = ["STUDY_VERSION", "Study", "Workload", "KernelOptions", "load_study", "parse_study"]
 
@@ -69,7 +79,7 @@ STUDY_VERSION = 1
 
 _TOP_KEYS = ("version", "name", "description", "model", "seed", "calibration", "validation",
              "sweep", "kernel", "workloads")
-_SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes", "impls")
+_SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes", "impls", "quant")
 #: sweep keys a study must give
 _SWEEP_REQUIRED = ("hardware", "formats", "batch_sizes")
 _KERNEL_KEYS = ("pattern", "index_policy", "b_layout", "group_size", "block")
@@ -146,6 +156,24 @@ class Study:
     validation: str | None = None  # resolved path
     version: int = STUDY_VERSION
     origin: str = "<memory>"
+    #: whole-model workloads (steps or requests), swept apart from the layer workloads
+    model_workloads: tuple[ModelWorkload, ...] = ()
+    #: quantization schemes of model workloads ("none": the dtype itself)
+    quant: tuple[str, ...] = (NO_QUANT,)
+
+    def step_paths(self, hw: str):
+        """The :class:`~sparsim.studies.paths.StepPath` of every model-workload point on
+        profile ``hw``."""
+        from ..hwprofiles import load_profile
+
+        return step_paths(self.formats, self.quant, self.impls, self.densities, load_profile(hw).kind)
+
+    def step_points(self) -> int:
+        """Whole-model predictions: per model workload, GPUs × paths × modes × tp × dtypes ×
+        batch sizes."""
+        paths = sum(len(self.step_paths(hw)) for hw in self.hardware) if self.model_workloads else 0
+        return sum(paths * len(w.modes) * len(w.tp) * len(self.dtypes) * len(self.batch_sizes)
+                   for w in self.model_workloads)
 
     def paths(self, hw: str) -> dict[str, tuple[tuple[str, str], ...]]:
         """Format -> (implementation, path) pairs the sweep predicts on profile ``hw``."""
@@ -158,12 +186,12 @@ class Study:
         """Predictions the sweep runs: distinct shapes × densities × dtypes × batch sizes ×
         (format, implementation) pairs per profile (repeated layers are predicted once)."""
         shapes = sum(len(w.distinct_shapes()) for w in self.workloads)
-        pairs = sum(len(p) for hw in self.hardware for p in self.paths(hw).values())
-        return shapes * len(self.densities) * len(self.dtypes) * len(self.batch_sizes) * pairs
+        pairs = sum(len(p) for hw in self.hardware for p in self.paths(hw).values()) if shapes else 0
+        return shapes * len(self.densities) * len(self.dtypes) * len(self.batch_sizes) * pairs + self.step_points()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for provenance (what was swept, not the layer lists)."""
-        return {
+        out = {
             "version": self.version, "name": self.name, "description": self.description,
             "origin": self.origin, "model": self.model, "seed": self.seed,
             "workloads": [{"name": w.name, "title": w.title, "tokens": w.tokens, "source": w.source,
@@ -173,6 +201,10 @@ class Study:
             "batch_sizes": list(self.batch_sizes), "impls": list(self.impls), "kernel": vars(self.kernel).copy(),
             "calibration": list(self.calibration), "validation": self.validation,
         }
+        if self.model_workloads:  # layer-only studies keep their fingerprint
+            out["workloads"] += [w.to_dict() for w in self.model_workloads]
+            out["quant"] = list(self.quant)
+        return out
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -386,8 +418,19 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
 
     if "workloads" not in data:
         raise c.fail("workloads", None, "one or more [[workloads]] tables (required)")
-    workloads = tuple(_workload(c, base, i, w) for i, w in enumerate(c.nonempty_list("workloads", data["workloads"])))
-    c.unique("workloads[].name", [w.name for w in workloads])
+    tables = list(enumerate(c.nonempty_list("workloads", data["workloads"])))
+    workloads = tuple(_workload(c, base, i, w) for i, w in tables if not is_model_workload(w))
+    model_workloads = tuple(parse_model_workload(c, base, i, w) for i, w in tables if is_model_workload(w))
+    c.unique("workloads[].name", [w.name for w in workloads + model_workloads])
+    quant = (NO_QUANT,)
+    if "quant" in sweep:
+        from ..models.quant import SCHEMES
+
+        quant = c.choices("sweep.quant", sweep["quant"], (NO_QUANT, *SCHEMES))
+        if quant != (NO_QUANT,) and workloads:
+            raise c.fail("sweep.quant", list(quant), f"[\"{NO_QUANT}\"] in a study with layer workloads "
+                         f"({', '.join(w.name for w in workloads)}); quantized paths are swept for model "
+                         "workloads only: put them in a study of their own")
 
     calibration = _calibration(c, base, data["calibration"], hardware) if data.get("calibration") else ()
     validation = None
@@ -399,7 +442,7 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     study = Study(name=name, description=description, workloads=workloads, hardware=hardware,
                   formats=formats, densities=densities, dtypes=dtypes, batch_sizes=batch_sizes,
                   model=model, seed=seed, impls=impls, kernel=kernel, calibration=calibration,
-                  validation=validation, origin=origin)
+                  validation=validation, origin=origin, model_workloads=model_workloads, quant=quant)
     for workload in workloads:
         widest = max(n_unit for (_, _, n_unit, _) in workload.distinct_shapes())
         if max(batch_sizes) * widest > MAX_N:

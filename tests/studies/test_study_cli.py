@@ -80,7 +80,7 @@ def test_example_and_file_are_exclusive(capsys, tmp_path):
     assert code == 2 and "give a study file or --example NAME" in err
     code, _, err = run(capsys, "study", "--example", "gpt5", "--out", str(tmp_path))
     assert code == 2 and err.strip() == ("sparsim: error: --example: got 'gpt5'; allowed: "
-                                         "bert-base, llama2-7b, llama2-7b-10k, minilm-l6, resnet50")
+                                         "bert-base, llama2-7b, llama2-7b-10k, llama3-8b-decode, minilm-l6, resnet50")
 
 
 def test_bad_study_file_is_one_line_exit_2(tmp_path, capsys, write_toml):
