@@ -1,0 +1,444 @@
+"""Measured decode steps of a Llama-shaped decoder (collect.sh's ``decoder`` stage), plain torch.
+
+The model is Llama-2-7B's shape (hidden 4096, 32 heads of 128, MLP 11008, 32 layers,
+vocabulary 32000: its Hugging Face ``config.json``) with random fp16 weights made on the
+device: nothing is downloaded. One decode step is what gpt-fast's ``decode_one_token``
+runs: embedding; per layer RMSNorm, a fused QKV projection, rotary, the new K/V written
+into a static KV cache, attention of one query over ``context`` cached tokens (SDPA),
+the output projection, residual, RMSNorm, a fused gate/up projection, SiLU x up, the down
+projection, residual; final norm, lm_head and a greedy argmax fed back as the next token.
+Linear layers are dense, or 2:4 (pruned to the 2 largest of each 4 along K, then
+``torch.sparse.to_sparse_semi_structured``); the lm_head stays dense.
+
+Each point (batch x context x mode x linear format) is timed with CUDA events between
+back-to-back steps (eager: the Python loop; ``cuda-graphs``: one captured step replayed);
+warm-up steps are timed and kept apart; the host's enqueue time per step is recorded;
+telemetry (clocks, power) comes from NVML when it is there. Records go to
+``decoder.jsonl`` as they are measured (:mod:`records`); a second run measures only what
+is missing. One ``torch.profiler`` trace of an eager step per format goes into
+``traces.tar``.
+
+    python benchmarks/gpu/decoder_step.py --out DIR --deadline-s 150 --hw h200-sxm-141gb
+    python benchmarks/gpu/decoder_step.py --out DIR --device cpu --config tiny   # any machine with torch
+
+The configuration and the plan need no torch:
+
+>>> cfg = CONFIGS["llama2-7b"]
+>>> cfg.kv_cache_bytes(batch=64, context=2048) / 2**30
+64.0
+>>> round(cfg.linear_params() * cfg.layers / 1e9, 2)
+6.48
+>>> len(points(cfg, (1, 8, 64), (512, 2048), ("eager", "cuda-graphs"), ("dense", "2:4")))
+24
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import add_to_tar, done_keys, step_key, step_record, trace_gz  # noqa: E402
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The shape of a decoder-only transformer (Hugging Face config.json names in comments)."""
+
+    model: str
+    layers: int          # num_hidden_layers
+    hidden: int          # hidden_size
+    heads: int           # num_attention_heads
+    kv_heads: int        # num_key_value_heads
+    head_dim: int        # hidden_size / num_attention_heads
+    intermediate: int    # intermediate_size
+    vocab: int           # vocab_size
+    dtype: str = "fp16"
+    eps: float = 1e-5    # rms_norm_eps
+
+    @property
+    def dtype_bytes(self) -> int:
+        return {"fp16": 2, "bf16": 2, "fp32": 4}[self.dtype]
+
+    def kv_cache_bytes(self, batch: int, context: int) -> int:
+        """2 (K and V) x layers x kv_heads x head_dim x context x batch x bytes."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * context * batch * self.dtype_bytes
+
+    def linear_params(self) -> int:
+        """Weights of one layer's linears: QKV, output, gate/up, down."""
+        qkv = (self.heads + 2 * self.kv_heads) * self.head_dim * self.hidden
+        return qkv + self.hidden * self.heads * self.head_dim + 3 * self.hidden * self.intermediate
+
+    def weight_bytes(self) -> int:
+        """Dense weights: the layers' linears and norms, embedding, lm_head, final norm."""
+        per_layer = self.linear_params() + 2 * self.hidden
+        return (self.layers * per_layer + 2 * self.vocab * self.hidden + self.hidden) * self.dtype_bytes
+
+
+CONFIGS = {
+    # meta-llama/Llama-2-7b-hf config.json: hidden_size 4096, intermediate_size 11008,
+    # num_hidden_layers 32, num_attention_heads 32, num_key_value_heads 32, vocab_size 32000
+    "llama2-7b": DecoderConfig("llama2-7b", 32, 4096, 32, 32, 128, 11008, 32000),
+    # a CPU-sized model with the same structure (GQA included) for tests
+    "tiny": DecoderConfig("tiny", 2, 64, 4, 2, 16, 160, 256, dtype="fp32"),
+}
+MODES = ("eager", "cuda-graphs")
+LINEARS = ("dense", "2:4")
+
+
+def points(cfg: DecoderConfig, batches, contexts, modes, linears) -> list[tuple[int, int, str, str]]:
+    """(batch, context, mode, linear) in measuring order: small problems first, each
+    configuration in every mode and format before the next, so a stage cut by its deadline
+    has dense and 2:4, eager and graphs, of what it measured."""
+    return [(b, c, mode, linear) for c in sorted(contexts) for b in sorted(batches)
+            for mode in modes for linear in linears]
+
+
+# -- the model (torch from here on) ------------------------------------------------------
+def _torch():
+    import torch
+
+    return torch
+
+
+def make_weights(cfg: DecoderConfig, device, seed: int = 0) -> dict:
+    """Random weights on ``device`` (never zero-filled), scaled 1/sqrt(fan-in)."""
+    torch = _torch()
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[cfg.dtype]
+    gen = torch.Generator(device=device).manual_seed(seed)
+
+    def rand(rows, cols):
+        return torch.randn(rows, cols, generator=gen, device=device, dtype=dtype) * (cols ** -0.5)
+
+    def norm():
+        return 1.0 + 0.1 * torch.randn(cfg.hidden, generator=gen, device=device, dtype=dtype)
+
+    qkv_rows = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
+    layers = [{"attn_norm": norm(), "wqkv": rand(qkv_rows, cfg.hidden), "wo": rand(cfg.hidden, cfg.heads * cfg.head_dim),
+               "mlp_norm": norm(), "w13": rand(2 * cfg.intermediate, cfg.hidden), "w2": rand(cfg.hidden, cfg.intermediate)}
+              for _ in range(cfg.layers)]
+    return {"emb": rand(cfg.vocab, cfg.hidden) * cfg.hidden ** 0.5, "norm": norm(), "lm_head": rand(cfg.vocab, cfg.hidden),
+            "layers": layers, "dtype": dtype}
+
+
+LINEAR_NAMES = ("wqkv", "wo", "w13", "w2")
+
+
+def prune_2_4(weight):
+    """Keep the 2 largest magnitudes of each group of 4 along K (the last dimension)."""
+    torch = _torch()
+    groups = weight.reshape(weight.shape[0], -1, 4)
+    keep = groups.abs().topk(2, dim=-1).indices
+    mask = torch.zeros_like(groups, dtype=torch.bool).scatter_(-1, keep, True)
+    return (groups * mask).reshape(weight.shape)
+
+
+def sparse_weights(weights: dict) -> tuple[dict, str]:
+    """The layers' linears as semi-structured 2:4 tensors (the dense ones are kept)."""
+    torch = _torch()
+    layers, kind = [], ""
+    for layer in weights["layers"]:
+        out = dict(layer)
+        for name in LINEAR_NAMES:
+            out[name] = torch.sparse.to_sparse_semi_structured(prune_2_4(layer[name]))
+            kind = type(out[name]).__name__
+        layers.append(out)
+    return {**weights, "layers": layers}, kind
+
+
+class DecodeStep:
+    """One decode step over static buffers (tokens, KV cache), so it can be captured in a CUDA graph."""
+
+    def __init__(self, cfg: DecoderConfig, weights: dict, batch: int, context: int, device):
+        torch = _torch()
+        self.cfg, self.w, self.batch, self.context = cfg, weights, batch, context
+        dtype = weights["dtype"]
+        gen = torch.Generator(device=device).manual_seed(1)
+        shape = (batch, cfg.kv_heads, context, cfg.head_dim)
+        # cached K/V of the context already seen: random, never zeros
+        self.k_cache = [torch.randn(shape, generator=gen, device=device, dtype=dtype) for _ in range(cfg.layers)]
+        self.v_cache = [torch.randn(shape, generator=gen, device=device, dtype=dtype) for _ in range(cfg.layers)]
+        self.tokens = torch.randint(0, cfg.vocab, (batch,), generator=gen, device=device)
+        self.pos = context - 1  # the new token's position: it attends to all `context` tokens
+        inv = 1.0 / (10000.0 ** (torch.arange(0, cfg.head_dim, 2, device=device, dtype=torch.float32) / cfg.head_dim))
+        angle = self.pos * inv
+        self.cos = torch.cat([angle.cos(), angle.cos()]).to(dtype)
+        self.sin = torch.cat([angle.sin(), angle.sin()]).to(dtype)
+        self.gqa = cfg.kv_heads != cfg.heads
+
+    def _norm(self, x, weight):
+        torch = _torch()
+        xf = x.float()
+        return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.cfg.eps)).type_as(x) * weight
+
+    def _rotary(self, x):
+        half = x.shape[-1] // 2
+        rotated = _torch().cat([-x[..., half:], x[..., :half]], dim=-1)
+        return x * self.cos + rotated * self.sin
+
+    def __call__(self):
+        torch = _torch()
+        F = torch.nn.functional
+        cfg, b, hd = self.cfg, self.batch, self.cfg.head_dim
+        x = F.embedding(self.tokens, self.w["emb"])
+        for i, layer in enumerate(self.w["layers"]):
+            h = self._norm(x, layer["attn_norm"])
+            q, k, v = F.linear(h, layer["wqkv"]).split(
+                [cfg.heads * hd, cfg.kv_heads * hd, cfg.kv_heads * hd], dim=-1)
+            q = self._rotary(q.reshape(b, cfg.heads, 1, hd))
+            k = self._rotary(k.reshape(b, cfg.kv_heads, 1, hd))
+            self.k_cache[i][:, :, self.pos:self.pos + 1].copy_(k)
+            self.v_cache[i][:, :, self.pos:self.pos + 1].copy_(v.reshape(b, cfg.kv_heads, 1, hd))
+            kw = {"enable_gqa": True} if self.gqa else {}
+            attn = F.scaled_dot_product_attention(q, self.k_cache[i], self.v_cache[i], **kw)
+            x = x + F.linear(attn.reshape(b, cfg.heads * hd), layer["wo"])
+            h = self._norm(x, layer["mlp_norm"])
+            gate, up = F.linear(h, layer["w13"]).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, layer["w2"])
+        logits = F.linear(self._norm(x, self.w["norm"]), self.w["lm_head"])
+        self.tokens.copy_(logits.argmax(dim=-1))
+        return logits
+
+
+class Clock:
+    """Step times: CUDA events between back-to-back steps on a GPU, perf_counter on the CPU."""
+
+    def __init__(self, device):
+        self.torch = _torch()
+        self.cuda = getattr(device, "type", str(device)) == "cuda"
+
+    def run(self, fn, n: int) -> tuple[list[float], list[float]]:
+        """(device times per step, host enqueue times per step) of ``n`` back-to-back calls."""
+        torch = self.torch
+        host = []
+        if not self.cuda:
+            times = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            return times, times
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(n + 1)]
+        torch.cuda.synchronize()
+        events[0].record()
+        for i in range(n):
+            t0 = time.perf_counter()
+            fn()
+            host.append(time.perf_counter() - t0)
+            events[i + 1].record()
+        events[-1].synchronize()
+        return [events[i].elapsed_time(events[i + 1]) / 1e3 for i in range(n)], host
+
+
+def capture(step: DecodeStep):
+    """One step captured in a CUDA graph (after warm-up steps on a side stream, as the
+    torch.cuda.graphs documentation asks); returns the graph's replay."""
+    torch = _torch()
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(2):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    torch.cuda.synchronize()
+    return graph
+
+
+def profile_one(fn, cuda: bool, max_bytes: int) -> tuple[bytes, dict]:
+    """A torch.profiler trace (record_shapes) of one call, gzipped and trimmed to ``max_bytes``."""
+    import json
+    import os
+    import tempfile
+
+    torch = _torch()
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities, record_shapes=True) as prof:
+        fn()
+        if cuda:
+            torch.cuda.synchronize()
+    handle, path = tempfile.mkstemp(suffix=".json")
+    os.close(handle)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            trace = json.load(f)
+    finally:
+        os.remove(path)
+    return trace_gz(trace, max_bytes)
+
+
+# -- the stage ---------------------------------------------------------------------------
+_T0 = time.perf_counter()  # the deadline counts from the start of the process (imports included)
+TRACE_POINT = (1, 512, "eager")  # (batch, context, mode) of the traced step, once per format
+TRACE_BYTES = 3 * 2**20
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:400]
+
+
+def trace_name(linear: str, batch: int, context: int, mode: str) -> str:
+    """The trace's name inside traces.tar.
+
+    >>> trace_name("2:4", 1, 512, "eager")
+    'decoder-2of4-eager-b1-c512.json.gz'
+    """
+    return f"decoder-{linear.replace(':', 'of')}-{mode}-b{batch}-c{context}.json.gz"
+
+
+def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry, tar: Path | None) -> dict:
+    """Time one (batch, context, mode, linear) point; every failure becomes the record's error."""
+    torch = _torch()
+    cuda = device.type == "cuda"
+    clock = Clock(device)
+    fields: dict = {"times_s": (), "warmup_times_s": (), "host_times_s": (), "telemetry": (), "error": None}
+    extra = {"kv_cache_bytes": cfg.kv_cache_bytes(batch, context), "weight_bytes_dense": cfg.weight_bytes()}
+    if cuda:
+        free, total = torch.cuda.mem_get_info(device)
+        need = extra["kv_cache_bytes"] + 4 * batch * (cfg.vocab + 2 * cfg.intermediate) * 4 + (512 << 20)
+        if need > free:
+            fields["error"] = (f"does not fit: the KV cache and activations need {need / 2**30:.1f} GiB, "
+                               f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB with the weights resident")
+            return fields | {"extra": extra}
+        torch.cuda.reset_peak_memory_stats(device)
+    step = graph = None
+    try:
+        step = DecodeStep(cfg, weights, batch, context, device)
+        logits = step()
+        if not bool(torch.isfinite(logits.float()).all()):
+            raise ValueError("non-finite logits from the first step")
+        del logits
+        if mode == "cuda-graphs":
+            graph = capture(step)
+            fn = graph.replay
+        else:
+            fn = step
+        warm, _ = clock.run(fn, 3)
+        n = min(30, max(5, int(0.4 / max(sorted(warm)[1], 1e-5))))
+        samples = [telemetry.sample()] if telemetry is not None else []
+        times, host = clock.run(fn, n)
+        if telemetry is not None:
+            samples.append(telemetry.sample())
+        fields.update(times_s=times, warmup_times_s=warm, host_times_s=host, telemetry=samples)
+        extra["tokens_valid"] = bool(((step.tokens >= 0) & (step.tokens < cfg.vocab)).all())
+        if tar is not None and (batch, context, mode) == TRACE_POINT:
+            name = trace_name(linear, batch, context, mode)
+            data, info = profile_one(fn, cuda, TRACE_BYTES)
+            add_to_tar(tar, name, data)
+            extra["trace"] = {"file": f"traces.tar:{name}", **info}
+        if cuda:
+            extra["max_memory_allocated"] = int(torch.cuda.max_memory_allocated(device))
+    except Exception as exc:  # noqa: BLE001 - out of memory, a capture refused, ...: recorded with the point
+        fields["error"] = _short(exc)
+    finally:
+        del step, graph
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.empty_cache()
+    return fields | {"extra": extra}
+
+
+def _versions(torch) -> dict:
+    out = {"torch": torch.__version__, "cuda": torch.version.cuda}
+    try:
+        out["cusparselt"] = torch.backends.cusparselt.version()
+    except Exception:  # noqa: BLE001 - absent in this build
+        out["cusparselt"] = None
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, help="folder: decoder.jsonl (appended, resumed) and traces.tar")
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
+    parser.add_argument("--config", default=None, choices=sorted(CONFIGS), help="default: llama2-7b (cuda), tiny (cpu)")
+    parser.add_argument("--layers", type=int, default=None, help="fewer layers than the config's (say so in the data)")
+    parser.add_argument("--batches", default=None, help="default: 1,8,64 (cuda), 1,2 (cpu)")
+    parser.add_argument("--contexts", default=None, help="default: 512,2048 (cuda), 16,64 (cpu)")
+    parser.add_argument("--deadline-s", type=float, default=None)
+    parser.add_argument("--hw", default=None, help="profile name recorded with each point")
+    parser.add_argument("--no-trace", action="store_true")
+    args = parser.parse_args(argv)
+    cuda = args.device == "cuda"
+    from dataclasses import replace
+
+    cfg = CONFIGS[args.config or ("llama2-7b" if cuda else "tiny")]
+    if args.layers:
+        cfg = replace(cfg, layers=args.layers)
+    batches = [int(x) for x in (args.batches or ("1,8,64" if cuda else "1,2")).split(",")]
+    contexts = [int(x) for x in (args.contexts or ("512,2048" if cuda else "16,64")).split(",")]
+    plan = points(cfg, batches, contexts, MODES if cuda else ("eager",), LINEARS if cuda else ("dense",))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, tar = out / "decoder.jsonl", None if args.no_trace else out / "traces.tar"
+    done = done_keys(results)
+    todo = [p for p in plan if step_key(cfg.model, cfg.layers, p[0], p[1], p[2], p[3], cfg.dtype) not in done]
+    print(f"decoder {cfg.model} ({cfg.layers} layers, {cfg.dtype}) on {args.device}: {len(plan)} points, "
+          f"{len(plan) - len(todo)} already in {results}, {len(todo)} to measure", flush=True)
+    if not todo:
+        return 0
+    try:
+        torch = _torch()
+    except ImportError as exc:
+        print(f"decoder: skipped: torch not importable ({exc})")
+        return 3
+    if cuda and not torch.cuda.is_available():
+        print("decoder: error: --device cuda: torch sees no CUDA GPU; allowed: a GPU machine, or --device cpu",
+              file=sys.stderr)
+        return 2
+    from plan import detect_profile, slug
+    from sparsim.validate.backends.base import now_iso
+    from sparsim.validate.results import ResultsWriter
+
+    device = torch.device(args.device, 0) if cuda else torch.device("cpu")
+    name = torch.cuda.get_device_name(device) if cuda else "cpu"
+    hw = args.hw or (detect_profile(name) or slug(name) if cuda else "host")
+    telemetry, note = (None, "cpu")
+    if cuda:
+        from sparsim.validate.telemetry import Telemetry
+
+        telemetry, note = Telemetry.open(device.index or 0)
+    weights = make_weights(cfg, device)
+    sparse, sparse_kind = None, ""
+    counts = {"ok": 0, "error": 0}
+    status = "complete"
+    with ResultsWriter(results) as writer:
+        writer.write({"type": "run", "stage": "decoder", "started": now_iso(), "hw": hw, "device": name,
+                      "versions": _versions(torch), "config": asdict(cfg), "planned": len(plan),
+                      "already_done": len(plan) - len(todo),
+                      **({"nvml": telemetry.device_info()} if telemetry is not None else {"telemetry": note})})
+        for batch, context, mode, linear in todo:
+            if args.deadline_s is not None and time.perf_counter() - _T0 > args.deadline_s:
+                status = "partial (deadline)"
+                break
+            if linear == "2:4" and sparse is None:
+                t0 = time.perf_counter()
+                sparse, sparse_kind = sparse_weights(weights)
+                print(f"  2:4 weights ({sparse_kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
+            fields = measure_point(cfg, weights if linear == "dense" else sparse, batch, context, mode, linear,
+                                   device, telemetry, tar)
+            library = f"torch {torch.__version__} {mode}, F.linear on " + (
+                "dense weights" if linear == "dense" else f"{sparse_kind} (to_sparse_semi_structured)")
+            record = step_record(config=asdict(cfg), batch=batch, context=context, mode=mode, linear=linear, hw=hw,
+                                 device=name, library=library, timestamp=now_iso(), **fields)
+            writer.write(record)
+            counts[record["status"]] += 1
+            shown = f"{record['time_s'] * 1e3:.2f} ms" if record["status"] == "ok" else record["error"]
+            print(f"  {record['key']}: {shown}", flush=True)
+    if telemetry is not None:
+        telemetry.close()
+    print(f"decoder: {status}: {counts['ok']} ok, {counts['error']} failed this run", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
