@@ -277,7 +277,6 @@ def profile_one(fn, cuda: bool, max_bytes: int) -> tuple[bytes, dict]:
 
 # -- the stage ---------------------------------------------------------------------------
 _T0 = time.perf_counter()  # the deadline counts from the start of the process (imports included)
-TRACE_POINT = (1, 512, "eager")  # (batch, context, mode) of the traced step, once per format
 TRACE_BYTES = 3 * 2**20
 
 
@@ -295,8 +294,10 @@ def trace_name(linear: str, batch: int, context: int, mode: str) -> str:
     return f"decoder-{linear.replace(':', 'of')}-{mode}-b{batch}-c{context}.json.gz"
 
 
-def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry, tar: Path | None) -> dict:
-    """Time one (batch, context, mode, linear) point; every failure becomes the record's error."""
+def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry, tar: Path | None,
+                  trace_point=(1, 512, "eager")) -> dict:
+    """Time one (batch, context, mode, linear) point; every failure becomes the record's error.
+    At ``trace_point`` (batch, context, mode) one more step is traced into ``tar``."""
     torch = _torch()
     cuda = device.type == "cuda"
     clock = Clock(device)
@@ -330,7 +331,7 @@ def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry,
             samples.append(telemetry.sample())
         fields.update(times_s=times, warmup_times_s=warm, host_times_s=host, telemetry=samples)
         extra["tokens_valid"] = bool(((step.tokens >= 0) & (step.tokens < cfg.vocab)).all())
-        if tar is not None and (batch, context, mode) == TRACE_POINT:
+        if tar is not None and (batch, context, mode) == tuple(trace_point):
             name = trace_name(linear, batch, context, mode)
             data, info = profile_one(fn, cuda, TRACE_BYTES)
             add_to_tar(tar, name, data)
@@ -425,7 +426,7 @@ def main(argv=None) -> int:
                 sparse, sparse_kind = sparse_weights(weights)
                 print(f"  2:4 weights ({sparse_kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
             fields = measure_point(cfg, weights if linear == "dense" else sparse, batch, context, mode, linear,
-                                   device, telemetry, tar)
+                                   device, telemetry, tar, (min(batches), min(contexts), "eager"))
             library = f"torch {torch.__version__} {mode}, F.linear on " + (
                 "dense weights" if linear == "dense" else f"{sparse_kind} (to_sparse_semi_structured)")
             record = step_record(config=asdict(cfg), batch=batch, context=context, mode=mode, linear=linear, hw=hw,
