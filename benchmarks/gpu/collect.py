@@ -151,7 +151,15 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
     hw = [] if backend == "numpy" else ["--hw", profile]
 
     def script(name, *extra):
-        return lambda b: run.call([py, str(HERE / name), *extra, "--deadline-s", str(max(b - MARGIN_S, 1))], b)
+        def body(budget):
+            start = time.monotonic()
+            while True:  # exit 4: the CUDA context broke; a fresh process resumes while time is left
+                left = budget - (time.monotonic() - start)
+                rc = run.call([py, str(HERE / name), *extra, "--deadline-s", str(max(round(left) - MARGIN_S, 1))], left)
+                if rc != 4 or left < 3 * MARGIN_S:
+                    return rc
+                run.note(f"{name}: exit 4 (CUDA context broken): resuming in a fresh process")
+        return body
 
     def env(budget):
         rc = 0

@@ -92,9 +92,12 @@ LINEARS = ("dense", "2:4")
 def points(cfg: DecoderConfig, batches, contexts, modes, linears) -> list[tuple[int, int, str, str]]:
     """(batch, context, mode, linear) in measuring order: small problems first, each
     configuration in every mode and format before the next, so a stage cut by its deadline
-    has dense and 2:4, eager and graphs, of what it measured."""
-    return [(b, c, mode, linear) for c in sorted(contexts) for b in sorted(batches)
-            for mode in modes for linear in linears]
+    has dense and 2:4, eager and graphs, of what it measured; CUDA-graph captures of 2:4
+    steps (the path most likely to be refused) come last."""
+    every = [(b, c, mode, linear) for c in sorted(contexts) for b in sorted(batches)
+             for mode in modes for linear in linears]
+    risky = [p for p in every if p[2] == "cuda-graphs" and p[3] == "2:4"]
+    return [p for p in every if p not in risky] + risky
 
 
 # -- the model (torch from here on) ------------------------------------------------------
@@ -203,6 +206,10 @@ class DecodeStep:
         return logits
 
 
+class CaptureError(RuntimeError):
+    """A CUDA-graph capture was refused: the other points of that mode and format are not tried."""
+
+
 class Clock:
     """Step times: CUDA events between back-to-back steps on a GPU, perf_counter on the CPU."""
 
@@ -244,9 +251,12 @@ def capture(step: DecodeStep):
             step()
     torch.cuda.current_stream().wait_stream(side)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    torch.cuda.synchronize()
+    try:
+        with torch.cuda.graph(graph):
+            step()
+        torch.cuda.synchronize()
+    except Exception as exc:  # noqa: BLE001 - said with the point
+        raise CaptureError(f"capture refused: {type(exc).__name__}: {exc}") from exc
     return graph
 
 
@@ -305,13 +315,14 @@ def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry,
     extra = {"kv_cache_bytes": cfg.kv_cache_bytes(batch, context), "weight_bytes_dense": cfg.weight_bytes()}
     if cuda:
         free, total = torch.cuda.mem_get_info(device)
+        free += torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)  # cached, reusable
         need = extra["kv_cache_bytes"] + 4 * batch * (cfg.vocab + 2 * cfg.intermediate) * 4 + (512 << 20)
         if need > free:
             fields["error"] = (f"does not fit: the KV cache and activations need {need / 2**30:.1f} GiB, "
                                f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB with the weights resident")
             return fields | {"extra": extra}
         torch.cuda.reset_peak_memory_stats(device)
-    step = graph = None
+    step = graph = fn = None
     try:
         step = DecodeStep(cfg, weights, batch, context, device)
         logits = step()
@@ -338,14 +349,25 @@ def measure_point(cfg, weights, batch, context, mode, linear, device, telemetry,
             extra["trace"] = {"file": f"traces.tar:{name}", **info}
         if cuda:
             extra["max_memory_allocated"] = int(torch.cuda.max_memory_allocated(device))
-    except Exception as exc:  # noqa: BLE001 - out of memory, a capture refused, ...: recorded with the point
+    except CaptureError as exc:
+        fields["error"], fields["capture_refused"] = _short(exc), True
+    except Exception as exc:  # noqa: BLE001 - out of memory, a library refusal, ...: recorded with the point
         fields["error"] = _short(exc)
     finally:
-        del step, graph
+        del step, graph, fn
         if cuda:
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
     return fields | {"extra": extra}
+
+
+def _cuda_healthy(torch) -> bool:
+    """Whether the CUDA context still runs work after a failed point (a failed capture can poison it)."""
+    try:
+        torch.cuda.synchronize()
+        return float(torch.ones(1, device="cuda").add_(1).item()) == 2.0
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _versions(torch) -> dict:
@@ -409,7 +431,7 @@ def main(argv=None) -> int:
 
         telemetry, note = Telemetry.open(device.index or 0)
     weights = make_weights(cfg, device)
-    sparse, sparse_kind = None, ""
+    sparse, sparse_kind, refused = None, "", {}
     counts = {"ok": 0, "error": 0}
     status = "complete"
     with ResultsWriter(results) as writer:
@@ -425,8 +447,14 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 sparse, sparse_kind = sparse_weights(weights)
                 print(f"  2:4 weights ({sparse_kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
-            fields = measure_point(cfg, weights if linear == "dense" else sparse, batch, context, mode, linear,
-                                   device, telemetry, tar, (min(batches), min(contexts), "eager"))
+            if (mode, linear) in refused:
+                fields = {"error": f"not tried: the CUDA-graph capture of {refused[mode, linear]}"}
+            else:
+                fields = measure_point(cfg, weights if linear == "dense" else sparse, batch, context, mode, linear,
+                                       device, telemetry, tar, (min(batches), min(contexts), "eager"))
+            if fields.pop("capture_refused", False):
+                refused[mode, linear] = f"{step_key(cfg.model, cfg.layers, batch, context, mode, linear, cfg.dtype)} " \
+                                        f"failed ({fields['error']})"
             library = f"torch {torch.__version__} {mode}, F.linear on " + (
                 "dense weights" if linear == "dense" else f"{sparse_kind} (to_sparse_semi_structured)")
             record = step_record(config=asdict(cfg), batch=batch, context=context, mode=mode, linear=linear, hw=hw,
@@ -435,6 +463,10 @@ def main(argv=None) -> int:
             counts[record["status"]] += 1
             shown = f"{record['time_s'] * 1e3:.2f} ms" if record["status"] == "ok" else record["error"]
             print(f"  {record['key']}: {shown}", flush=True)
+            if record["status"] != "ok" and cuda and not _cuda_healthy(torch):
+                print(f"decoder: the CUDA context is broken after {record['key']}; stopping (exit 4: "
+                      "run the stage again to resume in a fresh process)", flush=True)
+                return 4
     if telemetry is not None:
         telemetry.close()
     print(f"decoder: {status}: {counts['ok']} ok, {counts['error']} failed this run", flush=True)

@@ -138,16 +138,20 @@ class Operands:
         return x.half(), None
 
 
-def _cslt_call(torch, compressed, b_t, alpha, alg_id=None):
-    """_cslt_sparse_mm with the weight-row scales as alpha where this torch takes them;
-    returns (call, whether alpha was applied)."""
-    extra = {} if alg_id is None else {"alg_id": alg_id}
+def _cslt_kwargs(torch, compressed, b_t, alpha) -> dict:
+    """_cslt_sparse_mm's keywords: the weight-row scales as ``alpha`` where this torch takes
+    them, bf16 out (a trial call decides)."""
     try:
-        torch._cslt_sparse_mm(compressed, b_t, alpha=alpha, out_dtype=torch.bfloat16, **extra)
-        return (lambda i: torch._cslt_sparse_mm(compressed, b_t, alpha=alpha, out_dtype=torch.bfloat16, **extra)), True
+        torch._cslt_sparse_mm(compressed, b_t, alpha=alpha, out_dtype=torch.bfloat16)
+        return {"alpha": alpha, "out_dtype": torch.bfloat16}
     except (RuntimeError, TypeError):
-        torch._cslt_sparse_mm(compressed, b_t, out_dtype=torch.bfloat16, **extra)
-        return (lambda i: torch._cslt_sparse_mm(compressed, b_t, out_dtype=torch.bfloat16, **extra)), False
+        return {"out_dtype": torch.bfloat16}
+
+
+def _search(torch, compressed, b_t, kwargs) -> int:
+    """The alg_id cuSPARSELt's search picks for these operands and keywords."""
+    found = torch._cslt_sparse_mm_search(compressed, b_t, **kwargs)
+    return int(found[0] if isinstance(found, (tuple, list)) else found)
 
 
 def build_call(torch, ops: Operands, path: Path_, n: int):
@@ -179,14 +183,15 @@ def build_call(torch, ops: Operands, path: Path_, n: int):
     if path.impl in ("cusparselt", "cusparselt-search"):
         x, x_scale = ops.activations(npad, path.dtype, seed=n)
         b_t = x.t()
-        alg_id = None
+        kwargs = _cslt_kwargs(torch, compressed, b_t, w_scale.float())
+        scaled = "alpha" in kwargs
         if path.search:
             torch.cuda.synchronize()
             t0 = time.perf_counter()
-            alg_id = int(torch._cslt_sparse_mm_search(compressed, b_t))
+            kwargs["alg_id"] = _search(torch, compressed, b_t, kwargs)
             torch.cuda.synchronize()
-            notes.update(plan_s=time.perf_counter() - t0, alg_id=alg_id)
-        call, scaled = _cslt_call(torch, compressed, b_t, w_scale.float(), alg_id)
+            notes.update(plan_s=time.perf_counter() - t0, alg_id=kwargs["alg_id"])
+        call = lambda i: torch._cslt_sparse_mm(compressed, b_t, **kwargs)  # noqa: E731
         notes["alpha"] = "weight-row scales" if scaled else "none (this torch takes no alpha: scales not applied)"
         ref = (q.double() * (w_scale.double()[:, None] if scaled else 1.0)) @ x.double().t()
         return call, ref, notes
