@@ -343,7 +343,8 @@ def test_each_stage_names_the_profile(tmp_path, backend, profile, hw):
     calls = _Calls(tmp_path)
     bodies = collect.stage_bodies(calls, "python3", backend, profile, None)
     bodies["fit"](20)
-    (fit,) = calls.commands
+    (check, fit) = calls.commands
+    assert check[-1] == "import simpy"  # the fit's simulator; the device image lacks it unless carried
     assert fit[1:5] == ["-m", "sparsim", "calibrate", "--from-results"] and fit[-2:] == hw
     if backend == "cupy":
         for name in ("decoder", "quant", "measure-cupy", "probe"):

@@ -190,6 +190,9 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
         rc = 3
         if not results.exists():
             run.note("fit skipped: this run measured no results.jsonl")
+        elif run.call([py, "-c", "import simpy"], 15) != 0:
+            run.note("fit skipped: simpy not importable (carry its wheel: --wheels .whl); fit later with "
+                     f"'sparsim calibrate --from-results results.jsonl {' '.join(hw)}' on any machine")
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 fit_hw = ["--hw", "host"] if backend == "numpy" else hw  # the CPU's profile is measured, not built in
