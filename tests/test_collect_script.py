@@ -368,3 +368,12 @@ def test_the_decoder_step_on_the_cpu(tmp_path):
     assert any(e.get("name") in ("aten::linear", "aten::addmm", "aten::mm") for e in trace["traceEvents"])
     assert decoder_step.main(["--out", str(tmp_path), "--device", "cpu"]) == 0  # resumed: nothing left to do
     assert len((tmp_path / "decoder.jsonl").read_text().splitlines()) == len(recs)
+
+
+@pytest.mark.parametrize("module", ["plan", "records", "decoder_step", "decoder_model", "quant_paths", "atlas_traces"])
+def test_the_docstring_examples_of_the_stage_modules(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

@@ -88,7 +88,8 @@ def make_call(torch, call: tuple):
         return (lambda: torch.mm(a, b)), None
     if op in ("cslt", "cslt-search"):
         c = torch._cslt_compress(a24)
-        alg = int(torch._cslt_sparse_mm_search(c, b)) if op == "cslt-search" else None
+        found = torch._cslt_sparse_mm_search(c, b) if op == "cslt-search" else None
+        alg = None if found is None else int(found[0] if isinstance(found, (tuple, list)) else found)
         kw = {} if alg is None else {"alg_id": alg}
         return (lambda: torch._cslt_sparse_mm(c, b, **kw)), alg
     if op == "semi-mm":
