@@ -310,6 +310,11 @@ def test_the_cpu_mode_measures_and_resumes(tmp_path):
     assert "STAGE\tmeasure-numpy\t150\t" in log
     measured = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert measured[0]["type"] == "run" and measured[1]["hw"].startswith("host")
+    # a point timed while this shared machine was busy is flagged and measured again on
+    # resume; clear the flags so the test sees the resume rule, not the machine's load
+    for record in measured:
+        record.pop("flag", None)
+    (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in measured))
     before = len(records.done_keys(out / "results.jsonl"))
     assert before >= 1
     # the stage itself, run again: what is on disk (and unflagged) is not measured again
@@ -349,8 +354,10 @@ def test_each_stage_names_the_profile(tmp_path, backend, profile, hw):
     if backend == "cupy":
         for name in ("decoder", "quant", "measure-cupy", "probe"):
             bodies[name](100)
-            assert calls.commands[-1][-4:-2] == hw or calls.commands[-1][-2:] == hw
+            assert hw[1] in calls.commands[-1]
         assert calls.commands[-2][-2:] == ["--deadline-s", "88"]  # measure-cupy stops 12 s inside its budget
+        bodies["probe"](30)
+        assert calls.commands[-1][-1] == "--quick"  # a short budget: the probe's small buffers
 
 
 def test_the_decoder_step_on_the_cpu(tmp_path):

@@ -170,34 +170,34 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
                 return 1
             site = Path(tempfile.gettempdir()) / "sparsim-site"
             rc = run.call([py, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                           "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, found)], budget - 5)
+                           "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, found)], budget - 3)
             if rc == 0:
                 run.env["PYTHONPATH"] = f"{ROOT}{os.pathsep}{site}" + (
                     os.pathsep + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
-        run.call([py, "-c", "import sys, platform; print('python', platform.python_version(), sys.executable)\n"
-                  "try:\n import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)\n"
-                  "except Exception as e: print('torch absent:', e)"], 15)
+        # versions of torch and the libraries go into each stage's run header and the README
+        run.call([py, "-c", "import sys, platform; print('python', platform.python_version(), sys.executable)"], 5)
         if shutil.which("nvidia-smi"):
             run.call(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm,"
-                      "temperature.gpu,power.draw,power.limit", "--format=csv"], 15)
+                      "temperature.gpu,power.draw,power.limit", "--format=csv"], 5)
         return rc
 
     def fit(budget):
         sys.path.insert(0, str(HERE))
         from summarize import merge_probe
 
+        start = time.monotonic()
         results = out / "results.jsonl"
         rc = 3
         if not results.exists():
             run.note("fit skipped: this run measured no results.jsonl")
-        elif run.call([py, "-c", "import simpy"], 15) != 0:
+        elif run.call([py, "-c", "import simpy"], 5) != 0:
             run.note("fit skipped: simpy not importable (carry its wheel: --wheels .whl); fit later with "
                      f"'sparsim calibrate --from-results results.jsonl {' '.join(hw)}' on any machine")
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 fit_hw = ["--hw", "host"] if backend == "numpy" else hw  # the CPU's profile is measured, not built in
                 rc = run.call([py, "-m", "sparsim", "calibrate", "--from-results", str(results), "--out", tmp,
-                               *fit_hw], budget - 3)
+                               *fit_hw], budget - 2 - (time.monotonic() - start))
                 for name in ("calibration.toml", "calibration.rejected.toml"):
                     if (Path(tmp) / name).exists():
                         shutil.copy(Path(tmp) / name, out / name)
@@ -219,7 +219,7 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
         "quant": script("quant_paths.py", "--out", str(out / "quant.jsonl"), *hw),
         "traces": script("atlas_traces.py", "--out", str(out)),
         "probe": lambda b: run.call([py, "-m", "sparsim", "probe", "--backend", backend, "--out",
-                                     str(out / "probe.json"), *hw], b),
+                                     str(out / "probe.json"), *hw, *(["--quick"] if b < 60 else [])], b),
         "fit": fit,
         "readme": readme,
     }

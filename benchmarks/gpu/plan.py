@@ -61,9 +61,9 @@ GPU_STAGES = (
           covered_by=("quant",)),
     Stage("traces", 30, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
           "semi-structured, sparse CSR, _scaled_mm", covered_by=("traces",)),
-    Stage("probe", 30, "sparsim probe --backend cupy: HBM/L2 bandwidth, latencies, launch, GEMM peaks",
+    Stage("probe", 30, "sparsim probe --backend cupy --quick: HBM/L2 bandwidth, latencies, launch, GEMM peaks",
           covered_by=("probe",)),
-    Stage("measure-cupy", 95, "calibration measurement, cupy backend: cublas fp16/bf16/fp32, cusparse row/col "
+    Stage("measure-cupy", 90, "calibration measurement, cupy backend: cublas fp16/bf16/fp32, cusparse row/col "
           "x int32/int64, cusparselt, cusparselt-search", covered_by=("measure-cupy",)),
     Stage("measure-torch", 60, "calibration measurement, torch backend: torch.mm, semi-structured 2:4, CSR/COO",
           default=False, covered_by=("measure-torch",)),
@@ -72,7 +72,7 @@ GPU_STAGES = (
     Stage("atlas-torch", 55, "atlas, torch backend", default=False, covered_by=("atlas",)),
     Stage("fit", 20, "sparsim calibrate --from-results results.jsonl --hw PROFILE (when this run measured one); "
           "probe -> [measured]"),
-    Stage("readme", 10, "README.md: stages, point counts, versions; at most 8 files for the device tool"),
+    Stage("readme", 15, "README.md: stages, point counts, versions; at most 8 files for the device tool"),
 )
 
 CPU_STAGES = (
