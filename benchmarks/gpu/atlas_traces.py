@@ -38,7 +38,7 @@ from records import add_to_tar, tar_members  # noqa: E402
 
 _T0 = time.perf_counter()
 SHAPES = ((4096, 4096), (4096, 11008), (8192, 8192))
-TRACE_BYTES = 2 * 2**20
+TRACE_BYTES = 3 * 2**19  # 1.5 MiB each (see decoder_step.TRACE_BYTES)
 
 FAMILIES = (
     ("mm", [("mm", m, k, n) for (m, k) in SHAPES for n in (1, 16, 256, 4096)]),

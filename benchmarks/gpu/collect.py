@@ -205,12 +205,15 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
         return rc
 
     def readme(budget):
-        from records import pack_for_device
+        from records import DEVICE_FILE_BYTES, pack_for_device
 
         rc = run.call([py, str(HERE / "summarize.py"), "readme", str(out), "--backend", backend], budget - 2)
         moved = pack_for_device(out)
         if moved:
             run.note(f"readme: {len(moved)} files packed into more.tar for the device tool: {', '.join(moved)}")
+        large = [p.name for p in out.rglob("*") if p.is_file() and p.stat().st_size > DEVICE_FILE_BYTES]
+        if large:
+            run.note(f"readme: warning: over the 16 MiB the device tool brings back per file: {', '.join(large)}")
         return rc
 
     bodies = {

@@ -104,7 +104,7 @@ def points(cfg: DecoderConfig, batches, contexts, modes, linears) -> list[tuple[
 
 # -- the stage ---------------------------------------------------------------------------
 _T0 = time.perf_counter()  # the deadline counts from the start of the process (imports included)
-TRACE_BYTES = 3 * 2**20
+TRACE_BYTES = 5 * 2**19  # 2.5 MiB: two of these and five atlas traces stay under the 16 MiB a returned file may have
 
 
 def _short(exc: BaseException) -> str:

@@ -139,6 +139,12 @@ def make_plan(backend: str, stages: list[str] | str | None = None, skip: list[st
             out.append(replace(stage, run=False, note="skipped: no sparsim profile for this device (pass --hw)"))
         else:
             out.append(stage)
+    if not only:  # time the skipped stages left goes to optional stages this SKU has no data for
+        for i, stage in enumerate(out):
+            if (not stage.run and not stage.default and stage.name not in never and profile_known
+                    and not any(kind in existing for kind in stage.covered_by)
+                    and planned_total(out) + stage.budget_s <= TOTAL_LIMIT):
+                out[i] = replace(stage, run=True, note="added: fills time left by skipped stages")
     return out
 
 
