@@ -180,6 +180,7 @@ def test_records_resume_after_a_kill(tmp_path):
     assert records.done_keys(path) == {"decode|llama2-7b|L32|b1|c512|eager|2:4|fp16",
                                        "decode|llama2-7b|L32|b64|c512|eager|2:4|fp16"}
     assert records.done_keys(tmp_path / "absent.jsonl") == set()
+    assert records.profiles_in(path) == {"h200-sxm-141gb"}  # a run on another SKU refuses to resume it
 
 
 def test_a_quant_record_reads_as_a_torch_backend_record(tmp_path):

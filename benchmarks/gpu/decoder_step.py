@@ -43,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from decoder_model import (CaptureError, Clock, DecodeStep, _torch, capture, make_weights, profile_one,  # noqa: E402
                            sparse_weights)
-from records import add_to_tar, done_keys, step_key, step_record  # noqa: E402
+from records import add_to_tar, done_keys, profiles_in, step_key, step_record  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -254,6 +254,11 @@ def main(argv=None) -> int:
     device = torch.device(args.device, 0) if cuda else torch.device("cpu")
     name = torch.cuda.get_device_name(device) if cuda else "cpu"
     hw = args.hw or (detect_profile(name) or slug(name) if cuda else "host")
+    other = profiles_in(results) - {hw}
+    if other:
+        print(f"decoder: error: --out: {results} was measured on {sorted(other)[0]}, this run is {hw}; "
+              "allowed: the same device, or another --out", file=sys.stderr)
+        return 2
     telemetry, note = (None, "cpu")
     if cuda:
         from sparsim.validate.telemetry import Telemetry

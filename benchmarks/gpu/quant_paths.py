@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import done_keys, quant_key, quant_record  # noqa: E402
+from records import done_keys, profiles_in, quant_key, quant_record  # noqa: E402
 
 _T0 = time.perf_counter()
 
@@ -288,6 +288,11 @@ def main(argv=None) -> int:
 
     name = torch.cuda.get_device_name(0)
     hw = args.hw or detect_profile(name) or slug(name)
+    other = profiles_in(out) - {hw}
+    if other:
+        print(f"quant: error: --out: {out} was measured on {sorted(other)[0]}, this run is {hw}; "
+              "allowed: the same device, or another --out", file=sys.stderr)
+        return 2
     backend = TorchBackend(hw=hw)
     try:
         import marlin  # noqa: F401

@@ -36,7 +36,7 @@ import os
 import tarfile
 from pathlib import Path
 
-__all__ = ["done_keys", "step_key", "step_record", "quant_key", "quant_record", "trim_trace", "trace_gz",
+__all__ = ["done_keys", "profiles_in", "step_key", "step_record", "quant_key", "quant_record", "trim_trace", "trace_gz",
            "add_to_tar", "tar_members", "pack_for_device", "DEVICE_FILES", "DEVICE_FILE_BYTES"]
 
 #: what the device tool brings back from $OUT (its README, "Limits")
@@ -66,6 +66,21 @@ def done_keys(path: str | Path) -> set[str]:
         if isinstance(record, dict) and record.get("type") == "measurement" and not record.get("flag"):
             keys.add(record.get("key"))
     return keys
+
+
+def profiles_in(path: str | Path) -> set[str]:
+    """The profiles (``hw``) a results file was measured on: a run resumes only its own."""
+    path = Path(path)
+    found = set()
+    if path.exists():
+        for raw in path.read_bytes().split(b"\n"):
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(record, dict) and record.get("hw"):
+                found.add(record["hw"])
+    return found
 
 
 def _spread(times) -> dict:
