@@ -406,3 +406,25 @@ def test_the_docstring_examples_of_the_stage_modules(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_the_readme_tabulates_steps_and_quantized_paths(tmp_path):
+    from sparsim.validate.results import ResultsWriter
+
+    import summarize
+
+    cfg = {"model": "llama2-7b", "layers": 32, "dtype": "fp16"}
+    with ResultsWriter(tmp_path / "decoder.jsonl") as out:
+        for mode, ms in (("eager", 12.5), ("cuda-graphs", 7.25)):
+            out.write(records.step_record(config=cfg, batch=8, context=2048, mode=mode, linear="dense",
+                                          hw="h100-sxm5-80gb", device="NVIDIA H100 80GB HBM3", times_s=[ms / 1e3] * 5))
+    with ResultsWriter(tmp_path / "quant.jsonl") as out:
+        out.write(records.quant_record(kernel="dense", m=8192, k=8192, n=256, dtype="fp8", impl="cublaslt-fp8",
+                                       quant="fp8", hw="h100-sxm5-80gb", kernel_times_s=[42e-6] * 5))
+        out.write(records.quant_record(kernel="dense", m=4096, k=4096, n=1, dtype="int4", impl="marlin",
+                                       quant="w4a16", hw="h100-sxm5-80gb", error="skipped: no marlin module"))
+    records.add_to_tar(tmp_path / "traces.tar", "atlas-mm.json.gz", b"x" * 3000)
+    text = summarize.readme(tmp_path, "cupy")
+    assert "| batch | context | cuda-graphs dense | eager dense |" in text and "| 8 | 2048 | 7.25 | 12.50 |" in text
+    assert "| 8192 x 8192 | 256 | 42.0 |" in text and "marlin w4a16 0 ok / 1 failed" in text
+    assert "`atlas-mm.json.gz` (2 KiB)" in text

@@ -255,8 +255,8 @@ def main(argv=None) -> int:
     out = Path(args["out"]) if args["out"] else data_root / f"{profile}-{date}"
     total = planned_total(plan)
     if args["dry"]:
-        print(render_plan(plan, args["backend"], str(out) if args["out"] else f"sparsim/validate/data/{profile}-{date}/",
-                          f"{profile} ({how})"))
+        shown = str(out) if args["out"] else f"sparsim/validate/data/{profile}-{date}/"
+        print(render_plan(plan, args["backend"], shown, f"{profile} ({how})"))
         if total > TOTAL_LIMIT:
             print(f"collect.sh: error: stage budgets sum to {total}s; allowed: <= {TOTAL_LIMIT}s", file=sys.stderr)
             return 1

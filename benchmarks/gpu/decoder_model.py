@@ -38,11 +38,12 @@ def make_weights(cfg, device, seed: int = 0) -> dict:
         return 1.0 + 0.1 * torch.randn(cfg.hidden, generator=gen, device=device, dtype=dtype)
 
     qkv_rows = (cfg.heads + 2 * cfg.kv_heads) * cfg.head_dim
-    layers = [{"attn_norm": norm(), "wqkv": rand(qkv_rows, cfg.hidden), "wo": rand(cfg.hidden, cfg.heads * cfg.head_dim),
-               "mlp_norm": norm(), "w13": rand(2 * cfg.intermediate, cfg.hidden), "w2": rand(cfg.hidden, cfg.intermediate)}
+    layers = [{"attn_norm": norm(), "wqkv": rand(qkv_rows, cfg.hidden),
+               "wo": rand(cfg.hidden, cfg.heads * cfg.head_dim), "mlp_norm": norm(),
+               "w13": rand(2 * cfg.intermediate, cfg.hidden), "w2": rand(cfg.hidden, cfg.intermediate)}
               for _ in range(cfg.layers)]
-    return {"emb": rand(cfg.vocab, cfg.hidden) * cfg.hidden ** 0.5, "norm": norm(), "lm_head": rand(cfg.vocab, cfg.hidden),
-            "layers": layers, "dtype": dtype}
+    return {"emb": rand(cfg.vocab, cfg.hidden) * cfg.hidden ** 0.5, "norm": norm(),
+            "lm_head": rand(cfg.vocab, cfg.hidden), "layers": layers, "dtype": dtype}
 
 
 LINEAR_NAMES = ("wqkv", "wo", "w13", "w2")

@@ -131,6 +131,31 @@ def _steps(path: Path) -> list[str]:
     return out
 
 
+def _quant(path: Path) -> list[str]:
+    """Median kernel time (us) of each quantized path by shape and N."""
+    if not path.exists():
+        return []
+    cells: dict = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("type") == "measurement" and record.get("status") == "ok":
+            column = f"{record['impl']} {record.get('quant') or record['dtype']}"
+            cells[(record["m"], record["k"], record["n"]), column] = record["kernel_s"] * 1e6
+    columns = sorted({c for _, c in cells})
+    rows = sorted({r for r, _ in cells})
+    if not rows:
+        return []
+    out = ["", "Quantized paths, median kernel time in us (CUDA events, L2 flushed):", "",
+           "| M x K | N | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for m, k, n in rows:
+        out.append(f"| {m} x {k} | {n} | " + " | ".join(
+            f"{cells[(m, k, n), c]:.1f}" if ((m, k, n), c) in cells else "-" for c in columns) + " |")
+    return out
+
+
 def _tar(path: Path) -> str:
     import tarfile
 
@@ -163,7 +188,7 @@ def readme(folder: Path, backend: str) -> str:
               "mode, linear; `time_s` median step, `host_s` host enqueue time per step, `tokens_per_s`, telemetry). "
               "`traces.tar`: gzipped torch.profiler Chrome traces (record_shapes) with `atlas-traces.json` listing "
               "the calls of each atlas trace."]
-    lines += _steps(folder / "decoder.jsonl")
+    lines += _steps(folder / "decoder.jsonl") + _quant(folder / "quant.jsonl")
     lines += ["", "## Versions", ""]
     lines += [f"- {key}: {value}" for key, value in _versions().items()]
     return "\n".join(lines) + "\n"
