@@ -86,7 +86,7 @@ def test_bad_usage_is_one_line_and_exit_2(args, message):
 
 def test_budgets_over_8_minutes_are_refused():
     proc = _run("--dry-run", "--hw", "h100-sxm5-80gb", "--budget", "decoder=300")
-    assert proc.returncode == 1 and "budgets sum to 605s; allowed: <= 480s" in proc.stderr
+    assert proc.returncode == 1 and "budgets sum to 610s; allowed: <= 480s" in proc.stderr
     proc = _run("--out", "unused", "--hw", "h100-sxm5-80gb", "--budget", "decoder=300")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not (ROOT / "unused").exists()
 
@@ -260,7 +260,9 @@ def test_a_trace_is_gzipped_within_its_byte_limit_and_tarred_once(tmp_path):
     tar = tmp_path / "traces.tar"
     assert records.add_to_tar(tar, "decoder-dense-eager-b1-c512.json.gz", data)
     assert not records.add_to_tar(tar, "decoder-dense-eager-b1-c512.json.gz", b"again")  # a resumed run
-    assert records.tar_members(tar) == ["decoder-dense-eager-b1-c512.json.gz"]
+    assert records.add_to_tar(tar, "atlas-mm.json.gz", data[:100])
+    assert records.tar_members(tar) == ["decoder-dense-eager-b1-c512.json.gz", "atlas-mm.json.gz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traces.tar"]  # written beside, renamed into place
 
 
 def test_a_run_folder_is_packed_to_what_the_device_tool_brings_back(tmp_path):

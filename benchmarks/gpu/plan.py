@@ -53,17 +53,17 @@ BOOKKEEPING = ("env", "readme")
 
 GPU_STAGES = (
     Stage("env", 10, "record versions (nvidia-smi, torch, cuSPARSELt, pynvml); install carried wheels (--wheels)"),
-    Stage("decoder", 170, "decode steps of a Llama-2-7B-shaped decoder (32 layers, fp16, random weights): "
+    Stage("decoder", 165, "decode steps of a Llama-2-7B-shaped decoder (32 layers, fp16, random weights): "
           "batch 1/8/64 x context 512/2048 x eager/cuda-graphs x dense/2:4; one profiler trace per format",
           covered_by=("decoder",)),
     Stage("quant", 110, "quantized linears on the atlas shapes: _scaled_mm fp8 (cublaslt-fp8), _cslt_sparse_mm "
           "int8/fp8 (cusparselt, -search), torchao-int8-2:4, torch.mm fp16 baseline, marlin if carried",
           covered_by=("quant",)),
-    Stage("traces", 30, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
+    Stage("traces", 40, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
           "semi-structured, sparse CSR, _scaled_mm", covered_by=("traces",)),
     Stage("probe", 30, "sparsim probe --backend cupy --quick: HBM/L2 bandwidth, latencies, launch, GEMM peaks",
           covered_by=("probe",)),
-    Stage("measure-cupy", 90, "calibration measurement, cupy backend: cublas fp16/bf16/fp32, cusparse row/col "
+    Stage("measure-cupy", 85, "calibration measurement, cupy backend: cublas fp16/bf16/fp32, cusparse row/col "
           "x int32/int64, cusparselt, cusparselt-search", covered_by=("measure-cupy",)),
     Stage("measure-torch", 60, "calibration measurement, torch backend: torch.mm, semi-structured 2:4, CSR/COO",
           default=False, covered_by=("measure-torch",)),

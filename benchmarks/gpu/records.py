@@ -228,13 +228,20 @@ def tar_members(tar_path: str | Path) -> list[str]:
 
 
 def add_to_tar(tar_path: str | Path, name: str, data: bytes) -> bool:
-    """Append ``name`` to the (uncompressed) tar unless it is there already (a resumed run)."""
+    """Add ``name`` to the (uncompressed) tar unless it is there already (a resumed run).
+    The tar is rewritten beside and renamed into place, so a stage killed at its deadline
+    leaves the old tar or the new one, never a cut one."""
+    tar_path = Path(tar_path)
     if name in tar_members(tar_path):
         return False
+    tmp = tar_path.with_name(tar_path.name + f".tmp{os.getpid()}")
+    if tar_path.exists():
+        tmp.write_bytes(tar_path.read_bytes())
     info = tarfile.TarInfo(name)
     info.size = len(data)
-    with tarfile.open(tar_path, "a") as tar:
+    with tarfile.open(tmp, "a") as tar:
         tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, tar_path)
     return True
 
 
