@@ -62,15 +62,20 @@ class Path_:
     search: bool = False
 
 
+# N padding: torch._scaled_mm checks that both operands' dimensions are multiples of 16
+# (aten/src/ATen/native/cuda/Blas.cpp, _scaled_mm_out_cuda); PyTorch pads a cuSPARSELt
+# int8 / fp8 dense operand to 16 rows and columns (torch/sparse/semi_structured.py,
+# SparseSemiStructuredTensorCUSPARSELT._DTYPE_SHAPE_CONSTRAINTS, dense_min_rows/cols);
+# the atlas saw _cslt_sparse_mm refuse N = 1 unpadded (sparsim/validate/data/h200-2026-11-29).
 PATHS = (
     Path_("torch", "dense", "fp16", None, 1),
-    Path_("cublaslt-fp8", "dense", "fp8", "fp8", 16),   # _scaled_mm: dimensions multiples of 16
-    Path_("cusparselt", "2:4", "int8", "w8a8", 32),
-    Path_("cusparselt-search", "2:4", "int8", "w8a8", 32, search=True),
-    Path_("cusparselt", "2:4", "fp8", "fp8", 32),
-    Path_("cusparselt-search", "2:4", "fp8", "fp8", 32, search=True),
-    Path_("torchao-int8-2:4", "2:4", "int8", "w8a8", 32),
-    Path_("marlin", "dense", "int4", "w4a16", 16),
+    Path_("cublaslt-fp8", "dense", "fp8", "fp8", 16),
+    Path_("cusparselt", "2:4", "int8", "w8a8", 16),
+    Path_("cusparselt-search", "2:4", "int8", "w8a8", 16, search=True),
+    Path_("cusparselt", "2:4", "fp8", "fp8", 16),
+    Path_("cusparselt-search", "2:4", "fp8", "fp8", 16, search=True),
+    Path_("torchao-int8-2:4", "2:4", "int8", "w8a8", 16),
+    Path_("marlin", "dense", "int4", "w4a16", 1),  # Marlin tiles any number of tokens itself
 )
 
 
@@ -139,13 +144,16 @@ class Operands:
 
 
 def _cslt_kwargs(torch, compressed, b_t, alpha) -> dict:
-    """_cslt_sparse_mm's keywords: the weight-row scales as ``alpha`` where this torch takes
-    them, bf16 out (a trial call decides)."""
-    try:
-        torch._cslt_sparse_mm(compressed, b_t, alpha=alpha, out_dtype=torch.bfloat16)
-        return {"alpha": alpha, "out_dtype": torch.bfloat16}
-    except (RuntimeError, TypeError):
-        return {"out_dtype": torch.bfloat16}
+    """_cslt_sparse_mm's keywords, the first this torch takes: the weight-row scales as
+    ``alpha`` with bf16 out (what torchao passes), bf16 out, or the library's default out."""
+    first = None
+    for kwargs in ({"alpha": alpha, "out_dtype": torch.bfloat16}, {"out_dtype": torch.bfloat16}, {}):
+        try:
+            torch._cslt_sparse_mm(compressed, b_t, **kwargs)
+            return kwargs
+        except (RuntimeError, TypeError) as exc:
+            first = first or exc
+    raise first
 
 
 def _search(torch, compressed, b_t, kwargs) -> int:
@@ -193,6 +201,7 @@ def build_call(torch, ops: Operands, path: Path_, n: int):
             notes.update(plan_s=time.perf_counter() - t0, alg_id=kwargs["alg_id"])
         call = lambda i: torch._cslt_sparse_mm(compressed, b_t, **kwargs)  # noqa: E731
         notes["alpha"] = "weight-row scales" if scaled else "none (this torch takes no alpha: scales not applied)"
+        notes["out_dtype"] = str(kwargs.get("out_dtype", "library default"))
         ref = (q.double() * (w_scale.double()[:, None] if scaled else 1.0)) @ x.double().t()
         return call, ref, notes
     raise ValueError(f"path {path.impl} {path.dtype}: no builder")
@@ -211,8 +220,9 @@ def marlin_call(torch, ops: Operands, n: int):
     linear.weight.data = fake.reshape(ops.m, ops.k).cpu()
     layer.pack(linear, scales.t().contiguous().cpu())  # marlin: scales of shape (groups, outfeatures)
     layer = layer.to(ops.device)
-    x = ops.activations(padded(n, 16), "fp16", seed=n)[0]
-    return (lambda i: layer(x)), fake.reshape(ops.m, ops.k).double() @ x.double().t(), {"n_padded": padded(n, 16)}
+    x = ops.activations(n, "fp16", seed=n)[0]
+    # marlin.Layer computes x @ W^T (N x M): its transpose is the atlas's M x N
+    return (lambda i: layer(x).t()), fake.reshape(ops.m, ops.k).double() @ x.double().t(), {"n_padded": n}
 
 
 def measure(torch, backend, ops: Operands, path: Path_, n: int, hw: str) -> dict:
