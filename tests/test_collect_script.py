@@ -401,7 +401,8 @@ def test_the_decoder_step_on_the_cpu(tmp_path):
     assert len((tmp_path / "decoder.jsonl").read_text().splitlines()) == len(recs)
 
 
-@pytest.mark.parametrize("module", ["plan", "records", "decoder_step", "decoder_model", "quant_paths", "atlas_traces"])
+@pytest.mark.parametrize("module", ["plan", "records", "decoder_step", "decoder_model", "quant_paths", "atlas_traces",
+                                    "collect"])
 def test_the_docstring_examples_of_the_stage_modules(module):
     import doctest
     import importlib

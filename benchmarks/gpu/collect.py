@@ -8,6 +8,14 @@ used, status) that summarize.py turns into the README's table.
 
 Exit status: 0 when every planned stage ran or was skipped by design, 1 when one failed or
 ran out of time (its partial data is kept), 2 on bad usage (one line).
+
+>>> args = parse(["--backend", "gpu", "--stages", "decoder,quant", "--out=run"])
+>>> args["backend"], args["stages"], args["out"], args["dry"]
+('cupy', 'decoder,quant', 'run', False)
+>>> parse(["--wheel", ".whl"])
+Traceback (most recent call last):
+...
+collect.Usage: argument --wheel: unknown; allowed: --dry-run, --backend, --out, --wheels, --hw, --stages, --skip, --budget, --help
 """
 
 from __future__ import annotations
