@@ -163,7 +163,8 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
             start = time.monotonic()
             while True:  # exit 4: the CUDA context broke; a fresh process resumes while time is left
                 left = budget - (time.monotonic() - start)
-                rc = run.call([py, str(HERE / name), *extra, "--deadline-s", str(max(round(left) - MARGIN_S, 1))], left)
+                margin = min(MARGIN_S, budget // 4)  # a short (CPU) stage keeps most of its budget
+                rc = run.call([py, str(HERE / name), *extra, "--deadline-s", str(max(round(left) - margin, 1))], left)
                 if rc != 4 or left < 3 * MARGIN_S:
                     return rc
                 run.note(f"{name}: exit 4 (CUDA context broken): resuming in a fresh process")
