@@ -277,11 +277,16 @@ def main(argv=None) -> int:
             if args.deadline_s is not None and time.perf_counter() - _T0 > args.deadline_s:
                 status = "partial (deadline)"
                 break
-            if linear == "2:4" and sparse is None:
+            if linear == "2:4" and sparse is None and "2:4" not in refused:
                 t0 = time.perf_counter()
-                sparse, sparse_kind = sparse_weights(weights)
-                print(f"  2:4 weights ({sparse_kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
-            if (mode, linear) in refused:
+                try:
+                    sparse, sparse_kind = sparse_weights(weights)
+                    print(f"  2:4 weights ({sparse_kind}) in {time.perf_counter() - t0:.1f} s", flush=True)
+                except Exception as exc:  # noqa: BLE001 - the dense points go on
+                    refused["2:4"] = f"not tried: to_sparse_semi_structured of the weights failed: {_short(exc)}"
+            if linear in refused:
+                fields = {"error": refused[linear]}
+            elif (mode, linear) in refused:
                 fields = {"error": f"not tried: the CUDA-graph capture of {refused[mode, linear]}"}
             else:
                 fields = measure_point(cfg, weights if linear == "dense" else sparse, batch, context, mode, linear,

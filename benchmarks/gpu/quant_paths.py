@@ -207,6 +207,15 @@ def build_call(torch, ops: Operands, path: Path_, n: int):
     raise ValueError(f"path {path.impl} {path.dtype}: no builder")
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A shape whose operands could not be made (out of memory): its points say why."""
+
+    m: int
+    k: int
+    error: str
+
+
 def marlin_call(torch, ops: Operands, n: int):
     """IST-DASLab Marlin (``marlin.Layer``, W4A16, group 128) if a wheel was carried."""
     import marlin  # noqa: F401 - ImportError says it was not carried
@@ -330,8 +339,15 @@ def main(argv=None) -> int:
             if ops is None or (ops.m, ops.k) != (m, k):
                 ops = None
                 torch.cuda.empty_cache()
-                ops = Operands(torch, m, k, torch.device("cuda", 0))
-            record = measure(torch, backend, ops, path, n, hw)
+                try:
+                    ops = Operands(torch, m, k, torch.device("cuda", 0))
+                except Exception as exc:  # noqa: BLE001 - recorded with this shape's points
+                    ops = _Failed(m, k, f"operands: {type(exc).__name__}: {exc}".splitlines()[0][:300])
+            if isinstance(ops, _Failed):
+                record = quant_record(kernel=path.kernel, m=m, k=k, n=n, dtype=path.dtype, impl=path.impl,
+                                      quant=path.quant, hw=hw, error=ops.error, timestamp=now_iso())
+            else:
+                record = measure(torch, backend, ops, path, n, hw)
             writer.write(record)
             counts[record["status"]] += 1
             shown = f"{record['kernel_s'] * 1e6:.1f} us" if record["status"] == "ok" else record["error"]
