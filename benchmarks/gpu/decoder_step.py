@@ -190,6 +190,40 @@ def _sample(telemetry) -> dict:
         return {}
 
 
+def refused_captures(path: Path) -> dict:
+    """(mode, linear) -> why, for captures an earlier run of this stage saw refused, so a
+    resumed run does not try (and maybe break its CUDA context on) the same path again.
+
+    >>> import tempfile, json
+    >>> f = Path(tempfile.mkdtemp()) / "decoder.jsonl"
+    >>> _ = f.write_text(json.dumps({"type": "measurement", "key": "k1", "mode": "cuda-graphs", "linear": "2:4",
+    ...                              "error": "CaptureError: capture refused: RuntimeError: x"}))
+    >>> refused_captures(f)
+    {('cuda-graphs', '2:4'): 'k1 failed (CaptureError: capture refused: RuntimeError: x)'}
+    """
+    import json
+
+    out: dict = {}
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if "capture refused" in str(record.get("error") or "") and not record["error"].startswith("not tried"):
+                out.setdefault((record.get("mode"), record.get("linear")), f"{record['key']} failed ({record['error']})")
+    return out
+
+
+def _device_info(telemetry, note) -> dict:
+    if telemetry is None:
+        return {"telemetry": note}
+    try:
+        return {"nvml": telemetry.device_info()}
+    except Exception as exc:  # noqa: BLE001 - NVML answered sample() but not this
+        return {"telemetry": f"device_info failed: {exc}"}
+
+
 def _cuda_healthy(torch) -> bool:
     """Whether the CUDA context still runs work after a failed point (a failed capture can poison it)."""
     try:
@@ -265,14 +299,14 @@ def main(argv=None) -> int:
 
         telemetry, note = Telemetry.open(device.index or 0)
     weights = make_weights(cfg, device)
-    sparse, sparse_kind, refused = None, "", {}
+    sparse, sparse_kind, refused = None, "", refused_captures(results)
     counts = {"ok": 0, "error": 0}
     status = "complete"
     with ResultsWriter(results) as writer:
         writer.write({"type": "run", "stage": "decoder", "started": now_iso(), "hw": hw, "device": name,
                       "versions": _versions(torch), "config": asdict(cfg), "planned": len(plan),
                       "already_done": len(plan) - len(todo),
-                      **({"nvml": telemetry.device_info()} if telemetry is not None else {"telemetry": note})})
+                      **_device_info(telemetry, note)})
         for batch, context, mode, linear in todo:
             if args.deadline_s is not None and time.perf_counter() - _T0 > args.deadline_s:
                 status = "partial (deadline)"
