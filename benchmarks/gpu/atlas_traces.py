@@ -1,10 +1,10 @@
 """torch.profiler traces of the atlas calls (collect.sh's ``traces`` stage), for ``sparsim explain``.
 
 One Chrome trace per family of calls, recorded with ``record_shapes=True`` (CPU and CUDA
-activity), gzipped and trimmed (:func:`records.trace_gz`), appended to ``traces.tar``
-beside a manifest ``atlas-traces.json`` that lists, per trace, the calls in the order
-they ran (op, M, K, N, dtype, format, density, index width, alg_id): the ground truth a
-test of the trace reader checks its recovered problems against.
+activity), gzipped and trimmed (:func:`records.trace_gz`), added to ``traces.tar`` as
+``atlas-<family>.json.gz`` beside ``atlas-<family>.calls.json``, which lists the calls in
+the order they ran (op, M, K, N, dtype, format, density, index width, alg_id): the ground
+truth a test of the trace reader checks its recovered problems against.
 
 Families (A is M×K, the weight and the sparse operand; B is K×N; fp16 unless said):
 
@@ -176,7 +176,7 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("traces: skipped: torch sees no CUDA GPU")
         return 3
-    manifest = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "traces": {}}
+    about = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     status = "complete"
     for family in todo:
         if args.deadline_s is not None and time.perf_counter() - _T0 > args.deadline_s:
@@ -187,12 +187,11 @@ def main(argv=None) -> int:
         except Exception as exc:  # noqa: BLE001 - the profiler refused: the next family may work
             print(f"  atlas-{family}: failed: {type(exc).__name__}: {exc}", flush=True)
             continue
+        # the calls first, then the trace: a trace in the tar always has its calls beside it
+        add_to_tar(tar, f"atlas-{family}.calls.json", json.dumps({**about, **info, "calls": calls}, indent=1).encode())
         add_to_tar(tar, f"atlas-{family}.json.gz", data)
-        manifest["traces"][f"atlas-{family}.json.gz"] = {**info, "calls": calls}
         print(f"  atlas-{family}.json.gz: {info['events']} events, {info['bytes']} bytes", flush=True)
         torch.cuda.empty_cache()
-    name = "atlas-traces.json" if "atlas-traces.json" not in have else f"atlas-traces-{int(time.time())}.json"
-    add_to_tar(tar, name, json.dumps(manifest, indent=1).encode())
     print(f"traces: {status}", flush=True)
     return 0
 

@@ -278,6 +278,13 @@ def measure(torch, backend, ops: Operands, path: Path_, n: int, hw: str) -> dict
         torch.cuda.empty_cache()
 
 
+def _cusparselt_version(torch):
+    try:
+        return torch.backends.cusparselt.version()
+    except Exception:  # noqa: BLE001 - a build without it
+        return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="quant.jsonl (appended, resumed)")
@@ -322,8 +329,7 @@ def main(argv=None) -> int:
     with ResultsWriter(out) as writer:
         writer.write({"type": "run", "stage": "quant", "started": now_iso(), "hw": hw, "device": name,
                       "versions": {"torch": torch.__version__, "cuda": torch.version.cuda,
-                                   "cusparselt": getattr(getattr(torch.backends, "cusparselt", None), "version",
-                                                         lambda: None)(), "marlin": has_marlin},
+                                   "cusparselt": _cusparselt_version(torch), "marlin": has_marlin},
                       "planned": len(plan), "already_done": len(plan) - len(todo)})
         for m, k, n, path in todo:
             if args.deadline_s is not None and time.perf_counter() - _T0 > args.deadline_s:

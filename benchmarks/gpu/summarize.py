@@ -186,8 +186,8 @@ def readme(folder: Path, backend: str) -> str:
               "`compress_s` (one-time costs). `quant.jsonl` adds `quant` (the scheme: fp8, w8a8, w4a16) and "
               "`extra.n_padded`; `decoder.jsonl` records are `kind = decode-step` (model, layers, batch, context, "
               "mode, linear; `time_s` median step, `host_s` host enqueue time per step, `tokens_per_s`, telemetry). "
-              "`traces.tar`: gzipped torch.profiler Chrome traces (record_shapes) with `atlas-traces.json` listing "
-              "the calls of each atlas trace."]
+              "`traces.tar`: gzipped torch.profiler Chrome traces (record_shapes) with `atlas-<family>.calls.json` "
+              "listing the calls of each atlas trace."]
     lines += _steps(folder / "decoder.jsonl") + _quant(folder / "quant.jsonl")
     lines += ["", "## Versions", ""]
     lines += [f"- {key}: {value}" for key, value in _versions().items()]
