@@ -95,10 +95,74 @@ def _results(path: Path) -> str:
             counts["(cut-off line)", "error"] += 1
             continue
         if record.get("type") == "measurement":
-            counts[record.get("impl") or record.get("backend"), record.get("status")] += 1
+            name = record.get("impl") or record.get("backend")
+            if record.get("kind") == "decode-step":
+                name = f"{record.get('mode')} {record.get('linear')}"
+            elif record.get("quant"):
+                name = f"{name} {record['quant']}"
+            counts[name, record.get("status")] += 1
     impls = sorted({impl for impl, _ in counts})
     parts = [f"{impl} {counts[impl, 'ok']} ok / {counts[impl, 'error']} failed" for impl in impls]
     return f"- `{path.name}`: " + ("; ".join(parts) if parts else "no measurements")
+
+
+def _steps(path: Path) -> list[str]:
+    """Median decode-step times (ms) by batch x context, one column per mode and format."""
+    if not path.exists():
+        return []
+    cells: dict = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("kind") == "decode-step" and record.get("status") == "ok":
+            cells[(record["batch"], record["context"]), (record["mode"], record["linear"])] = record["time_s"] * 1e3
+    columns = sorted({c for _, c in cells})
+    rows = sorted({r for r, _ in cells})
+    if not rows:
+        return []
+    out = ["", "Decode step, median ms (CUDA events between back-to-back steps):", "",
+           "| batch | context | " + " | ".join(f"{m} {lin}" for m, lin in columns) + " |",
+           "|---|---|" + "---|" * len(columns)]
+    for b, c in rows:
+        out.append(f"| {b} | {c} | " + " | ".join(f"{cells[(b, c), col]:.2f}" if ((b, c), col) in cells else "-"
+                                             for col in columns) + " |")
+    return out
+
+
+def _quant(path: Path) -> list[str]:
+    """Median kernel time (us) of each quantized path by shape and N."""
+    if not path.exists():
+        return []
+    cells: dict = {}
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if record.get("type") == "measurement" and record.get("status") == "ok":
+            column = f"{record['impl']} {record.get('quant') or record['dtype']}"
+            cells[(record["m"], record["k"], record["n"]), column] = record["kernel_s"] * 1e6
+    columns = sorted({c for _, c in cells})
+    rows = sorted({r for r, _ in cells})
+    if not rows:
+        return []
+    out = ["", "Quantized paths, median kernel time in us (CUDA events, L2 flushed):", "",
+           "| M x K | N | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for m, k, n in rows:
+        out.append(f"| {m} x {k} | {n} | " + " | ".join(
+            f"{cells[(m, k, n), c]:.1f}" if ((m, k, n), c) in cells else "-" for c in columns) + " |")
+    return out
+
+
+def _tar(path: Path) -> str:
+    import tarfile
+
+    if not path.exists():
+        return f"- `{path.name}`: not written"
+    with tarfile.open(path) as tar:
+        return f"- `{path.name}`: " + ", ".join(f"`{m.name}` ({m.size // 1024} KiB)" for m in tar.getmembers())
 
 
 def readme(folder: Path, backend: str) -> str:
@@ -112,13 +176,20 @@ def readme(folder: Path, backend: str) -> str:
     lines += ["", "## Files", "",
               "- `probe.json`: hardware ceilings by microbenchmark (`sparsim probe`), keyed as a calibration's "
               "[measured] table", _results(folder / "results.jsonl"), _results(folder / "atlas.jsonl"),
+              _results(folder / "decoder.jsonl"), _results(folder / "quant.jsonl"), _tar(folder / "traces.tar"),
               "- `calibration.toml`: the fit (`sparsim calibrate --from-results`) with the probe's [measured] table, "
               "or the [measured] table alone when no fit ran",
               "- `collect.log`: every stage's output", "",
               "Records: `kernel_s` = device time of one call's kernels (CUDA events after a delay kernel), `call_s` = "
               "one call as a user makes it (events around the Python call on an idle GPU), `time_s` = `kernel_s` "
               "when measured else `call_s`; `impl`, `b_layout`, `index_bits`, and for cuSPARSELt `plan_s` / "
-              "`compress_s` (one-time costs).", "", "## Versions", ""]
+              "`compress_s` (one-time costs). `quant.jsonl` adds `quant` (the scheme: fp8, w8a8, w4a16) and "
+              "`extra.n_padded`; `decoder.jsonl` records are `kind = decode-step` (model, layers, batch, context, "
+              "mode, linear; `time_s` median step, `host_s` host enqueue time per step, `tokens_per_s`, telemetry). "
+              "`traces.tar`: gzipped torch.profiler Chrome traces (record_shapes) with `atlas-<family>.calls.json` "
+              "listing the calls of each atlas trace."]
+    lines += _steps(folder / "decoder.jsonl") + _quant(folder / "quant.jsonl")
+    lines += ["", "## Versions", ""]
     lines += [f"- {key}: {value}" for key, value in _versions().items()]
     return "\n".join(lines) + "\n"
 
