@@ -19,6 +19,7 @@ while the host works) and replays the step with each suggested change
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from collections import defaultdict
@@ -148,8 +149,17 @@ def explain(trace: Trace | str | Path, *, hw=None, density: float | None = None,
     for call in calls:
         groups[(call.op, call.problem, call.kernel, call.library, call.names, call.alg_id, call.nnz, call.block)].append(call)
     ops, changes_by_group = [], []
+    starts = [g.ts for g in trace.gpu]
+    busy = [0.0]
+    for g in trace.gpu:
+        busy.append(busy[-1] + g.dur)
     for key, members in groups.items():
-        explained, best = _explain_group(members, profile, cc, density, calibration)
+        between = float("inf")
+        for a, b in zip(members, members[1:]):
+            lo = bisect.bisect_right(starts, a.gpu[-1].ts)
+            hi = bisect.bisect_left(starts, b.gpu[0].ts)
+            between = min(between, max(busy[hi] - busy[lo], 0.0) * 1e-6)
+        explained, best = _explain_group(members, profile, cc, density, calibration, between)
         explained = _with_roots(explained, tuple(c.index for c in members))
         ops.append(explained)
         if best is not None:
@@ -164,7 +174,7 @@ def _with_roots(op: OpExplanation, roots) -> OpExplanation:
     return replace(op, roots=roots)
 
 
-def _explain_group(members, profile, cc, density, calibration):
+def _explain_group(members, profile, cc, density, calibration, between_s):
     call = members[0]
     kinds = [classify(g.name) for g in call.gpu]
     measured_kernel = _median([c.kernel_us * 1e-6 for c in members])
@@ -201,7 +211,8 @@ def _explain_group(members, profile, cc, density, calibration):
                 continue  # not offered for this dtype or hardware
             alts[name] = Alternative(spec.impl, t.time_s, pred.time_s / t.time_s if t.time_s > 0 else 0.0,
                                      t.kernel_s, t.host_s)
-    named = causes(call, kinds, ran, pred, measured_kernel, measured_host, len(members), profile, fallback, alts)
+    named = causes(call, kinds, ran, pred, measured_kernel, measured_host, len(members), profile, fallback, alts,
+                   between_s)
     if call.library is None:
         unknown = [g.name for g, k in zip(call.gpu, kinds) if not k.known]
         named.insert(0, f"unknown kernel{'s' if len(unknown) > 1 else ''}: {', '.join(dict.fromkeys(unknown))}; "
@@ -249,12 +260,14 @@ def _summarize(trace, linked, profile, basis, device, ops, changes_by_group) -> 
         one = {root: Change(host, scale) for root in op.roots}
         everything.update(one)
         step = replay(prepared, one).step_s
-        changes.append({"op": op.op, "m": op.m, "k": op.k, "n": op.n, "kernel": op.kernel, "change": name,
+        changes.append({"op": op.op, "m": op.m, "k": op.k, "n": op.n, "kernel": op.kernel, "path": op.path,
+                        "change": name,
                         "predicted_step_s": step / steps, "gain": window_s / step if step > 0 else 0.0})
     changes.sort(key=lambda c: c["predicted_step_s"])
     if len(changes) > 1:
         step = replay(prepared, everything).step_s
-        changes.append({"op": "all", "m": None, "k": None, "n": None, "kernel": "", "change": "every change above",
+        changes.append({"op": "all", "m": None, "k": None, "n": None, "kernel": "", "path": "",
+                        "change": "every change above",
                         "predicted_step_s": step / steps, "gain": window_s / step if step > 0 else 0.0})
     matmul_s = sum(by_path.values())
     summary = {
