@@ -31,6 +31,7 @@ _COMMANDS = {
     "probe": ("probe", "probe"),
     "study": ("study", "study"),
     "report": ("report", "report"),
+    "explain": ("explain", "explain"),
 }
 
 
