@@ -75,7 +75,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ..errors import SparsimError, shown
 
@@ -101,11 +101,13 @@ _CPU_CATS = {"cpu_op": "op", "operator": "op", "user_annotation": "annotation"}
 _RUNTIME_CATS = {"cuda_runtime", "cuda_driver", "runtime"}
 _GPU_CATS = {"kernel": "kernel", "gpu_memcpy": "memcpy", "gpu_memset": "memset", "memcpy": "memcpy",
              "memset": "memset"}
+_KNOWN = frozenset(_CPU_CATS) | _RUNTIME_CATS | frozenset(_GPU_CATS)
 _WS = re.compile(r"[ \t\n\r]*")
+#: a flow event as Kineto writes it ("ph" first, no nested object): skipped without decoding
+_FLOW = re.compile(r'\{\s*"ph":\s*"[sf]",[^{}]*\}')
 
 
-@dataclass(frozen=True, slots=True)
-class OpShapes:
+class OpShapes(NamedTuple):
     """What ``record_shapes=True`` recorded for one operator's inputs."""
 
     dims: tuple[tuple[int, ...], ...]
@@ -114,8 +116,7 @@ class OpShapes:
     concrete: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CpuOp:
+class CpuOp(NamedTuple):
     name: str
     ts: float  # microseconds
     dur: float
@@ -125,8 +126,7 @@ class CpuOp:
     shapes: OpShapes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Launch:
+class Launch(NamedTuple):
     """A CUDA runtime or driver call on a host thread."""
 
     name: str
@@ -137,8 +137,7 @@ class Launch:
     correlation: int
 
 
-@dataclass(frozen=True, slots=True)
-class GpuActivity:
+class GpuActivity(NamedTuple):
     kind: str  # kernel | memcpy | memset
     name: str
     ts: float
@@ -293,8 +292,15 @@ class _Reader:
         if self.peek() == "]":
             self.pos += 1
             return
+        flow = _FLOW.match
         while True:
-            add(self.value())
+            self.peek()
+            skipped = flow(self.buf, self.pos)
+            if skipped is not None:
+                self.pos = skipped.end()
+                add(None)
+            else:
+                add(self.value())
             got = self.peek()
             if got == "]":
                 self.pos += 1
@@ -349,20 +355,26 @@ def _num(value) -> float:
     return number if number == number else 0.0
 
 
+def _ints(value) -> tuple[int, ...]:
+    """A flat list of sizes as a tuple; () for anything else (a TensorList's nested lists)."""
+    if type(value) is not list:
+        return ()
+    try:
+        return tuple(value) if all(type(v) is int for v in value) else tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        return ()
+
+
 def _shapes(args: Mapping) -> OpShapes | None:
     dims = args.get("Input Dims")
     if not isinstance(dims, list):
         return None
-
-    def ints(x):
-        return tuple(_int(v) for v in x) if isinstance(x, list) and all(not isinstance(v, list) for v in x) else ()
-
     types = args.get("Input type") or []
     strides = args.get("Input Strides")
     strides = strides if isinstance(strides, list) and len(strides) == len(dims) else [None] * len(dims)
     concrete = args.get("Concrete Inputs") or []
-    return OpShapes(dims=tuple(ints(d) for d in dims), types=tuple(str(t) for t in types if isinstance(t, str)),
-                    strides=tuple(ints(s) if isinstance(s, list) else None for s in strides),
+    return OpShapes(dims=tuple(_ints(d) for d in dims), types=tuple(str(t) for t in types if isinstance(t, str)),
+                    strides=tuple(_ints(st) if isinstance(st, list) else None for st in strides),
                     concrete=tuple(str(c) for c in concrete) if isinstance(concrete, list) else ())
 
 
@@ -381,7 +393,9 @@ class _Builder:
                                f"{self.max_events:,} (profile fewer steps: torch.profiler.schedule(active=1))")
         if not isinstance(event, dict) or event.get("ph") != "X":
             return
-        cat = str(event.get("cat", "")).lower()
+        cat = event.get("cat", "")
+        if cat not in _KNOWN:
+            cat = str(cat).lower()
         self.kinds.add(cat)
         args = event.get("args")
         args = args if isinstance(args, dict) else {}
