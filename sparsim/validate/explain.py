@@ -68,7 +68,7 @@ class OpExplanation:
     roots: tuple[int, ...] = field(default=(), repr=False)  # the calls' operator indices in the trace
 
     def to_dict(self) -> dict[str, Any]:
-        out = {key: getattr(self, key) for key in OP_KEYS if key != "alternatives"}
+        out = {key: getattr(self, key) for key in OP_KEYS}
         out["kernels"] = list(self.kernels)
         out["causes"] = list(self.causes)
         out["alternatives"] = [{"impl": name, "predicted_time_s": a.predicted_time_s, "gain": a.gain}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 __all__ = ["KernelKind", "classify", "PATTERNS", "LIBRARIES"]
 
 #: library -> what a report calls it
-LIBRARIES = ("cuBLAS", "cuSPARSELt", "cuSPARSE", "CUTLASS 2:4", "PyTorch BSR (Triton)", "Triton", "PyTorch")
+LIBRARIES = ("cuBLAS", "cuSPARSELt", "cuSPARSE", "CUTLASS 2:4", "PyTorch BSR (Triton)", "Triton", "PyTorch", "CUDA")
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ PATTERNS: tuple[tuple[re.Pattern, str | None, str, str], ...] = tuple(
          "gemm", "sm80_xmma_gemm_f32f32_f32f32_f32_nn_n_tilesize128x32x8_stage3_warpsize; "
                  "void cutlass::Kernel2<cutlass_80_simt_sgemm_256x128_8x4_nn_align1> (atlas-dtypes, fp32 torch.mm)"),
         (r"^triton_.*mm|triton.*_mm_|triton_tem", "Triton", "gemm", "torch.compile (Inductor) GEMM templates"),
-        (r"^Memset|^Memcpy", "PyTorch", "aux", "Memset (Device) beside the cuSPARSELt kernel (atlas)"),
+        (r"^Memset|^Memcpy", "CUDA", "aux", "Memset (Device) beside the cuSPARSELt kernel (atlas)"),
         (r"at::native::|elementwise_kernel|FillFunctor", "PyTorch", "aux",
          "void at::native::vectorized_elementwise_kernel<8, at::native::FillFunc (atlas, BSR output fill)"),
     ))

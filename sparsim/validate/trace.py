@@ -69,6 +69,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import re
 import sys
 import zlib
@@ -187,12 +188,14 @@ def _read(raw, label: str, source: str, max_events: int, max_bytes: int) -> Trac
         raise SparsimError(f"{label}: an SQLite database (Nsight Systems export?), not a torch.profiler "
                            "Chrome trace; allowed: the JSON that prof.export_chrome_trace() writes")
     if head[:2] == b"\x1f\x8b":
+        # the gzip trailer's size cannot be trusted (a cut file ends in other bytes): the
+        # reader counts the text as it inflates it instead
         binary = gzip.GzipFile(fileobj=raw, mode="rb")
-        if hasattr(raw, "seek") and _gzip_size(raw) > max_bytes:
-            raise SparsimError(f"{label}: more than {max_bytes >> 20} MiB of JSON inside the gzip; allowed: a "
-                               "smaller trace (profile fewer steps: torch.profiler.schedule(active=1))")
     else:
         binary = raw
+        if _size(raw) > max_bytes:
+            raise SparsimError(f"{label}: more than {max_bytes >> 20} MiB of JSON; allowed: a smaller trace "
+                               "(profile fewer steps: torch.profiler.schedule(active=1))")
     text = io.TextIOWrapper(binary, encoding="utf-8")
     reader = _Reader(text, label, max_bytes)
     builder = _Builder(label, max_events)
@@ -215,14 +218,10 @@ def _read(raw, label: str, source: str, max_events: int, max_bytes: int) -> Trac
     return builder.build(source, devices)
 
 
-def _gzip_size(raw) -> int:
-    """The uncompressed size the gzip trailer records (modulo 4 GiB)."""
+def _size(raw) -> int:
     try:
-        raw.seek(-4, io.SEEK_END)
-        size = int.from_bytes(raw.read(4), "little")
-        raw.seek(0)
-        return size
-    except OSError:
+        return os.fstat(raw.fileno()).st_size
+    except (OSError, AttributeError, io.UnsupportedOperation):
         return 0
 
 
