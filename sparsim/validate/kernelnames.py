@@ -18,7 +18,7 @@ library is None, and it is listed as unknown, never guessed.
 ('cuSPARSELt', 'gemm', (128, 256), 90)
 >>> classify("void cusparse::csrmm_alg2_kernel<false, false, false, long, long, long").index_bits
 64
->>> classify("my_fused_gemm_v2").library is None
+>>> classify("fused_matmul_bias_act_kernel").library is None
 True
 """
 

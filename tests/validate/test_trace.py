@@ -107,8 +107,8 @@ def test_a_truncated_trace_says_so():
 def test_too_many_events_or_bytes_are_refused_before_reading_on():
     text = PATHS.read_bytes()
     assert "more than 100 events" in _error(text, max_events=100)
-    assert "MiB of JSON" in _error(text, max_bytes=4096)
-    assert "MiB of JSON" in _error(DECODE.read_bytes(), max_bytes=4096)  # counted while inflating
+    assert "more than 4.0 KiB of JSON" in _error(text, max_bytes=4096)
+    assert "more than 4.0 KiB of JSON" in _error(DECODE.read_bytes(), max_bytes=4096)  # counted while inflating
 
 
 def test_a_file_larger_than_the_limit_is_refused_from_its_size(tmp_path, monkeypatch):
@@ -117,7 +117,7 @@ def test_a_file_larger_than_the_limit_is_refused_from_its_size(tmp_path, monkeyp
     big = tmp_path / "big.json"
     big.write_bytes(PATHS.read_bytes())
     monkeypatch.setattr(trace_module, "MAX_TEXT_BYTES", 1000)
-    with pytest.raises(SparsimError, match="more than 0 MiB of JSON"):
+    with pytest.raises(SparsimError, match="more than 1000 B of JSON"):
         trace_module.read_trace(big, max_bytes=trace_module.MAX_TEXT_BYTES)
 
 
