@@ -87,14 +87,13 @@ def render(result) -> str:
             lines.append(f"  - {cause}")
         for name, alt in op.alternatives[:3]:
             lines.append(f"  > {name}: {human_seconds(alt.predicted_time_s)} per call ({alt.gain:.2f}x)")
-    lines += ["", "where the time went (per step)",
-              f"  step (measured)        {human_seconds(s['measured_step_s'])}",
-              f"  step (predicted)       {human_seconds(s['predicted_step_s'])}",
-              f"  GPU busy               {human_seconds(s['gpu_busy_s'])}",
-              f"  GPU idle (host works)  {human_seconds(s['gpu_idle_s'])}"]
+    lines += ["", "where the time went (per step)"]
+    for label, key in (("step (measured)", "measured_step_s"), ("step (predicted)", "predicted_step_s"),
+                       ("GPU busy", "gpu_busy_s"), ("GPU idle (host works)", "gpu_idle_s")):
+        lines.append(f"  {label:<54} {human_seconds(s[key])}")
     for path, seconds in s["matmul_by_path_s"].items():
-        lines.append(f"  matmul: {path:<40} {human_seconds(seconds)}")
-    lines.append(f"  other kernels          {human_seconds(s['other_kernels_s'])}")
+        lines.append(f"  matmul: {path:<46} {human_seconds(seconds)}")
+    lines.append(f"  {'other kernels':<54} {human_seconds(s['other_kernels_s'])}")
     if result.changes:
         lines += ["", "predicted step time with each change"]
         for c in result.changes:
