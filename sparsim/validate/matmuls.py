@@ -109,6 +109,13 @@ def _rows(dims) -> int:
 
 def problem_of(op: CpuOp) -> Problem | None:
     """M, K, N, dtype of one operator from its recorded shapes (None if not readable)."""
+    problem = _problem_of(op)
+    if problem is None or min(problem.m, problem.k, problem.n) < 1:
+        return None  # an empty or malformed shape: nothing to predict
+    return problem
+
+
+def _problem_of(op: CpuOp) -> Problem | None:
     s = op.shapes
     if s is None:
         return None

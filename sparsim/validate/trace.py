@@ -204,6 +204,8 @@ def _read(raw, label: str, source: str, max_events: int, max_bytes: int) -> Trac
         else:
             raise SparsimError(f"{label}: not JSON (starts with {shown(first)}); allowed: the JSON (or .json.gz) "
                                "that torch.profiler's export_chrome_trace() writes")
+    except RecursionError:
+        raise SparsimError(f"{label}: JSON nested too deeply; allowed: a torch.profiler Chrome trace") from None
     except UnicodeDecodeError:
         raise SparsimError(f"{label}: not a text file (bytes that are not UTF-8); allowed: a torch.profiler "
                            "Chrome trace (.json or .json.gz)") from None
@@ -223,7 +225,7 @@ def _size(raw) -> int:
 def _int(value) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 
@@ -241,7 +243,7 @@ def _ints(value) -> tuple[int, ...]:
         return ()
     try:
         return tuple(value) if all(type(v) is int for v in value) else tuple(int(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return ()
 
 
@@ -249,11 +251,12 @@ def _shapes(args: Mapping) -> OpShapes | None:
     dims = args.get("Input Dims")
     if not isinstance(dims, list):
         return None
-    types = args.get("Input type") or []
+    types = args.get("Input type")
+    types = types if isinstance(types, list) else []
     strides = args.get("Input Strides")
     strides = strides if isinstance(strides, list) and len(strides) == len(dims) else [None] * len(dims)
     concrete = args.get("Concrete Inputs") or []
-    return OpShapes(dims=tuple(_ints(d) for d in dims), types=tuple(str(t) for t in types if isinstance(t, str)),
+    return OpShapes(dims=tuple(_ints(d) for d in dims), types=tuple(t if isinstance(t, str) else "" for t in types),
                     strides=tuple(_ints(st) if isinstance(st, list) else None for st in strides),
                     concrete=tuple(str(c) for c in concrete) if isinstance(concrete, list) else ())
 
@@ -274,7 +277,7 @@ class _Builder:
         if not isinstance(event, dict) or event.get("ph") != "X":
             return
         cat = event.get("cat", "")
-        if cat not in _KNOWN:
+        if type(cat) is not str or cat not in _KNOWN:
             cat = str(cat).lower()
         self.kinds.add(cat)
         args = event.get("args")

@@ -1,12 +1,15 @@
 """Explaining traces: kernel names, recovered problems, paths, causes, alternatives, replays."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import sparsim
+from sparsim.errors import SparsimError
 from sparsim.validate.explain import OP_KEYS, explain, profile_for_device
 from sparsim.validate.kernelnames import classify
 from sparsim.validate.matmuls import problem_of
@@ -237,3 +240,58 @@ def test_column_major_b_and_an_unknown_density(tmp_path):
     assert told.path == "A_csr @ B -> cuSPARSE (int64, column-major B)"
     assert any(c.startswith("column-major B: B's strides are column-major") for c in told.causes)
     assert "torch with row-major B" in dict(told.alternatives)
+
+
+def _small_trace():
+    w = trace_gen.TraceWriter()
+    w.op("aten::mm", [[4096, 4096], [4096, 16]], ["c10::Half"] * 2, [[], [16, 1]], host_us=30,
+         kernels=[("void cusparse::(anonymous namespace)::csr_partition_kernel<long, long>", 5.0),
+                  ("void cusparse::csrmm_alg2_kernel<false, false, false, long, long, long", 100.0)])
+    w.op("aten::_cslt_sparse_mm", [[4096, 2304], [4096, 16], [], [], [], [], [], [], []],
+         ["c10::Half", "c10::Half", "", "", "", "Scalar", "Scalar", "Scalar", "Scalar"],
+         [[2304, 1], [16, 1], [], [], [], [], [], [], []], host_us=400, concrete=["", "", "", "", "", "False", "0"],
+         kernels=[("sm90_xmma_sparse_gemm_f16f16_f16f32_f32_tt_t_tilesize128x256x64_cgasiz", 30.0)])
+    return w.document("small.json")
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False)
+                           | st.text(max_size=12), lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=12)
+FIELDS = ["ts", "dur", "name", "cat", "ph", "pid", "tid", "Input Dims", "Input type", "Input Strides",
+          "Concrete Inputs", "External id", "correlation", "args"]
+
+
+@settings(max_examples=int(os.environ.get("SPARSIM_FUZZ_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from(FIELDS), JSON_VALUES), min_size=1, max_size=6))
+def test_any_mangled_field_gives_an_explanation_or_one_clean_error(tmp_path, edits):
+    doc = _small_trace()
+    events = doc["traceEvents"]
+    for index, key, value in edits:
+        event = events[index % len(events)]
+        if key in ("ts", "dur", "name", "cat", "ph", "pid", "tid", "args"):
+            event[key] = value
+        elif isinstance(event.get("args"), dict):
+            event["args"][key] = value
+    path = tmp_path / "mangled.json"
+    path.write_text(json.dumps(doc))
+    try:
+        result = explain(path, hw=HW, density=0.1)
+    except SparsimError as exc:
+        assert "\n" not in str(exc)
+        return
+    json.dumps(result.to_dict(), allow_nan=False)  # --json can print it
+
+
+def test_a_deeply_nested_trace_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text('{"traceEvents": [' + "[" * 100000 + "]" * 100000 + "]}")
+    with pytest.raises(SparsimError, match="nested too deeply"):
+        read_trace(path)
+
+
+def test_the_committed_traces_are_what_the_generator_writes(tmp_path):
+    for path in trace_gen.write_test_traces(tmp_path):
+        committed = DATA / path.name
+        assert read_trace(path).gpu == read_trace(committed).gpu
+        assert read_trace(path).ops == read_trace(committed).ops
