@@ -295,3 +295,13 @@ def test_the_committed_traces_are_what_the_generator_writes(tmp_path):
         committed = DATA / path.name
         assert read_trace(path).gpu == read_trace(committed).gpu
         assert read_trace(path).ops == read_trace(committed).ops
+
+
+@settings(max_examples=30, deadline=None)
+@given(scales=st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)), min_size=7, max_size=7))
+def test_making_calls_faster_never_makes_the_replayed_step_slower(scales):
+    t = read_trace(DATA / "h200_paths.json")
+    prepared = prepare(t)
+    roots = [i for i, op in enumerate(t.ops) if op.name in ("aten::mm", "aten::_cslt_sparse_mm")][:7]
+    faster = {i: Change(t.ops[i].dur * 1e-6 * h, k) for i, (h, k) in zip(roots, scales)}
+    assert replay(prepared, faster).step_s <= replay(prepared).step_s + 1e-12
