@@ -186,13 +186,21 @@ def _explain_group(members, profile, cc, density, calibration, between_s):
         nnz_density = min(call.nnz / (p.m * p.k), 1.0)
     use_density = nnz_density if nnz_density is not None else density
     needs_density = call.kernel in ("csr", "coo", "bsr")
-    fallback = bool(p and p.sparse_operand and call.library == "cuBLAS" and (densified(call)))
+    fallback = bool(p and p.sparse_operand and call.library == "cuBLAS" and densified(call))
     extra_causes = []
+    if p is None:
+        extra_causes.append("not predicted: the recorded input shapes do not give M, K and N")
+    elif p.dtype is None:
+        extra_causes.append("not predicted: an element type sparsim does not model")
+    elif p.sparse_operand and call.library == "cuBLAS" and not fallback:
+        ran = None  # cuBLAS kernels on a sparse operand with no conversion seen: which path is not known
+        extra_causes.append("not predicted: a sparse operand ran cuBLAS kernels without a dense conversion in the "
+                            "trace (a block-wise path sparsim has no model of)")
+    density_or_1 = use_density if use_density is not None else 1.0
     pred = None
     if ran is not None and (not needs_density or use_density is not None):
         try:
-            pred = predict_path(ran, p.m, p.k, p.n, p.dtype, profile, density=use_density or 1.0,
-                                calibration=calibration)
+            pred = predict_path(ran, p.m, p.k, p.n, p.dtype, profile, density=density_or_1, calibration=calibration)
         except SparsimError as exc:
             extra_causes.append(f"not predicted: {exc}")
             ran = None
@@ -205,8 +213,7 @@ def _explain_group(members, profile, cc, density, calibration, between_s):
             if spec.kernel in ("csr", "coo", "bsr") and use_density is None:
                 continue
             try:
-                t = predict_path(spec, p.m, p.k, p.n, p.dtype, profile, density=use_density or 1.0,
-                                 calibration=calibration)
+                t = predict_path(spec, p.m, p.k, p.n, p.dtype, profile, density=density_or_1, calibration=calibration)
             except SparsimError:
                 continue  # not offered for this dtype or hardware
             alts[name] = Alternative(spec.impl, t.time_s, pred.time_s / t.time_s if t.time_s > 0 else 0.0,
@@ -226,7 +233,7 @@ def _explain_group(members, profile, cc, density, calibration, between_s):
         dtype=p.dtype if p else None, impl=ran.impl if ran is not None and pred is not None else "unknown",
         kernels=call.names, calls=len(members), measured_kernel_s=measured_kernel, measured_host_s=measured_host,
         predicted_kernel_s=pred.kernel_s if pred else None, predicted_time_s=pred.time_s if pred else None,
-        causes=tuple(named + extra_causes), alternatives=ordered, library=call.library,
+        causes=tuple(extra_causes + named), alternatives=ordered, library=call.library,
         path=ran.label if ran is not None else "", density=use_density if needs_density else None)
     return explained, best
 

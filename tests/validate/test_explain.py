@@ -305,3 +305,16 @@ def test_making_calls_faster_never_makes_the_replayed_step_slower(scales):
     roots = [i for i, op in enumerate(t.ops) if op.name in ("aten::mm", "aten::_cslt_sparse_mm")][:7]
     faster = {i: Change(t.ops[i].dur * 1e-6 * h, k) for i, (h, k) in zip(roots, scales)}
     assert replay(prepared, faster).step_s <= replay(prepared).step_s + 1e-12
+
+
+def test_paths_sparsim_has_no_model_of_are_not_predicted(tmp_path):
+    w = trace_gen.TraceWriter()
+    bsr32 = trace_gen.atlas_point("bsr32", 4096, 4096, 16, density=0.1, block=32)  # measured: a copy + sm80 GEMM
+    w.op("aten::mm", [[4096, 4096], [4096, 16]], ["c10::Half"] * 2, [[], [16, 1]], host_us=200,
+         kernels=trace_gen._kernels(bsr32))
+    w.op("aten::mm", [[4096, 4096], [4096, 16]], ["long int"] * 2, [[4096, 1], [16, 1]], host_us=20,
+         kernels=[("nvjet_sm90_hsh_32x128_64x10_1x4_h_bz_splitK_NNN", 10.0)])
+    blocky, integer = sorted(explain(w.write(tmp_path / "t.json"), hw=HW).ops, key=lambda o: -o.measured_host_s)
+    assert blocky.impl == integer.impl == "unknown" and blocky.predicted_time_s is None
+    assert blocky.causes[0].startswith("not predicted: a sparse operand ran cuBLAS kernels without a dense conversion")
+    assert integer.causes[0] == "not predicted: an element type sparsim does not model"
