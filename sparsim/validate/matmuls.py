@@ -48,7 +48,7 @@ __all__ = ["MATMUL_OPS", "MatmulCall", "Problem", "find_calls", "problem_of", "d
 MATMUL_OPS = frozenset({
     "aten::mm", "aten::addmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_cslt_sparse_mm",
     "aten::_sparse_semi_structured_linear", "aten::_sparse_semi_structured_mm", "aten::_sparse_semi_structured_addmm",
-    "aten::_sparse_mm", "aten::sparse_mm", "aten::_sparse_addmm", "aten::addmm_",
+    "aten::_sparse_mm", "aten::sparse_mm", "aten::_sparse_addmm", "aten::addmm_", "aten::_int_mm",
 })
 #: TF32 tensor-core kernels: CUTLASS/cuBLAS name TF32 MMA (m16n8k8) GEMMs "s1688gemm", "tf32"
 _TF32 = re.compile(r"s1688gemm|s16816gemm_tf32|tf32")
@@ -149,7 +149,7 @@ def _problem_of(op: CpuOp) -> Problem | None:
         if name in ("aten::addmm", "aten::addmm_", "aten::_sparse_addmm", "aten::_sparse_semi_structured_addmm"):
             a, b = dims[1], dims[2]
             return Problem(a[0], a[1], b[1], dtype(1) or dtype(2), sparse(1), col_major(2))
-        if name in ("aten::mm", "aten::_scaled_mm", "aten::_sparse_mm", "aten::sparse_mm",
+        if name in ("aten::mm", "aten::_scaled_mm", "aten::_int_mm", "aten::_sparse_mm", "aten::sparse_mm",
                     "aten::_sparse_semi_structured_mm"):
             a, b = dims[0], dims[1]
             return Problem(a[0], a[1], b[1], dtype(0) or dtype(1), sparse(0), col_major(1))

@@ -91,7 +91,7 @@ MAX_TEXT_BYTES = 1 << 30
 SHAPED_OPS = frozenset({
     "aten::mm", "aten::addmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_cslt_sparse_mm",
     "aten::_sparse_semi_structured_linear", "aten::_sparse_semi_structured_mm", "aten::_sparse_semi_structured_addmm",
-    "aten::_sparse_mm", "aten::sparse_mm", "aten::_sparse_addmm", "aten::addmm_", "aten::mm.out",
+    "aten::_sparse_mm", "aten::sparse_mm", "aten::_sparse_addmm", "aten::addmm_", "aten::mm.out", "aten::_int_mm",
     "aten::_sparse_csr_tensor_unsafe", "aten::sparse_csr_tensor", "aten::_sparse_compressed_tensor_unsafe",
     "aten::sparse_compressed_tensor", "aten::_sparse_bsr_tensor_unsafe", "aten::sparse_bsr_tensor",
     "aten::_sparse_coo_tensor_unsafe", "aten::sparse_coo_tensor", "aten::_sparse_coo_tensor_with_dims_and_tensors",

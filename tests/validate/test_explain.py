@@ -318,3 +318,20 @@ def test_paths_sparsim_has_no_model_of_are_not_predicted(tmp_path):
     assert blocky.impl == integer.impl == "unknown" and blocky.predicted_time_s is None
     assert blocky.causes[0].startswith("not predicted: a sparse operand ran cuBLAS kernels without a dense conversion")
     assert integer.causes[0] == "not predicted: an element type sparsim does not model"
+
+
+def test_fp8_and_int8_matmuls_are_predicted_on_cublaslt_kernels_with_pytorchs_host_work(tmp_path):
+    w = trace_gen.TraceWriter()
+    w.op("aten::_scaled_mm", [[16, 4096], [4096, 4096], [], [], [], [], [], []],
+         ["c10::Float8_e4m3fn"] * 2 + ["float", "float", "", "", "", ""], [[4096, 1], [1, 4096]] + [[]] * 6,
+         host_us=20, kernels=[("nvjet_sm90_qqtst_128x64_128x6_2x1_v_bz_NTN", 9.0)])  # a hypothetical name
+    w.op("aten::_int_mm", [[16, 4096], [4096, 4096]], ["signed char"] * 2, [[4096, 1], [1, 4096]], host_us=20,
+         kernels=[("sm90_xmma_gemm_s8s8_s32s32_s32_tn_n_tilesize64x64x128", 12.0)])  # a hypothetical name
+    ops = {op.dtype: op for op in explain(w.write(tmp_path / "q.json"), hw=HW).ops}
+    assert set(ops) == {"fp8", "int8"}
+    for dtype, op in ops.items():
+        assert (op.m, op.k, op.n) == (16, 4096, 4096)
+        assert op.path == f"torch matmul ({dtype}) -> cuBLASLt"
+        p = sparsim.predict("dense", m=16, k=4096, n=4096, hw=HW, dtype=dtype, impl=op.impl, compare=False)
+        assert op.predicted_kernel_s == pytest.approx(p.kernel_s)
+        assert op.predicted_time_s == pytest.approx(p.kernel_s + sparsim.impls.get_impl("torch").rule("dense").host_s)
