@@ -191,7 +191,7 @@ def _read(raw, label: str, source: str, max_events: int, max_bytes: int) -> Trac
         if _size(raw) > max_bytes:
             raise SparsimError(f"{label}: more than {prose_bytes(max_bytes)} of JSON; allowed: a smaller trace "
                                "(profile fewer steps: torch.profiler.schedule(active=1))")
-    text = io.TextIOWrapper(binary, encoding="utf-8")
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig")  # a byte-order mark, if an editor added one, is skipped
     reader = JsonStream(text, label, max_bytes)
     builder = _Builder(label, max_events)
     try:
