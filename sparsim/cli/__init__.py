@@ -33,6 +33,7 @@ _COMMANDS = {
     "report": ("report", "report"),
     "step": ("step", "step"),
     "generate": ("step", "generate"),
+    "explain": ("explain", "explain"),
 }
 
 
