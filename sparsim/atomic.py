@@ -76,15 +76,21 @@ def prepare_out(path: str | Path, label: str = "--out", folder: bool = True) -> 
     target = path if folder else path.parent
     try:
         if folder and path.exists() and not path.is_dir():
-            raise SparsimError(f"{label}: {shown(str(path))} is a file; allowed: a folder (new or existing)")
+            raise SparsimError(f"{label}: {shown(str(path), 240)} is a file; allowed: a folder (new or existing)")
         if not folder and path.is_dir():
-            raise SparsimError(f"{label}: {shown(str(path))} is a folder; allowed: a file path")
+            raise SparsimError(f"{label}: {shown(str(path), 240)} is a folder; allowed: a file path")
+        for above in (target, *target.parents):  # the nearest existing folder on the way
+            if above.exists():
+                if not above.is_dir():
+                    raise SparsimError(f"{label}: {shown(str(above), 240)} is a file, not a folder; "
+                                       f"allowed: a path under a folder")
+                break
         target.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target)
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        raise SparsimError(f"{label}: cannot write in {shown(str(target))}: {exc.strerror or exc}; "
+        raise SparsimError(f"{label}: cannot write in {shown(str(target), 240)}: {exc.strerror or exc}; "
                            "allowed: a folder that can be created and written") from None
     return path
 

@@ -66,7 +66,12 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
         from ..validate.backends import check_backend_hw
 
         check_backend_hw(backend, hw)
+    if from_results is not None:
+        from ..validate import read_results
+
+        read_results(from_results)  # a damaged file is refused before --out is made
     # before anything is measured: a run that cannot save must fail now, not after an hour
+    existed = check_path_name(out_dir, "--out").exists()
     prepare_out(out_dir, "--out", folder=True)
     if accept_contended:
         click.echo("warning: --accept-contended: points timed while other processes kept the CPUs busy are "
@@ -93,6 +98,14 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
                                   model=model, kernels=chosen, probe=not no_probe,
                                   accept_contended=accept_contended, measure_only=measure_only,
                                   echo=click.echo, on_start=on_start, on_point=on_point)
+    except BaseException:
+        if not existed:  # a run refused before it wrote anything leaves no empty folder behind
+            import contextlib
+            import os
+
+            with contextlib.suppress(OSError):
+                os.rmdir(out_dir)
+        raise
     finally:
         if "bar" in bar:
             bar["bar"].__exit__(None, None, None)

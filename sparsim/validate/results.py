@@ -121,6 +121,11 @@ class ResultsWriter:
     def write(self, record: dict) -> None:
         if self._fd is None:
             raise RuntimeError("ResultsWriter: use it as a context manager (with ResultsWriter(path) as out)")
+        if record.get("type") == "measurement" and record.get("status") == "ok":
+            try:  # what the reader would refuse is written as a failed point, with why
+                check_times(record, "time")
+            except SparsimError as exc:
+                record = {**record, "status": "error", "error": f"not a measured time: {exc}"}
         record = {"schema": RESULTS_SCHEMA, **_json_safe(record)}
         line = (json.dumps(record, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
         # One write() of the whole line: an interrupt (SIGINT raises between bytecodes)
