@@ -18,6 +18,8 @@ from importlib import resources as importlib_resources
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sparsim.cli import main
 
@@ -492,3 +494,34 @@ def test_2_4_on_a_cpu_says_no_cpu_library_runs_it(tmp_path):
     p = sparsim.predict("2:4", m=64, k=64, n=8, hw=cpu, dtype="fp16", calibration=False)
     assert p.impl == "reference"
     assert any(n.startswith("CPU: no CPU library runs 2:4 (NumPy and SciPy have no 2:4 kernel)") for n in p.notes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-10, max_value=10**6),
+                 st.text(max_size=4), st.booleans(), st.none(), st.lists(st.integers(), max_size=2)))
+def test_both_readers_take_or_refuse_the_same_times(value):
+    """calibrate --from-results (read_results) and report --validation (read_measured) are one
+    reader: a time either passes both, as seconds in range, or is refused by both in one line
+    naming line 2, never with another exception."""
+    import tempfile
+
+    from sparsim.errors import SparsimError
+    from sparsim.studies.measured import read_measured
+    from sparsim.validate.results import TIME_RANGE_S, read_results
+
+    text = _measurements(json.dumps(value, allow_nan=True))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.jsonl"
+        path.write_text(text, encoding="utf-8")
+        outcomes = []
+        for read in (read_results, read_measured):
+            try:
+                read(path)
+                outcomes.append("read")
+            except SparsimError as exc:
+                assert "line 2" in str(exc) and "time_s" in str(exc) and "\n" not in str(exc)
+                outcomes.append("refused")
+    assert outcomes[0] == outcomes[1], (value, outcomes)
+    fits = (not isinstance(value, bool) and isinstance(value, (int, float))
+            and TIME_RANGE_S[0] <= value <= TIME_RANGE_S[1])
+    assert outcomes[0] == ("read" if fits else "refused")
