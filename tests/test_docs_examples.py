@@ -107,3 +107,11 @@ def test_update_rewrites_a_stale_file(tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert text.startswith("Intro\n") and text.endswith("Outro\n") and "\n...\ntime per call " in text
     assert ">>> 1 + 1\n2\n```" in text
+
+
+def test_the_helper_module_examples_run():
+    import doctest
+
+    import docs_examples
+
+    assert doctest.testmod(docs_examples).failed == 0
