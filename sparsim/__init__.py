@@ -20,8 +20,19 @@ from .hwprofiles import HardwareProfile, list_profiles, load_profile
 from .models.work import KERNELS, KernelWork, build_work
 from .prediction import Prediction
 from .problem import Problem
-from .validate import hostbench as _hostbench  # noqa: F401 - registers the host microbenchmarks (hw="host")
 from .version import __version__
+from .hwprofiles.host import register_host_measurer as _register_host_measurer
+
+
+def _measure_host_lazily(facts: dict) -> tuple[dict, bool]:
+    """Time this CPU for ``hw="host"``; the microbenchmarks (sparsim.validate, which loads
+    pandas) are imported only here, so ``import sparsim`` stays cheap."""
+    from .validate import hostbench
+
+    return hostbench.measure_quietly(facts)
+
+
+_register_host_measurer(_measure_host_lazily)
 
 __all__ = [
     "predict", "predict_step", "predict_generation", "MODELS", "Prediction", "KERNELS", "KernelWork", "build_work",

@@ -71,7 +71,7 @@ def predict(
     would change (e.g. a searched cuSPARSELt plan instead of the default one).
     """
     check_choice("--model", model, MODELS)
-    profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers
+    profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers lazily
     cal = resolve_calibration(calibration, profile)
     weights = options.pop("weights", None)
     tensor = options.pop("weights_tensor", None)

@@ -5,6 +5,11 @@ whole, never a half-written one, whatever kills the writer (SIGKILL, power loss,
 disk): :func:`os.replace` swaps the name in one step, and the data is fsync'ed before it.
 A failed write removes its temporary file and leaves the old output as it was.
 
+Before a long run, :func:`prepare_out` checks that its outputs can be written at all (a
+name of UTF-8 text within the file system's limits, the folder created, a file written
+there and removed), so a run that cannot save fails in its first second, not after it
+has measured or swept for an hour.
+
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
 >>> write_text_atomic(folder / "a.txt", "hello\\n").read_text()
@@ -23,12 +28,71 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import SparsimError
+from .errors import SparsimError, shown
 
-__all__ = ["write_text_atomic", "write_bytes_atomic", "atomic_path", "atomic_group", "fsync_dir", "TMP_PREFIX"]
+__all__ = ["write_text_atomic", "write_bytes_atomic", "atomic_path", "atomic_group", "fsync_dir", "TMP_PREFIX",
+           "check_path_name", "prepare_out", "NAME_MAX_BYTES", "PATH_MAX_BYTES"]
 
 #: temporary files start with this, so a crash's leftovers are recognisable
 TMP_PREFIX = ".sparsim-tmp-"
+#: longest name of one path component and longest whole path, in bytes (Linux NAME_MAX
+#: 255 and PATH_MAX 4096 with its NUL, <linux/limits.h>; also the limits of ext4 and XFS)
+NAME_MAX_BYTES, PATH_MAX_BYTES = 255, 4095
+
+
+def check_path_name(path: str | Path, label: str = "--out") -> Path:
+    """``path`` if its name can be written, in files and on disk: UTF-8 text (a byte that
+    is not UTF-8 reaches Python as a lone surrogate, which no UTF-8 file can hold), no
+    component over :data:`NAME_MAX_BYTES`, the whole under :data:`PATH_MAX_BYTES`.
+
+    >>> check_path_name("out/" + "x" * 300)
+    Traceback (most recent call last):
+    ...
+    sparsim.errors.SparsimError: --out: got a name of 300 bytes ('xxx...); allowed: names of at most 255 bytes
+    """
+    text = os.fspath(path)
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SparsimError(f"{label}: got {shown(text)}, which is not valid UTF-8 text; "
+                           "allowed: a path whose name is UTF-8 text") from None
+    if b"\x00" in encoded:
+        raise SparsimError(f"{label}: got {shown(text)}, which holds a NUL byte; allowed: a path without NUL")
+    if len(encoded) > PATH_MAX_BYTES:
+        raise SparsimError(f"{label}: got a path of {len(encoded):,} bytes; allowed: at most {PATH_MAX_BYTES:,}")
+    for part in Path(text).parts:
+        size = len(part.encode("utf-8"))
+        if size > NAME_MAX_BYTES:
+            raise SparsimError(f"{label}: got a name of {size} bytes ({shown(part, 40)}); "
+                               f"allowed: names of at most {NAME_MAX_BYTES} bytes")
+    return Path(text)
+
+
+def prepare_out(path: str | Path, label: str = "--out", folder: bool = True) -> Path:
+    """Check, before any work, that output can be written at ``path`` (a folder, or with
+    ``folder=False`` a file): its name (:func:`check_path_name`), the folder created if
+    missing, and a file written there and removed. Returns ``path``."""
+    path = check_path_name(path, label)
+    target = path if folder else path.parent
+    try:
+        if folder and path.exists() and not path.is_dir():
+            raise SparsimError(f"{label}: {shown(str(path), 240)} is a file; allowed: a folder (new or existing)")
+        if not folder and path.is_dir():
+            raise SparsimError(f"{label}: {shown(str(path), 240)} is a folder; allowed: a file path")
+        for above in (target, *target.parents):  # the nearest existing folder on the way
+            if above.exists():
+                if not above.is_dir():
+                    raise SparsimError(f"{label}: {shown(str(above), 240)} is a file, not a folder; "
+                                       f"allowed: a path under a folder")
+                break
+        target.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, dir=target)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise SparsimError(f"{label}: cannot write in {shown(str(target), 240)}: {exc.strerror or exc}; "
+                           "allowed: a folder that can be created and written") from None
+    return path
 
 
 def fsync_dir(folder: str | Path) -> None:

@@ -126,11 +126,26 @@ def _check_param(origin: str, key: str, value: Any, prefix: str = "params.") -> 
 
 
 def _check_measured(origin: str, key: str, value: Any) -> None:
-    if key not in MEASURED_KEYS and not key.startswith("tensor_flops_per_s."):
+    from .dtypes import DTYPES
+
+    rate_of = key[len("tensor_flops_per_s."):] if key.startswith("tensor_flops_per_s.") else None
+    if key not in MEASURED_KEYS and rate_of not in DTYPES:
         raise SparsimError(f"calibration {origin}: key measured.{key}: unknown; allowed: "
-                           f"{', '.join(MEASURED_KEYS)}, tensor_flops_per_s.<dtype>")
+                           f"{', '.join(MEASURED_KEYS)}, tensor_flops_per_s.<dtype> "
+                           f"(dtype one of {', '.join(DTYPES)})")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise SparsimError(f"calibration {origin}: key measured.{key}: got {value!r}; allowed: a number > 0")
+
+
+def parameter_sets() -> tuple[str, ...]:
+    """The names an ``[impl.NAME]`` table may have: every implementation, and every
+    parameter set an implementation's rule borrows (``params_from``, e.g. ``torch-bsr``)."""
+    from .impls import get_impl, impl_names
+
+    names = set(impl_names(public_only=False))
+    for impl in impl_names(public_only=False):
+        names.update(rule.params_from for rule in get_impl(impl).rules.values() if rule.params_from)
+    return tuple(sorted(names))
 
 
 def load_calibration(path: str | Path | Calibration | None) -> Calibration | None:
@@ -155,5 +170,10 @@ def load_calibration(path: str | Path | Calibration | None) -> Calibration | Non
     for table in ("impl", "measured", "provenance"):
         if not isinstance(data.get(table, {}), dict):
             raise SparsimError(f"calibration {path}: key {table}: got {data[table]!r}; allowed: a table")
+    known = parameter_sets()
+    for name in data.get("impl", {}):
+        if name not in known:  # a misspelt table would be ignored by every prediction
+            raise SparsimError(f"calibration {path}: table [impl.{name}]: unknown parameter set; allowed: "
+                               f"{', '.join(known)}")
     return Calibration(hw=device["hw"], params=params, provenance=data.get("provenance", {}), name=str(path),
                        impl_params=data.get("impl", {}), measured=data.get("measured", {}))

@@ -43,9 +43,19 @@ def human_count(n: float, unit: str = "") -> str:
 
 
 def kv_table(rows: list[tuple[str, str]]) -> str:
-    """Two aligned columns: names left, values left-aligned after the widest name."""
+    """Two aligned columns: names left, values left-aligned after the widest name.
+
+    Values come from files (a profile's name, a record's ``hw``): control and bidi
+    characters are escaped, so no value can move the cursor, clear or recolour a terminal.
+
+    >>> print(kv_table([("hardware", "evil\\x1b[2J"), ("model", "des")]))
+    hardware  evil\\u001b[2J
+    model     des
+    """
+    from .errors import clean_text
+
     width = max((len(k) for k, _ in rows), default=0)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    return "\n".join(f"{k:<{width}}  {clean_text(str(v))}" for k, v in rows)
 
 
 # Prose style, for the sentences of a report ("3.9 ms per step"): fewer digits than the

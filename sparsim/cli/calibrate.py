@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ..errors import SparsimError
+from ..errors import SparsimError, clean_text, shown
 
 __all__ = ["calibrate"]
 
@@ -51,16 +51,36 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
     # Longer than 60 lines on purpose: mostly the option checks and the printed table; the work is sparsim.validate.workflow.
     from ..validate.workflow import calibrate as run_calibration
 
+    from ..atomic import check_path_name, prepare_out
+
     if backend is None and from_results is None:
         raise SparsimError("--backend: missing; allowed: numpy, cupy, torch, or --from-results FILE")
+    if from_results is not None:
+        check_path_name(from_results, "--from-results")
+        for flag, given in (("--kernels", kernels), ("--quick", quick), ("--measure-only", measure_only)):
+            if given:
+                raise SparsimError(f"{flag}: got {shown(kernels) if flag == '--kernels' else 'set'} with "
+                                   "--from-results; allowed: only when measuring here (--backend): "
+                                   "--from-results fits every record of the file as it was measured")
+    if backend is not None and from_results is None:
+        from ..validate.backends import check_backend_hw
+
+        check_backend_hw(backend, hw)
+    if from_results is not None:
+        from ..validate import read_results
+
+        read_results(from_results)  # a damaged file is refused before --out is made
+    # before anything is measured: a run that cannot save must fail now, not after an hour
+    existed = check_path_name(out_dir, "--out").exists()
+    prepare_out(out_dir, "--out", folder=True)
     if accept_contended:
         click.echo("warning: --accept-contended: points timed while other processes kept the CPUs busy are "
                    "fitted and scored; their times include that contention", err=True)
     bar = {}
 
     def on_start(profile, planned, done, todo):
-        click.echo(f"{backend} on {profile.display_name} (profile {profile.name}): "
-                   f"{planned} points, {done} already in {out_dir}/results.jsonl")
+        click.echo(clean_text(f"{backend} on {profile.display_name} (profile {profile.name}): "
+                              f"{planned} points, {done} already in {out_dir}/results.jsonl"))
         if todo:
             bar["bar"] = click.progressbar(length=len(todo), label="measuring", show_pos=True,
                                            item_show_func=lambda s: s.key if s is not None else "")
@@ -78,6 +98,14 @@ def calibrate(backend, from_results, out_dir, quick, hw, model, kernels, measure
                                   model=model, kernels=chosen, probe=not no_probe,
                                   accept_contended=accept_contended, measure_only=measure_only,
                                   echo=click.echo, on_start=on_start, on_point=on_point)
+    except BaseException:
+        if not existed:  # a run refused before it wrote anything leaves no empty folder behind
+            import contextlib
+            import os
+
+            with contextlib.suppress(OSError):
+                os.rmdir(out_dir)
+        raise
     finally:
         if "bar" in bar:
             bar["bar"].__exit__(None, None, None)

@@ -93,6 +93,7 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
         from ..errors import SparsimError
 
         raise SparsimError("--datasheet: given with --calibration; allowed: one of the two")
+    _check_weights_flags(weights, weights_tensor, density, pattern)
     options = {key: value for key, value in (("index_policy", index_policy), ("b_layout", b_layout))
                if value is not None}
     p = predict_fn(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, density=density, pattern=pattern,
@@ -102,6 +103,26 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
         click.echo(json.dumps(p.to_dict(), sort_keys=False))
         return
     click.echo(render(p))
+
+
+def _check_weights_flags(weights, tensor, density, pattern) -> None:
+    """A weight file fixes A's pattern: a --density or --pattern given beside it would be
+    ignored in silence, so it is refused (as is --tensor without a file)."""
+    from click.core import ParameterSource
+
+    from ..errors import SparsimError, shown
+
+    ctx = click.get_current_context()
+    given = {name for name in ("density", "pattern")
+             if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)}
+    if weights is not None and given:
+        flag = sorted(given)[0]
+        value = density if flag == "density" else pattern
+        raise SparsimError(f"--{flag}: got {shown(value)} with --weights; allowed: one of them (the weight "
+                           "file's zeros are the pattern, and its density follows from them)")
+    if tensor is not None and weights is None:
+        raise SparsimError(f"--tensor: got {shown(tensor)} without --weights; allowed: --tensor NAME with "
+                           "--weights FILE.safetensors")
 
 
 def render(p) -> str:

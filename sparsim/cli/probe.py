@@ -33,34 +33,47 @@ def probe(backend, out_file, quick, hw, as_json):
       sparsim probe --backend numpy --out probe.json
       sparsim probe --backend cupy --out h200-measured.toml
     """
+    from ..atomic import prepare_out
     from ..calibration import Calibration
-    from ..errors import SparsimError
+    from ..errors import SparsimError, shown
+    from ..validate.backends import check_backend_hw
     from ..validate.probe import format_probe
     from ..validate.probe import probe as run
 
+    # every input is checked before anything is measured, and the output's folder written
     if out_file and not out_file.endswith((".json", ".toml")):
-        raise SparsimError(f"--out: got {out_file!r}; allowed: a path ending in .json or .toml")
+        raise SparsimError(f"--out: got {shown(out_file)}; allowed: a path ending in .json or .toml")
+    check_backend_hw(backend, hw)
+    if out_file:
+        prepare_out(out_file, "--out", folder=False)
     result = run(backend, quick=quick)
-    result["hw"] = hw or _profile_name(backend, result["device"])
-    if out_file:
-        path = Path(out_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if out_file.endswith(".toml"):
-            if result["hw"] is None:
-                raise SparsimError(f"--hw: no built-in profile matches {result['device']!r}; "
-                                   "allowed: --hw NAME (see 'sparsim hw list') for a .toml --out")
-            Calibration(hw=result["hw"], measured=result["measured"],
-                        provenance={"device": result["device"], "date": result["date"],
-                                    "source": f"sparsim probe --backend {backend}" + (" --quick" if quick else "")}
-                        ).save(path)
-        else:
-            path.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    if as_json:
-        click.echo(json.dumps(result))
+    result["hw"] = _profile_name(backend, result["device"]) if hw in (None, "host") else _hw_name(hw)
+    # the values reach the terminal first: a write that fails then loses nothing
+    click.echo(json.dumps(result) if as_json else format_probe(result))
+    if not out_file:
         return
-    click.echo(format_probe(result))
-    if out_file:
+    path = Path(out_file)
+    if out_file.endswith(".toml"):
+        if result["hw"] is None:
+            raise SparsimError(f"--hw: no built-in profile matches {result['device']!r}; "
+                               "allowed: --hw NAME (see 'sparsim hw list') for a .toml --out")
+        Calibration(hw=result["hw"], measured=result["measured"],
+                    provenance={"device": result["device"], "date": result["date"],
+                                "source": f"sparsim probe --backend {backend}" + (" --quick" if quick else "")}
+                    ).save(path)
+    else:
+        from ..atomic import write_text_atomic
+
+        write_text_atomic(path, json.dumps(result, indent=1) + "\n")
+    if not as_json:
         click.echo(f"wrote {out_file}")
+
+
+def _hw_name(hw: str) -> str:
+    """The profile name a calibration for ``--hw`` must carry (a path gives its profile's name)."""
+    from ..hwprofiles import load_profile
+
+    return load_profile(hw).name
 
 
 def _profile_name(backend: str, device: str) -> str | None:

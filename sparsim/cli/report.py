@@ -27,8 +27,14 @@ def report(results, out_path, validation, model):
     Example:
       sparsim report out/llama2-7b --out llama2-7b.html
     """
+    from ..atomic import check_path_name, prepare_out
     from ..reports import write_report
     from ..studies.results import load_results
+
+    check_path_name(results, "RESULTS")
+    if validation:
+        check_path_name(validation, "--validation")
+    prepare_out(out_path, "--out", folder=False)
 
     table, meta = load_results(results)
     measured = None
@@ -47,6 +53,9 @@ def report(results, out_path, validation, model):
 
 def say_not_compared(measured) -> None:
     """One stderr line per cause of measured points the report could not compare."""
+    from ..errors import clean_text
+
     for n in measured.attrs.get("not_compared", []):
-        click.echo(f"not compared: {n['points']} measured {n['kernel']} point(s) on {n['hw']}: {n['reason']} "
-                   "(listed in the report)", err=True)
+        # hw and reason come from the measured file: escapes and bidi controls are shown, not obeyed
+        click.echo(clean_text(f"not compared: {n['points']} measured {n['kernel']} point(s) on {n['hw']}: "
+                              f"{n['reason']} (listed in the report)"), err=True)

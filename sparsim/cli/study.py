@@ -49,12 +49,16 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
       sparsim study my-study.toml --out out/my-study --jobs 4
       sparsim study big.toml --out out/big --scheduler tcp://scheduler:8786
     """
+    from ..atomic import check_path_name
     from ..errors import SparsimError
     from ..studies import example_path, load_study
     from ..studies.checkpoint import Checkpoint
     from ..studies.executor import check_scheduler, default_jobs
     from ..studies.results import check_out_dir
 
+    for label, name in (("STUDY_FILE", study_file), ("--validation", validation), ("--out", out_dir)):
+        if name is not None:
+            check_path_name(name, label)  # the names go into provenance.json and the report
     if (study_file is None) == (example is None):
         raise SparsimError("STUDY_FILE: give a study file or --example NAME (one of them); "
                            "allowed: e.g. 'sparsim study --example llama2-7b --out out/'")
@@ -86,7 +90,7 @@ def study(study_file, example, out_dir, jobs, scheduler, model, validation, no_r
 
 
 def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
-    from ..errors import SparsimError
+    from ..errors import SparsimError, clean_text
     from ..studies import open_executor, run_sweep
     from ..studies.results import provenance, save_results
 
@@ -124,8 +128,8 @@ def _run(spec, path, out, checkpoint, jobs, scheduler, records, no_report):
     click.echo(f"{done:,} predictions in {result.elapsed_s:.1f} s "
                f"({done / max(result.elapsed_s, 1e-9):,.0f} per second)", err=True)
     for skip in result.skipped[:5]:
-        click.echo(f"not run: {skip['format']} {skip['dtype']} on {skip['hw']} ({skip['points']} points): "
-                   f"{skip['reason']}", err=True)
+        click.echo(clean_text(f"not run: {skip['format']} {skip['dtype']} on {skip['hw']} ({skip['points']} "
+                              f"points): {skip['reason']}"), err=True)
     if len(result.skipped) > 5:
         click.echo(f"not run: {len(result.skipped) - 5} more reasons, listed in the report", err=True)
     click.echo(f"results: {paths['parquet']}  {paths['csv']}")

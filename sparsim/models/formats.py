@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 import numpy as np
-import scipy.sparse as sp
+# scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_choice, check_positive_int
 
@@ -292,6 +292,8 @@ def channel_storage(m_kept: int, k: int, value_bytes: int) -> Storage:
 
 def _as_csr(matrix) -> sp.csr_matrix:
     """Canonical CSR of a 2-D numpy array or scipy sparse matrix; zeros count as pruned."""
+    import scipy.sparse as sp
+
     if sp.issparse(matrix):
         if matrix.ndim != 2:
             raise SparsimError(f"matrix: got {matrix.ndim}-D; allowed: a 2-D matrix")
@@ -386,6 +388,8 @@ def storage_of(matrix, fmt: str, value_bytes: int, policy: str = "minimal",
         padded_m, padded_k = -(-m // r) * r, -(-k // c) * c
         # the extra empty rows at the bottom each need a row pointer (equal to nnz)
         indptr = np.concatenate([csr.indptr, np.full(padded_m - m, csr.nnz, csr.indptr.dtype)])
+        import scipy.sparse as sp
+
         padded = sp.csr_matrix((csr.data, csr.indices, indptr), shape=(padded_m, padded_k))
         bsr = padded.tobsr(blocksize=(r, c))
         n_blocks = bsr.indices.size

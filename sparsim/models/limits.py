@@ -14,7 +14,10 @@ those (:func:`exact_bytes`). A memory budget caps it:
   budget and how to raise it.
 
 The budget is ``memory_budget=`` (bytes, or a string such as ``"512MiB"``), else the
-environment variable ``SPARSIM_MEMORY_BUDGET``, else :data:`DEFAULT_BUDGET` (2 GiB).
+environment variable ``SPARSIM_MEMORY_BUDGET``, else :data:`DEFAULT_BUDGET` (2 GiB). A
+budget larger than the memory of the machine sparsim runs on (:func:`machine_memory`:
+physical memory, or a smaller cgroup or address-space limit) is refused: it would let a
+build start that the machine cannot finish.
 
 >>> parse_bytes("512MiB"), parse_bytes("2GiB") == DEFAULT_BUDGET, parse_bytes(1e9)
 (536870912, True, 1000000000)
@@ -33,7 +36,8 @@ import re
 from ..errors import SparsimError
 
 __all__ = ["DEFAULT_BUDGET", "ENV_VAR", "EXACT_BYTES_CAP", "MAX_K", "SAMPLED_PATTERNS", "decide",
-           "exact_bytes", "expected_nnz", "human", "memory_budget", "parse_bytes", "sampled_bytes"]
+           "exact_bytes", "expected_nnz", "human", "machine_memory", "memory_budget", "parse_bytes",
+           "sampled_bytes"]
 
 #: the budget when neither ``memory_budget=`` nor the environment sets one
 DEFAULT_BUDGET = 2 * 2**30
@@ -79,11 +83,49 @@ def parse_bytes(value, name: str = "memory_budget") -> int:
 def memory_budget(value=None) -> int:
     """The budget in bytes: ``value``, else ``$SPARSIM_MEMORY_BUDGET``, else 2 GiB."""
     if value is not None:
-        return parse_bytes(value)
+        return _within_machine(parse_bytes(value), "memory_budget", value)
     env = os.environ.get(ENV_VAR)
     if env:
-        return parse_bytes(env, ENV_VAR)
+        return _within_machine(parse_bytes(env, ENV_VAR), ENV_VAR, env)
     return DEFAULT_BUDGET
+
+
+def machine_memory() -> int | None:
+    """Bytes this process can have at most: the smallest of physical memory
+    (``sysconf``), the cgroup's limit (v2 ``memory.max``, v1 ``memory.limit_in_bytes``)
+    and the address-space limit (``RLIMIT_AS``); None where none can be read."""
+    found = []
+    try:
+        found.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path, encoding="ascii") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            found.append(int(text))
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            found.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
+    found = [n for n in found if n > 0]
+    return min(found) if found else None
+
+
+def _within_machine(budget: int, name: str, given) -> int:
+    """A budget the machine can hold, or a refusal that says how much it has."""
+    memory = machine_memory()
+    if memory is not None and budget > memory:
+        raise SparsimError(f"{name}: got {given!r} ({human(budget)}), more than this machine's memory "
+                           f"({human(memory)}); allowed: a budget of at most {human(memory)}")
+    return budget
 
 
 def human(nbytes: float) -> str:

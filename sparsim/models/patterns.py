@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
+# scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
 from .formats import check_nm_shape
@@ -126,6 +126,8 @@ class SparsityPattern:
                 raise SparsimError(
                     f"values: got shape {values.shape}; allowed: one value per nonzero, ({self.nnz},)"
                 )
+        import scipy.sparse as sp
+
         # copies: scipy may sort or prune in place, and the pattern's arrays are read-only
         return sp.csr_matrix((values, self.indices.copy(), self.indptr.copy()), shape=(self.m, self.k))
 
@@ -414,6 +416,8 @@ def from_mask(mask, name: str = "mask") -> SparsityPattern:
 
 def from_scipy(matrix, name: str = "scipy") -> SparsityPattern:
     """The pattern of a scipy sparse matrix; explicit zeros and duplicates are dropped."""
+    import scipy.sparse as sp
+
     if not sp.issparse(matrix) or matrix.ndim != 2:
         raise SparsimError(f"matrix: got {type(matrix).__name__}; allowed: a 2-D scipy sparse matrix")
     csr = sp.csr_matrix(matrix, copy=True)

@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln
+# scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
 from . import patterns
@@ -89,6 +89,8 @@ class SampledPattern:
 
     def _log_miss(self, width: int) -> np.ndarray:
         """log P(row i has none of ``width`` given columns): log C(K-w, c) - log C(K, c)."""
+        from scipy.special import gammaln
+
         key = ("log_miss", width)
         if key not in self._cache:
             k, c = float(self.k), self.row_nnz.astype(np.float64)

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
+# scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_positive_int
 from .patterns import SparsityPattern
@@ -169,6 +169,8 @@ def _group_union_by_columns(p: SparsityPattern, g: int) -> np.ndarray:
     """Walk each slab of rows in column order (SciPy's O(nnz) CSR->CSC counting sort
     keeps rows ascending within a column): a column joins a group's union exactly
     where the group of consecutive entries changes."""
+    import scipy.sparse as sp
+
     groups = -(-p.m // g)
     union = np.empty(groups, dtype=np.int64)
     rows_per_slab = max(1, _SLAB_NNZ * p.m // max(p.nnz, 1) // g) * g

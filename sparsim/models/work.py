@@ -346,6 +346,23 @@ def _gather_shape(spec, m: int, k: int, group_size, block) -> tuple[int, tuple[i
     return g, (r, c), shape_notes
 
 
+def _bsr_fill_note(pattern: str, nnz: int, n_blocks: int, m: int, k: int, block: tuple[int, int]) -> str | None:
+    """Say when most stored BSR blocks are mostly zeros: a scattered (e.g. uniform) pattern
+    puts a nonzero in nearly every block, so BSR stores and multiplies nearly the whole
+    matrix whatever the density; a block pattern keeps whole blocks with probability density."""
+    r, c = block
+    fill = nnz / max(n_blocks * r * c, 1)
+    if not n_blocks or fill >= 0.5:
+        return None
+    total = math.ceil(m / r) * math.ceil(k / c)
+    which = (f"every {r}x{c} block holds a nonzero" if n_blocks == total
+             else f"{n_blocks / total:.0%} of the {r}x{c} blocks hold a nonzero")
+    kept = round(nnz / (m * k) * total)
+    return (f"BSR of a {pattern} pattern: {which} ({n_blocks:,} of {total:,} stored, each {fill:.0%} nonzero), "
+            f"so the blocks multiply {1 / fill:.1f}x the useful FLOPs; a block pattern (--pattern block) of this "
+            f"density would keep about {kept:,} blocks")
+
+
 def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int, group_size, block, weights,
                  sparsity_pattern, pattern_options: dict, budget: int) -> KernelWork:
     """Gather kernels (COO, CSR, BSR, grouped): they need the real pattern."""
@@ -397,6 +414,9 @@ def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int
     # BSR: every r×c block holding at least one nonzero is stored and multiplied whole.
     n_blocks, block_rows_nonempty, block_cols = _bsr_structure(st, r, c)
     storage = formats.bsr_storage(m, k, n_blocks, (r, c), b, index_policy)
+    fill = _bsr_fill_note(pat.name, nnz, n_blocks, m, k, (r, c))
+    if fill:
+        useful["notes"] = (*useful["notes"], fill)
     return KernelWork(
         **common, **useful, flops_executed=2 * n_blocks * r * c * n,
         bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,

@@ -109,7 +109,9 @@ def plan_cpu(work: KernelWork, machine: Machine, seed: int = 0):
                       categories=CORE_CATEGORIES)
     notes = [f"CPU: multithreaded BLAS GEMM on {cores} cores"]
     if work.math == "sparse_tensor":
-        notes.append("CPU: no sparse tensor cores; 2:4 runs as a dense GEMM over the full K")
+        notes.append(f"CPU: no CPU library runs {work.kernel} (NumPy and SciPy have no {work.kernel} kernel) and a "
+                     "CPU has no sparse tensor cores: this is sparsim's reference mapping, a dense BLAS GEMM "
+                     "over the full K")
     return KernelPlan(program=program, ctas=cores, waves=1.0, notes=tuple(notes))
 
 

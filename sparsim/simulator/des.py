@@ -63,13 +63,16 @@ def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
         return plan_gather(work, machine, seed)
     from .gemm import make_tile, plan_gemm
 
+    # whose tile the note names: sparsim's own mapping has no library
+    who = "sparsim reference" if call is not None and call.mapping == "reference" else None
     if tile:
-        return plan_gemm(work, machine, make_tile(work, machine, tile))
+        return plan_gemm(work, machine, make_tile(work, machine, tile), who=who)
     if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
         # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, machine, make_tile(work, machine, call.tile_for(work.n)))
+        return plan_gemm(work, machine, make_tile(work, machine, call.tile_for(work.n)), who=who,
+                         why="the library's default plan: one fixed algorithm, no search")
     if call is not None:
-        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k)
+        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k, who=who)
     return plan_gemm(work, machine)
 
 

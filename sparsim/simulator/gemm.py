@@ -385,11 +385,14 @@ def make_tile(work: KernelWork, machine: Machine, shape: tuple[int, int], split:
 
 
 def plan_gemm(work: KernelWork, machine: Machine, tile: GemmTile | None = None, *,
-              tiles: tuple | None = None, splits: tuple | None = None):
+              tiles: tuple | None = None, splits: tuple | None = None, who: str | None = None,
+              why: str | None = None):
     """The engine :class:`Program` of a tensor-core GEMM, with its tile and notes.
 
     ``tile`` forces a tile (see :func:`make_tile`) instead of the fastest candidate;
-    ``tiles`` and ``splits`` replace the candidate lists (:func:`candidates`).
+    ``tiles`` and ``splits`` replace the candidate lists (:func:`candidates`). ``who``
+    names whose tile the note reports (default: the tile's library) and ``why`` says why a
+    given ``tile`` runs (default: "tile forced").
     """
     if tile is None:
         c, program, result, offered, simulated = search(work, machine, tiles=tiles, splits=splits)
@@ -398,11 +401,11 @@ def plan_gemm(work: KernelWork, machine: Machine, tile: GemmTile | None = None, 
     else:
         rates = _rates(work, machine)
         c = _candidate(work, machine, rates, tile)
-        program, result, chosen = _program(c, machine, rates), None, "tile forced"
+        program, result, chosen = _program(c, machine, rates), None, why or "tile forced"
     t, s = c.traffic, c.split_k
     slots = machine.sm_count * tile.occupancy
     waves = t.ctas / slots
-    notes = [f"{tile.library} tile {tile.m}x{tile.n}x{tile.k}, {tile.stages} stages, {tile.warps} warps, "
+    notes = [f"{who or tile.library} tile {tile.m}x{tile.n}x{tile.k}, {tile.stages} stages, {tile.warps} warps, "
              f"{tile.occupancy} CTA/SM; {t.ctas:,} CTAs = {waves:.2f} waves of {slots}"
              + (f"; split-K {s} (+ reduction kernel)" if s > 1 else "")
              + ("; 2x1 clusters multicast B" if tma_multicast(machine.hw) else "")

@@ -109,7 +109,10 @@ def call_params(call: LibraryCall, calibration=None) -> dict[str, float]:
 
 def call_timeline(call: LibraryCall, work, main_s: float):
     """((kernel name, seconds) of each kernel one call launches, kernel seconds, host seconds)."""
-    kernels = [(call.label or f"{call.library} {work.kernel}", main_s)]
+    # sparsim's own mapping (library "none") runs no library kernel: say so, not "none dense"
+    name = call.label or (f"{call.library} {work.kernel}" if call.mapping != "reference"
+                          else f"sparsim reference {work.kernel} kernel (no library)")
+    kernels = [(name, main_s)]
     kernels += [(extra.name, extra.time_s(work.nnz)) for extra in call.extra_kernels]
     return tuple(kernels), sum(t for _, t in kernels), call.host_s
 

@@ -51,13 +51,21 @@ __all__ = ["SerialExecutor", "open_executor", "run_sweep", "SweepResult", "expan
 
 
 class SerialExecutor(Executor):
-    """Runs each task when it is submitted, in this process."""
+    """Runs each task when it is submitted, in this process.
+
+    A task runs inside ``submit``, so :func:`run_sweep` keeps one in flight
+    (``max_in_flight``): each is checkpointed as it finishes, and Ctrl-C (which is never
+    stored in a future) stops the sweep within the task it interrupts.
+    """
+
+    #: tasks run_sweep submits before it collects (and checkpoints) the first
+    max_in_flight = 1
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future: Future = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the caller through the future, like a pool
+        except Exception as exc:  # handed to the caller through the future, like a pool
             future.set_exception(exc)
         return future
 
@@ -190,6 +198,7 @@ def run_sweep(
         if progress is not None:
             progress(task.points)
     queue = iter(todo)
+    window = min(window, getattr(executor, "max_in_flight", window))
     try:
         while True:
             while len(pending) < window:

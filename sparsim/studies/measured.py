@@ -28,8 +28,6 @@ too slow).
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Iterable
 
@@ -57,6 +55,7 @@ def read_measured(path: str | Path) -> list[dict]:
     type or out of range is refused, never rounded or replaced.
     """
     from ..models.work import KERNELS
+    from ..validate.results import check_times, json_lines
     from ..validate.spec import check_record
 
     path = Path(path)
@@ -70,29 +69,20 @@ def read_measured(path: str | Path) -> list[dict]:
         raise SparsimError(f"--validation {path}: larger than {MAX_MEASURED_BYTES // 2**20} MiB; "
                            "allowed: a JSON-lines file of measured times")
     try:
-        lines = raw.decode("utf-8").splitlines()
+        raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SparsimError(f"--validation {path}: not UTF-8 text (byte {exc.start}); "
                            "allowed: a JSON-lines file of measured times") from None
     out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    # the one line reader and time check of results files (sparsim.validate.results)
+    for number, record, _ in json_lines(raw, f"--validation {path}"):
         where = f"--validation {path}: line {number}"
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            raise SparsimError(f"{where}: not JSON; allowed: one JSON object per line") from None
-        if not isinstance(record, dict):
-            raise SparsimError(f"{where}: got a JSON {type(record).__name__}; allowed: a JSON object")
         if record.get("type", "measurement") != "measurement" or record.get("status", "ok") != "ok":
             continue
         for key in MEASURED_KEYS:
             if key not in record:
                 raise SparsimError(f"{where}: key {key} missing; allowed: records with {', '.join(MEASURED_KEYS)}")
-        t = record["time_s"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t <= 0:
-            raise SparsimError(f"{where}: key time_s: got {shown(t)}; allowed: seconds > 0")
+        check_times(record, where, required="time_s")
         hw = record["hw"]
         if not isinstance(hw, str) or not hw.strip():
             raise SparsimError(f"{where}: key hw: got {shown(hw)}; allowed: a profile name or path")

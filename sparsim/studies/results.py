@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..atomic import atomic_group, write_text_atomic
+from ..atomic import atomic_group
 from ..errors import SparsimError, shown
 
 __all__ = ["save_results", "load_results", "provenance", "check_out_dir", "RESULT_FILES"]
@@ -125,18 +125,9 @@ def save_results(table: pd.DataFrame, meta: dict[str, Any], folder: str | Path,
 def check_out_dir(folder: str | Path) -> Path:
     """Create ``folder`` if needed and check that files can be written in it, before any
     work is done: a run that cannot save should fail in its first second, not its last."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise SparsimError(f"--out: {folder} is a file; allowed: a folder (new or existing)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder / ".sparsim-write-check", "")
-        (folder / ".sparsim-write-check").unlink()
-    except SparsimError:
-        raise SparsimError(f"--out: cannot write files in {folder}; allowed: a writable folder") from None
-    except OSError as exc:
-        raise SparsimError(f"--out: cannot create {folder}: {exc.strerror or exc}; allowed: a writable folder") from None
-    return folder
+    from ..atomic import prepare_out
+
+    return prepare_out(folder, "--out", folder=True)  # its name too: UTF-8, within NAME_MAX
 
 
 def load_results(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -338,6 +338,10 @@ def calibrate(*, out_dir, backend=None, from_results=None, quick: bool = False, 
     else:
         if backend is None:
             raise SparsimError("--backend: missing; allowed: numpy, cupy, or --from-results FILE")
+        if not isinstance(backend, Backend):
+            from .backends import check_backend_hw
+
+            check_backend_hw(backend, hw)  # a CPU's numbers never become a GPU's calibration
         engine = backend if isinstance(backend, Backend) else \
             get_backend(backend, policy=QUICK if quick else FULL, hw=hw)
         backend_name = engine.name

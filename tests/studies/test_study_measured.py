@@ -42,7 +42,7 @@ def test_calibrate_results_file_is_read_as_it_is(tmp_path):
 
 @pytest.mark.parametrize("record, message", [
     ({k: v for k, v in DENSE.items() if k != "hw"}, "line 1: key hw missing; allowed: records with " + ", ".join(MEASURED_KEYS)),
-    ({**DENSE, "time_s": -1}, "line 1: key time_s: got -1; allowed: seconds > 0"),
+    ({**DENSE, "time_s": -1}, "line 1: key time_s: got -1; allowed: measured seconds from 1e-09 to 10000"),
     ([1, 2], "line 1: got a JSON list; allowed: a JSON object"),
     # issue 11: refused, never rounded (4096.7 became 4096) or left to crash later
     ({**DENSE, "m": 4096.7}, "line 1: key m: got 4096.7; allowed: a whole number in [1, 2,147,483,647]"),
@@ -83,7 +83,7 @@ def test_points_on_unknown_profiles_are_listed_not_fatal(tmp_path):
 def test_not_json(tmp_path):
     path = tmp_path / "m.jsonl"
     path.write_text("{nope\n")
-    with pytest.raises(SparsimError, match=r"line 1: not JSON"):
+    with pytest.raises(SparsimError, match=r"line 1 is not JSON"):
         read_measured(path)
     with pytest.raises(SparsimError, match=r"^--validation .*missing.jsonl: cannot read"):
         read_measured(tmp_path / "missing.jsonl")

@@ -33,6 +33,11 @@ def test_each_line_carries_the_schema_and_reads_back(tmp_path):
     result = read_results(path)
     assert len(result.runs) == 1 and len(result.measurements) == 2
     assert result.measurements[1]["time_s"] is None  # NaN is not JSON: written as null
+    # and a NaN time is no measurement: the point is recorded as failed, with why
+    assert result.measurements[1]["status"] == "error"
+    assert result.measurements[1]["error"] == ("not a measured time: time: key time_s: got nan; allowed: measured "
+                                               "seconds from 1e-09 to 10000 (a number, not NaN, infinite, zero, "
+                                               "negative, a string or true)")
 
 
 def test_a_later_line_for_the_same_point_replaces_the_earlier(tmp_path):
