@@ -19,7 +19,7 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .library import basis_of, call_params, call_timeline, library_call
-from .machine import Machine
+from .machine import Machine, pipe_efficiency
 from .roofline import math_peak, roofline_floor
 
 __all__ = ["predict_analytic"]
@@ -30,7 +30,7 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     machine = Machine.build(hw, call_params(call, calibration))
     params = machine.params
     floor = roofline_floor(work, hw)
-    t_math = work.flops_executed / (math_peak(work, hw) * machine.math_efficiency(work.math))
+    t_math = work.flops_executed / (math_peak(work, hw) * pipe_efficiency(params, work, hw))
     bytes_l2 = work.bytes_a + work.bytes_c + (work.bytes_b_gather or work.bytes_b)
     bytes_hbm = work.bytes_compulsory
     if work.bytes_b_gather and work.bytes_b > hw.l2_bytes:

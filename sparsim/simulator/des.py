@@ -94,17 +94,18 @@ def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
 
 
 def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
-                seed: int = 0, tile: tuple[int, int] | None = None, impl=None) -> Prediction:
+                seed: int = 0, tile: tuple[int, int] | None = None, impl=None, l2: str = "cold") -> Prediction:
     """Predict one call of ``impl`` (None: the kernel's default library) running ``work``
     on ``hw`` with the discrete-event model (deterministic for ``seed``).
 
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
-    tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
+    tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile; ``l2`` the
+    state of L2 when the call starts (:mod:`~sparsim.simulator.l2state`).
     """
     call = library_call(impl, work.kernel, work.dtype, hw)
     params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
+    plan = plan_kernel(work, Machine.build(hw, params, l2=l2), seed, tile=tile, call=call)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)
