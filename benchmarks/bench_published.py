@@ -15,8 +15,9 @@ the rules of the H200 atlas (``benchmarks/bench_atlas.py``):
   faster than dense?"; a measured speedup within :data:`TIE` of 1 is a tie and is not
   scored for the sign;
 * ``tflops`` points are scored by the time they imply (2 m k n / rate);
-* the point's conditions are passed on: ``warm_l2`` / ``warm_l2_resident`` flags ->
-  ``l2="warm"``, a ``power_limit_w`` field -> ``power_limit_w=``, where the installed
+* the point's conditions are passed on: a source whose method times back-to-back calls
+  without flushing L2 (:data:`WARM_SOURCES`) or a ``warm_l2`` / ``warm_l2_resident`` flag
+  -> ``l2="warm"``; a ``power_limit_w`` field -> ``power_limit_w=``; where the installed
   sparsim accepts them;
 * a point measured on a GPU that has its own profile now is predicted on it
   (:data:`PROFILE_FOR_GPU`), otherwise on the point's ``hw``.
@@ -43,6 +44,10 @@ from sparsim.hwprofiles import list_profiles
 TARGETS = {"dense": 0.12, "2:4": 0.12, "sign": 0.97}
 #: a measured sparse/dense speedup within this of 1 is a tie: not scored for the sign
 TIE = 0.05
+#: sources whose method (kernels.json ``sources``) never flushes L2 between timed calls:
+#: SlideSparse times 100 back-to-back calls on the same operands, DeepBench 400; MAMF v2
+#: zeroes a 256 MB buffer before each call (cold) and marks its v1 table ``warm_l2``
+WARM_SOURCES = {"slidesparse", "deepbench"}
 #: GPUs a point names whose own profile exists (the file's ``hw`` is a proxy for them)
 PROFILE_FOR_GPU = {"NVIDIA A100 80GB PCIe": "a100-pcie-80gb"}
 
@@ -69,7 +74,8 @@ def conditions(point: dict) -> dict:
     ``sparsim.predict`` (or the options it forwards) knows them."""
     accepted = inspect.signature(sparsim.predict).parameters
     out = {}
-    if "l2" in accepted and {"warm_l2", "warm_l2_resident"} & set(point.get("flags", ())):
+    warm = point.get("source") in WARM_SOURCES or {"warm_l2", "warm_l2_resident"} & set(point.get("flags", ()))
+    if "l2" in accepted and warm:
         out["l2"] = "warm"
     if "power_limit_w" in accepted and point.get("power_limit_w"):
         out["power_limit_w"] = float(point["power_limit_w"])
