@@ -118,7 +118,8 @@ class Calibration:
                 f"not {target.name} (die {target.die or 'unknown'}); allowed: a calibration of {target.name} "
                 f"or of another board with its die")
         drop = set(board_keys(self.measured))
-        provenance = {**self.provenance, "same_die": source.die, "board_datasheet": board_datasheet_name(target),
+        provenance = {**self.provenance, "device": self.provenance.get("device") or source.display_name,
+                      "same_die": source.die, "board_datasheet": board_datasheet_name(target),
                       "calibrated_hw": source.name}
         return replace(self, hw=target.name, provenance=provenance,
                        measured={k: v for k, v in self.measured.items() if k not in drop})
