@@ -34,7 +34,8 @@ from pathlib import Path
 
 from .schema import HardwareProfile
 
-__all__ = ["SCOPE", "board_datasheet_name", "board_keys", "die_calibrations", "shipped_for"]
+__all__ = ["SCOPE", "TENSOR_FLOPS_PER_CLK_PER_SM", "board_datasheet_name", "board_keys", "die_calibrations",
+           "shipped_for", "tensor_rate_clock_mhz"]
 
 #: What each calibration entry describes: ``"die"`` (chip and libraries: carried to every
 #: board of the die) or ``"board"`` (stays with the board it was measured on). Every
@@ -54,6 +55,37 @@ SCOPE = {
     "clock_mhz": "board",
     "tensor_flops_per_s": "board",  # a measured peak holds the board's clock and SM count
 }
+
+
+#: Dense fp16 tensor-core FLOPs per SM per clock at the tensor cores' full rate, by die:
+#: a fact of the die, so a board's datasheet tensor peak = SMs x this x the clock the peak
+#: is quoted at (:func:`tensor_rate_clock_mhz`).
+TENSOR_FLOPS_PER_CLK_PER_SM = {
+    "GV100": 1024,  # V100 whitepaper: 8 tensor cores per SM x 64 FMA/clk
+    "GA100": 2048,  # A100 whitepaper: 4 tensor cores per SM x 256 FP16 FMA/clk
+    "GH100": 4096,  # H100 whitepaper: 4 tensor cores per SM x 512 FP16 FMA/clk (dense)
+    "AD102": 1024,  # Ada whitepaper: RTX 4090 330.3 TFLOPS fp16 (fp16 accumulate) = 128 SMs x 1024 x 2520 MHz
+    "AD104": 1024,  # Ada whitepaper: the same Ada SM (L4: 121 TFLOPS = 58 x 1024 x 2040 MHz)
+    "GB100": 8192,  # estimate: HGX B200 2,250 TFLOPS / 148 SMs at its 1,856 MHz tensor clock; Blackwell doubles Hopper's per-SM rate
+}
+
+
+def tensor_rate_clock_mhz(profile: HardwareProfile) -> float:
+    """The clock a profile's tensor peaks are quoted at: its full fp16 rate over (SMs x the
+    die's FLOP/clk/SM). H100 SXM5: 989.4 T / (132 x 4096) = 1830 MHz, below its 1980 MHz
+    boost (the whitepaper quotes tensor peaks at 1830); the boost clock when the die is
+    not in :data:`TENSOR_FLOPS_PER_CLK_PER_SM` or the profile lists no fp16 tensor rate.
+
+    >>> from sparsim.hwprofiles import load_profile
+    >>> round(tensor_rate_clock_mhz(load_profile("h100-sxm5-80gb"))), round(tensor_rate_clock_mhz(load_profile("rtx-4090")))
+    (1830, 2520)
+    """
+    per_clk = TENSOR_FLOPS_PER_CLK_PER_SM.get(profile.die)
+    full = max(profile.tensor_dense_flops_per_s.get("fp16", 0.0),
+               profile.tensor_fp16_accumulate_flops_per_s.get("fp16", 0.0))
+    if not per_clk or not full:
+        return profile.boost_clock_mhz
+    return min(profile.boost_clock_mhz, full / (profile.sm_count * per_clk) / 1e6)
 
 
 def board_keys(measured) -> list[str]:

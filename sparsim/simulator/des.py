@@ -33,6 +33,7 @@ from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
 from .library import LibraryCall, basis_of, call_params, call_timeline, library_call
+from .l2state import resident_fraction
 from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
@@ -104,8 +105,10 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     """
     call = library_call(impl, work.kernel, work.dtype, hw)
     params = call_params(call, calibration)
-    floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, Machine.build(hw, params, l2=l2), seed, tile=tile, call=call)
+    machine = Machine.build(hw, params, l2=l2)
+    resident = resident_fraction(machine, work.bytes_a + work.bytes_b + work.bytes_c) if work.math != "vector" else 0.0
+    floor = roofline_floor(work, hw, resident)
+    plan = plan_kernel(work, machine, seed, tile=tile, call=call)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)

@@ -48,7 +48,7 @@ from types import MappingProxyType
 from ..errors import SparsimError
 from ..hwprofiles import HardwareProfile
 
-__all__ = ["ClockUnderPower", "check_power_limit", "clocked", "predict_under_power", "sustained_clock"]
+__all__ = ["ClockUnderPower", "check_power_limit", "clocked", "predict_under_power", "sustained_clock", "tensor_scale"]
 
 
 @dataclass(frozen=True)
@@ -115,20 +115,30 @@ def sustained_clock(hw: HardwareProfile, *, tensor_activity: float, memory_activ
     return ClockUnderPower(lo, boost, limit, a, m, at_boost)
 
 
-def clocked(hw: HardwareProfile, scale: float) -> HardwareProfile:
-    """``hw`` with its SM clock scaled by ``scale``: tensor and vector rates, the L2 (its
-    clock follows the SMs') bandwidth and the cache-hit latencies (fixed in cycles) move
-    with it; DRAM bandwidth and latency, and launch costs, do not."""
-    if scale == 1.0:
+def tensor_scale(hw: HardwareProfile, clock_mhz: float) -> float:
+    """How much of its datasheet tensor peak a board delivers at ``clock_mhz``: the peak is
+    quoted at :func:`~sparsim.hwprofiles.dies.tensor_rate_clock_mhz` (1830 MHz on an H100
+    SXM5, whose boost is 1980), so only a clock below that one costs rate."""
+    from ..hwprofiles.dies import tensor_rate_clock_mhz
+
+    return min(1.0, clock_mhz / tensor_rate_clock_mhz(hw))
+
+
+def clocked(hw: HardwareProfile, clock_mhz: float, tensor: float | None = None) -> HardwareProfile:
+    """``hw`` with its SMs at ``clock_mhz`` (never above boost): tensor rates times ``tensor``
+    (default :func:`tensor_scale`), vector rates (quoted at boost) and the SMs' L2 ports
+    with the clock; L2, DRAM and launch costs keep their own clocks."""
+    clock = min(hw.boost_clock_mhz, clock_mhz)
+    tensor = tensor_scale(hw, clock) if tensor is None else tensor
+    vector = clock / hw.boost_clock_mhz
+    if tensor >= 1.0 and vector >= 1.0:
         return hw
-    rates = lambda table: MappingProxyType({k: v * scale for k, v in table.items()})
+    rates = lambda table, k: MappingProxyType({d: v * k for d, v in table.items()})
     return dataclasses.replace(
-        hw, boost_clock_mhz=hw.boost_clock_mhz * scale,
-        tensor_dense_flops_per_s=rates(hw.tensor_dense_flops_per_s),
-        tensor_fp16_accumulate_flops_per_s=rates(hw.tensor_fp16_accumulate_flops_per_s),
-        vector_flops_per_s=rates(hw.vector_flops_per_s),
-        l2_bytes_per_s=hw.l2_bytes_per_s * scale,
-        l2_latency_ns=hw.l2_latency_ns / scale, l1_latency_ns=hw.l1_latency_ns / scale)
+        hw, boost_clock_mhz=clock,
+        tensor_dense_flops_per_s=rates(hw.tensor_dense_flops_per_s, tensor),
+        tensor_fp16_accumulate_flops_per_s=rates(hw.tensor_fp16_accumulate_flops_per_s, tensor),
+        vector_flops_per_s=rates(hw.vector_flops_per_s, vector))
 
 
 def _reference_board(calibration, hw: HardwareProfile) -> HardwareProfile | None:
@@ -165,17 +175,17 @@ def predict_under_power(run, work, hw: HardwareProfile, calibration=None, *, imp
     activity = busy.get(work.math, 0.0) * efficiency * hw.tensor_rate_fraction(work.dtype)
     memory = busy.get("hbm", 0.0)
     clock = sustained_clock(hw, tensor_activity=activity, memory_activity=memory, power_limit_w=power_limit_w)
-    scale = clock.scale
+    scale = tensor_scale(hw, clock.clock_mhz)
     reference = _reference_board(calibration, hw)
     if reference is not None and reference.board_power_w:
         ref = sustained_clock(reference, tensor_activity=activity, memory_activity=memory)
-        scale = min(1.0, scale / ref.scale)
+        scale = min(1.0, scale / tensor_scale(reference, ref.clock_mhz))
     if scale >= 1.0 - 1e-6:
         return first
-    second = run(clocked(hw, scale))
+    second = run(clocked(hw, clock.clock_mhz, scale))
     word = "board limit" if power_limit_w is None else "limit given"
     note = (f"power: the kernel sustains {clock.clock_mhz:,.0f} of {clock.boost_mhz:,.0f} MHz under the "
             f"{clock.limit_w:,.0f} W {word} (tensor cores {activity:.0%} active, DRAM {memory:.0%}); "
-            f"math and L2 run at {scale:.0%} of their rate" + ("" if reference is None else
-                                                               f" of the calibration's board ({reference.name})"))
+            f"the tensor cores run at {scale:.0%} of their rate" + ("" if reference is None else
+                                                                    f" on the calibration's board ({reference.name})"))
     return dataclasses.replace(second, notes=tuple(second.notes) + (note,))
