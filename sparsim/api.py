@@ -6,14 +6,19 @@ loads the hardware profile and its calibration, and asks a time model
 (:mod:`sparsim.simulator`) for a :class:`~sparsim.prediction.Prediction` of one library
 call: the device time of its kernels plus the host work the GPU waits for.
 
-``calibration=None`` uses the measured calibration that ships for the profile, if one
-does (the H200's, fitted to its 2026-11-29 measurements); ``calibration=False`` gives
+``calibration=None`` uses the measured calibration that ships for the profile, else the
+one of a board with the same die (the H200's, fitted to its 2026-11-29 measurements,
+serves every GH100 board: :mod:`sparsim.hwprofiles.dies`); ``calibration=False`` gives
 datasheet-only figures. ``Prediction.basis`` says which.
 
 >>> import sparsim
 >>> p = sparsim.predict("csr", m=4096, k=4096, n=256, hw="h100-sxm5-80gb", density=0.1)
->>> p.dependent_access_depth, p.kernel, p.impl, p.basis
-(2, 'csr', 'cusparse', 'datasheet only')
+>>> p.dependent_access_depth, p.kernel, p.impl
+(2, 'csr', 'cusparse')
+>>> p.basis
+'calibrated on NVIDIA H200 (same GH100 die), 2026-11-29; clocks and memory from the H100 SXM5 80GB datasheet'
+>>> sparsim.predict("csr", m=4096, k=4096, n=256, hw="h100-sxm5-80gb", density=0.1, calibration=False).basis
+'datasheet only'
 """
 
 from __future__ import annotations

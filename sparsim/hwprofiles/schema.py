@@ -90,6 +90,7 @@ class HardwareProfile:
     kind: str  # "gpu" or "cpu"
     sm_count: int  # SMs on a GPU, physical cores on a CPU
     boost_clock_mhz: float
+    #: the clock the board guarantees at its rated power under full load (simulator.power)
     base_clock_mhz: float
     max_ctas_per_sm: int
     max_warps_per_sm: int
@@ -102,7 +103,10 @@ class HardwareProfile:
     l2_bytes_per_s: float
     l2_latency_ns: float
     l1_bytes_per_sm: int
+    #: an L1 hit: measured by ``sparsim probe`` and compared by ``hw show --calibration``;
+    #: the time models need none (an L1 hit is hidden under the pipelined loads they time)
     l1_latency_ns: float
+    #: global memory's transaction size: gathers move whole sectors (simulator.gather)
     sector_bytes: int
     launch_overhead_s: float
     #: dense tensor-core (matrix unit) peak per dtype, FLOP/s (int8/fp8: OP/s)

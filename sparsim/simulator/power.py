@@ -31,11 +31,11 @@ RTX 4090 int8 574 TOPS at 2260 MHz, base 2235 MHz (shared/data/published/kernels
 >>> pcie = load_profile("a100-pcie-80gb")
 >>> c = sustained_clock(pcie, tensor_activity=0.97, memory_activity=0.3)
 >>> round(c.clock_mhz), c.limited, round(c.power_at_boost_w)
-(1093, True, 576)
+(1135, True, 508)
 >>> round(sustained_clock(pcie, tensor_activity=0.05, memory_activity=0.9).clock_mhz)  # memory-bound
 1410
 >>> round(sustained_clock(pcie, tensor_activity=0.97, memory_activity=0.3, power_limit_w=250).clock_mhz)
-1009
+1051
 """
 
 from __future__ import annotations
@@ -89,8 +89,12 @@ def check_power_limit(hw: HardwareProfile, power_limit_w) -> float | None:
 
 
 def _power_w(hw: HardwareProfile, f: float, u_boost: float, m: float) -> float:
-    """Board power at clock ``f`` (MHz) of a load with tensor activity ``u_boost`` at boost."""
-    activity = min(1.0, u_boost * hw.boost_clock_mhz / f)
+    """Board power at clock ``f`` (MHz) of a load with tensor activity ``u_boost`` at the
+    datasheet rate: its tensor work per second stays, the tensor cores' rate follows the
+    clock below the one the peak is quoted at, so the activity grows as that rate falls."""
+    from ..hwprofiles.dies import tensor_rate_clock_mhz
+
+    activity = min(1.0, u_boost * max(1.0, tensor_rate_clock_mhz(hw) / f))
     sm_full = hw.board_power_w - hw.idle_power_w - hw.memory_power_w
     return hw.idle_power_w + hw.memory_power_w * m + sm_full * activity * (f / hw.base_clock_mhz) ** 3
 
