@@ -146,9 +146,14 @@ def clocked(hw: HardwareProfile, clock_mhz: float, tensor: float | None = None) 
 
 
 def _reference_board(calibration, hw: HardwareProfile) -> HardwareProfile | None:
-    """The board a calibration's efficiencies were measured on (they hold its clock)."""
-    if calibration is None or not hasattr(calibration, "provenance"):
+    """The board a calibration's efficiencies were measured on (they hold its clock): the
+    one its provenance names, else its profile; a plain mapping of parameters (a fit in
+    progress, ``sparsim.validate.calibrator``) is being measured on ``hw`` itself. None:
+    datasheet parameters, which hold no clock."""
+    if calibration is None:
         return None
+    if not hasattr(calibration, "provenance"):
+        return hw if calibration else None
     name = calibration.provenance.get("calibrated_hw") or getattr(calibration, "hw", None)
     if name == hw.name:
         return hw

@@ -93,3 +93,21 @@ def test_a_profile_without_power_data_refuses_a_cap(cpu_profile):
     with pytest.raises(SparsimError, match="no power.board_power_w"):
         check_power_limit(cpu_profile, 100)
     assert check_power_limit(cpu_profile, None) is None
+
+
+def test_parameters_being_fitted_on_a_board_hold_its_clock_as_the_saved_calibration_does():
+    """The calibrator fits plain parameter mappings on the board it measured; the saved
+    calibration (hw = that board) must predict the same times, so neither is throttled again."""
+    from sparsim.calibration import Calibration
+    from sparsim.models import build_work
+    from sparsim.simulator import predict_work
+
+    hw = load_profile("a100-pcie-80gb")
+    work = build_work("dense", m=8192, k=8192, n=8192)
+    params = {"tensor_efficiency": 0.8}
+    fitting = predict_work(work, hw, params, impl="cublas")
+    saved = predict_work(work, hw, Calibration(hw=hw.name, impl_params={"cublas": params}), impl="cublas")
+    datasheet = predict_work(work, hw, None, impl="cublas")
+    assert fitting.kernel_s == pytest.approx(saved.kernel_s, rel=1e-9)
+    assert any(n.startswith("power:") for n in datasheet.notes)
+    assert not any(n.startswith("power:") for n in saved.notes)
