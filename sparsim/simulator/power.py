@@ -21,8 +21,9 @@ firmware lowers the clock (and with it the voltage) until the power fits. Power 
 The boost clock is the ceiling. As the clock falls, a kernel that waited on memory keeps
 its tensor cores busier (``a`` grows as 1/f until it reaches its compute-bound value),
 so the solution is unique (``P`` grows with ``f``). A compute-bound GEMM on a
-power-limited board slows by f/f_boost; a memory-bound one barely draws SM power, keeps
-nearly the boost clock and barely slows. Checks (published points, not fitted): a
+power-limited board slows by f over the clock its tensor peak is quoted at
+(``hwprofiles.dies.tensor_rate_clock_mhz``: the boost clock, or 1830 MHz on an H100 SXM5);
+a memory-bound one barely draws SM power, keeps nearly the boost clock and barely slows. Checks (published points, not fitted): a
 full-rate GEMM sustains about the base clock: A100 80GB PCIe (300 W) fp16 235 TFLOP/s =
 0.97 × 312 × 1095/1410, base 1065 MHz; A100 SXM4 bf16 271 TFLOP/s (MAMF), base 1275 MHz;
 RTX 4090 int8 574 TOPS at 2260 MHz, base 2235 MHz (shared/data/published/kernels.json).
