@@ -6,14 +6,19 @@ loads the hardware profile and its calibration, and asks a time model
 (:mod:`sparsim.simulator`) for a :class:`~sparsim.prediction.Prediction` of one library
 call: the device time of its kernels plus the host work the GPU waits for.
 
-``calibration=None`` uses the measured calibration that ships for the profile, if one
-does (the H200's, fitted to its 2026-11-29 measurements); ``calibration=False`` gives
+``calibration=None`` uses the measured calibration that ships for the profile, else the
+one of a board with the same die (the H200's, fitted to its 2026-11-29 measurements,
+serves every GH100 board: :mod:`sparsim.hwprofiles.dies`); ``calibration=False`` gives
 datasheet-only figures. ``Prediction.basis`` says which.
 
 >>> import sparsim
 >>> p = sparsim.predict("csr", m=4096, k=4096, n=256, hw="h100-sxm5-80gb", density=0.1)
->>> p.dependent_access_depth, p.kernel, p.impl, p.basis
-(2, 'csr', 'cusparse', 'datasheet only')
+>>> p.dependent_access_depth, p.kernel, p.impl
+(2, 'csr', 'cusparse')
+>>> p.basis
+'calibrated on NVIDIA H200 (same GH100 die), 2026-11-29; clocks and memory from the H100 SXM5 80GB datasheet'
+>>> sparsim.predict("csr", m=4096, k=4096, n=256, hw="h100-sxm5-80gb", density=0.1, calibration=False).basis
+'datasheet only'
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 from .calibration import Calibration, load_calibration
 from .errors import check_choice
-from .hwprofiles import HardwareProfile, load_profile, shipped_calibration
+from .hwprofiles import HardwareProfile, list_profiles, load_profile
 from .models.patterns import load_weights
 from .prediction import Prediction
 from .problem import Problem
@@ -32,14 +37,22 @@ __all__ = ["predict", "MODELS", "resolve_calibration", "predict_step", "predict_
 
 
 def resolve_calibration(calibration, profile: HardwareProfile) -> Calibration | None:
-    """None: the calibration shipped for ``profile`` (if any); False: none (datasheet
-    only); else a path or Calibration, checked to be for ``profile``."""
+    """None: the calibration shipped for ``profile``, else for a board of its die
+    (:mod:`sparsim.hwprofiles.dies`), else none; False: none (datasheet only); else a
+    path or Calibration, for ``profile`` or for another board of its die."""
     if calibration is False:
         return None
     if calibration is None:
-        path = shipped_calibration(profile.name)
-        return load_calibration(path) if path else None
+        from .hwprofiles.dies import shipped_for
+
+        found = shipped_for(profile)
+        if not found:
+            return None
+        source, path = found
+        return load_calibration(path).on_board(load_profile(source), profile)
     cal = load_calibration(calibration)
+    if cal.hw != profile.name and cal.hw in list_profiles() and profile.die and load_profile(cal.hw).die == profile.die:
+        return cal.on_board(load_profile(cal.hw), profile)
     cal.check_profile(profile.name)
     return cal
 
@@ -59,6 +72,8 @@ def predict(
     model: str = "des",
     seed: int = 0,
     compare: bool = True,
+    l2: str = "cold",
+    power_limit_w: float | None = None,
     **options,
 ) -> Prediction:
     """Predict one call of ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel`` on profile ``hw``.
@@ -69,6 +84,10 @@ def predict(
     .npy/.safetensors path, ``weights_tensor`` to pick a tensor, ``sparsity_pattern``,
     ``pattern_options``). With ``compare``, the notes say what the implementation's knob
     would change (e.g. a searched cuSPARSELt plan instead of the default one).
+    ``l2="warm"``: back-to-back calls on the same operands, so what fits in L2 starts there
+    (``"cold"``, the default: a flushed L2, as the atlas measures). ``power_limit_w``: a
+    board power cap in W (default: the profile's board power); tensor-core kernels run at
+    the clock they sustain under it.
     """
     check_choice("--model", model, MODELS)
     profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers lazily
@@ -81,14 +100,15 @@ def predict(
         options["weights"] = weights
     problem = Problem(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, options=options,
                       impl=impl, seed=seed)
+    conditions = {"l2": l2, "power_limit_w": power_limit_w}
     prediction = predict_work(problem.work(profile.kind), profile, cal, model=model, seed=seed,
-                              impl=problem.impl_for(profile.kind))
+                              impl=problem.impl_for(profile.kind), **conditions)
     if compare:
-        prediction = _with_knob_note(prediction, problem, profile, cal, model)
+        prediction = _with_knob_note(prediction, problem, profile, cal, model, conditions)
     return prediction
 
 
-def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str) -> Prediction:
+def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str, conditions=None) -> Prediction:
     """Add the implementation's knob, and the alternative it leads to predicted beside it."""
     from dataclasses import replace
 
@@ -101,7 +121,8 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str) -
     alt = rule.alternative
     if alt and problem.dtype in get_impl(alt).rules.get(problem.kernel, rule).dtypes:
         other = problem.with_impl(alt)
-        q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt)
+        q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt,
+                         **(conditions or {}))
         ratio = p.time_s / q.time_s
         word = "faster" if ratio >= 1 else "slower"
         note += f"; with {alt} this call is predicted {max(ratio, 1 / ratio):.2f}x {word} ({_us(q.time_s)})"

@@ -85,10 +85,44 @@ class Calibration:
 
     @property
     def label(self) -> str:
-        """How a report names the figures' footing: "calibrated on <device>, <date>"."""
+        """How a report names the figures' footing: "calibrated on <device>, <date>", or for
+        a calibration carried to another board of the die (:meth:`on_board`) "calibrated on
+        <device> (same <die> die), <date>; clocks and memory from the <board> datasheet"."""
         device = self.provenance.get("device") or self.hw
         date = str(self.provenance.get("date", ""))[:10]
-        return f"calibrated on {device}" + (f", {date}" if date else "")
+        die, board = self.provenance.get("same_die"), self.provenance.get("board_datasheet")
+        label = f"calibrated on {device}" + (f" (same {die} die)" if die else "") + (f", {date}" if date else "")
+        return label + (f"; clocks and memory from the {board} datasheet" if board else "")
+
+    def on_board(self, source, target) -> "Calibration":
+        """This calibration, fitted on profile ``source``, for profile ``target`` of the same
+        die: every parameter (die and library) carries over, the ``[measured]`` entries of
+        the board (:data:`sparsim.hwprofiles.dies.SCOPE`) stay behind, and the basis names
+        both. ``target`` is ``source``: unchanged.
+
+        >>> from sparsim.hwprofiles import load_profile, shipped_calibration
+        >>> h200 = load_calibration(shipped_calibration("h200-sxm-141gb"))
+        >>> h100 = h200.on_board(load_profile("h200-sxm-141gb"), load_profile("h100-pcie-80gb"))
+        >>> h100.hw, "hbm_bytes_per_s" in h100.measured, h100.impl_params == h200.impl_params
+        ('h100-pcie-80gb', False, True)
+        """
+        from dataclasses import replace
+
+        from .hwprofiles.dies import board_datasheet_name, board_keys
+
+        if source.name == target.name:
+            return self
+        if not source.die or source.die != target.die:
+            raise SparsimError(
+                f"--calibration {self.name}: fitted for {source.name} (die {source.die or 'unknown'}), "
+                f"not {target.name} (die {target.die or 'unknown'}); allowed: a calibration of {target.name} "
+                f"or of another board with its die")
+        drop = set(board_keys(self.measured))
+        provenance = {**self.provenance, "device": self.provenance.get("device") or source.display_name,
+                      "same_die": source.die, "board_datasheet": board_datasheet_name(target),
+                      "calibrated_hw": source.name}
+        return replace(self, hw=target.name, provenance=provenance,
+                       measured={k: v for k, v in self.measured.items() if k not in drop})
 
     def check_profile(self, hw_name: str) -> None:
         """Refuse to apply this calibration to another profile."""

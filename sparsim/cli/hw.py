@@ -93,6 +93,8 @@ def human_value(key: str, value) -> str:
         return human_bytes(value)
     if key.endswith("_mhz"):
         return f"{value:,.0f} MHz"
+    if key.endswith("_w"):
+        return f"{value:,.0f} W"
     if key.endswith("speedup"):
         return f"{value:g}x"
     return f"{value:,}" if isinstance(value, int) else f"{value:,.6g}"
@@ -137,13 +139,16 @@ def source_legend(text: str) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as one JSON object.")
 @click.option("--calibration", "calibration", default=None, type=click.Path(dir_okay=False),
               help="A calibration .toml whose [measured] values ('sparsim probe') are shown beside the datasheet.")
-def show(name, as_json, calibration):
+@click.option("--power-limit", "power_limit_w", type=float, default=None,
+              help="Board power cap in W for the sustained clocks shown (default: the profile's board power).")
+def show(name, as_json, calibration, power_limit_w):
     """Show every number of profile NAME (or a .toml path) with its source.
 
     \b
     Examples:
       sparsim hw show a100-sxm4-80gb
       sparsim hw show host --calibration probe.toml
+      sparsim hw show a100-pcie-80gb --power-limit 250
     """
     # Longer than 60 lines on purpose: one printed row per profile field, with its measured value beside it.
     _check_name(name)
@@ -164,10 +169,13 @@ def show(name, as_json, calibration):
             else:
                 measured[MEASURED_TO_PROFILE.get(key, key)] = value
     values = profile.to_dict()
+    clocks = sustained_clocks(profile, power_limit_w)
     if as_json:
         out = {"values": values, "sources": dict(profile.sources)}
         if calibration:
             out["measured"] = measured
+        if clocks:
+            out["sustained_clock_mhz"] = {label: round(mhz, 1) for label, mhz in clocks}
         click.echo(json.dumps(out))
         return
     rows = [(key, human_value(key, value)) for key, value in values.items()]
@@ -205,3 +213,38 @@ def show(name, as_json, calibration):
         click.echo("\n".join(lines))
     if measured:
         click.echo(f"\nmeasured: from {calibration} (ratio = measured / datasheet)")
+    if clocks:
+        limit = power_limit_w or profile.board_power_w
+        click.echo(f"\nSustained clock under {limit:,.0f} W (sparsim.simulator.power; boost "
+                   f"{profile.boost_clock_mhz:,.0f} MHz, base {profile.base_clock_mhz:,.0f} MHz):")
+        click.echo(kv_table([(label, f"{mhz:,.0f} MHz") for label, mhz in clocks]))
+
+
+#: loads whose sustained clock ``hw show`` prints: (label, tensor activity at the library's
+#: rate for fp16, DRAM activity): a large GEMM keeps its tensor cores ~97% busy and DRAM
+#: ~20-30% (sparsim predictions of 8192^3 GEMMs); a memory-bound GEMV-like call ~5% and ~90%
+_LOADS = (("large fp16 GEMM (tensor cores busy)", 0.97, 0.25),
+          ("large int8 GEMM (tensor cores busy)", 0.97, 0.25),
+          ("memory-bound call (weights streamed)", 0.05, 0.9))
+
+
+def sustained_clocks(profile, power_limit_w=None) -> list[tuple[str, float]]:
+    """(load, MHz) of the clock each of :data:`_LOADS` sustains under the board's power
+    limit or ``power_limit_w``; empty for a profile without power data."""
+    if profile.kind != "gpu" or not profile.board_power_w:
+        if power_limit_w is not None:
+            from ..simulator.power import check_power_limit
+
+            check_power_limit(profile, power_limit_w)
+        return []
+    from ..simulator.power import sustained_clock
+
+    out = []
+    for label, tensor, memory in _LOADS:
+        dtype = "int8" if "int8" in label else "fp16"
+        if dtype not in profile.tensor_dense_flops_per_s:
+            continue
+        activity = tensor * profile.tensor_rate_fraction(dtype)
+        clock = sustained_clock(profile, tensor_activity=activity, memory_activity=memory, power_limit_w=power_limit_w)
+        out.append((label, clock.clock_mhz))
+    return out

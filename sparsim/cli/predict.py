@@ -76,9 +76,15 @@ DIM = _Dimension()
               help="Storage order of the dense operand B (default: as the implementation calls it, else row).")
 @click.option("--group-size", default=8, show_default=True, type=int, help="Rows per group (kernel grouped).")
 @click.option("--block", default=16, show_default=True, type=int, help="Square block edge (kernel bsr).")
+@click.option("--l2", "l2", default="cold", show_default=True, type=click.Choice(["cold", "warm"]),
+              help="L2 when the call starts: cold (flushed, as the atlas measures) or warm (back-to-back calls "
+                   "on the same operands: what fits in L2 starts there).")
+@click.option("--power-limit", "power_limit_w", type=float, default=None,
+              help="Board power cap in W (default: the profile's board power); tensor-core kernels run at the "
+                   "clock they sustain under it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every Prediction field.")
 def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights_tensor, model, impl,
-            calibration, datasheet, index_policy, b_layout, group_size, block, as_json):
+            calibration, datasheet, index_policy, b_layout, group_size, block, l2, power_limit_w, as_json):
     """Predict one library call of C[MxN] = A[MxK] @ B[KxN] on one GPU profile.
 
     The time is the device time of the kernels the call launches plus the host work per
@@ -88,6 +94,7 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
     Examples:
       sparsim predict --hw h100-sxm5-80gb --kernel csr --m 4096 --k 4096 --n 256 --density 0.1
       sparsim predict --hw h200-sxm-141gb --kernel 2:4 --impl cusparselt-search --m 4096 --k 4096 --n 16
+      sparsim predict --hw a100-sxm4-80gb --kernel dense --m 16384 --k 16384 --n 16384 --power-limit 330
     """
     if datasheet and calibration:
         from ..errors import SparsimError
@@ -98,7 +105,8 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
                if value is not None}
     p = predict_fn(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, density=density, pattern=pattern,
                    calibration=False if datasheet else calibration, model=model, seed=seed, impl=impl,
-                   weights=weights, weights_tensor=weights_tensor, group_size=group_size, block=block, **options)
+                   weights=weights, weights_tensor=weights_tensor, group_size=group_size, block=block,
+                   l2=l2, power_limit_w=power_limit_w, **options)
     if as_json:
         click.echo(json.dumps(p.to_dict(), sort_keys=False))
         return

@@ -66,16 +66,22 @@ LIMITS = {
     "flops_per_s": (1e6, 1e19),  # every tensor and vector rate
     "speedup": (1.0, 16.0),
     "link_bytes_per_s": (1e6, 1e14), "allreduce_latency_s": (1e-8, 1.0),
+    # [power]: a board draws at least a watt and no accelerator of the next decade 5 kW
+    "board_power_w": (1.0, 5000.0), "idle_power_w": (0.1, 5000.0), "memory_power_w": (0.1, 5000.0),
 }
 
 _TOP = ("version", "name", "display_name", "kind")
-_OPTIONAL_TOP = ("compute_capability",)
+_OPTIONAL_TOP = ("compute_capability", "die")
 _SECTIONS = ("compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
-             "vector_flops_per_s", "interconnect")
+             "vector_flops_per_s", "tensor_fp16_accumulate_flops_per_s", "power", "interconnect")
 #: optional [interconnect] keys (GPU-to-GPU link of a multi-GPU box): bytes per second one
 #: GPU sends (one direction) and the fixed latency of one small all-reduce
 INTERCONNECT_KEYS = ("link_bytes_per_s", "allreduce_latency_s")
-_RATE_SECTIONS = ("tensor_dense_flops_per_s", "vector_flops_per_s")
+_RATE_SECTIONS = ("tensor_dense_flops_per_s", "vector_flops_per_s", "tensor_fp16_accumulate_flops_per_s")
+#: [power] keys (all optional; a profile without board_power_w is never power-limited)
+_POWER_KEYS = ("board_power_w", "idle_power_w", "memory_power_w")
+#: dtypes whose tensor rate depends on the accumulate type (int8 always accumulates in int32)
+ACCUMULATE_DTYPES = ("fp16", "bf16", "fp8")
 _NUMBER_FORM = '{ value = <number>, source = "<citation>" }'
 
 
@@ -88,6 +94,7 @@ class HardwareProfile:
     kind: str  # "gpu" or "cpu"
     sm_count: int  # SMs on a GPU, physical cores on a CPU
     boost_clock_mhz: float
+    #: the clock the board guarantees at its rated power under full load (simulator.power)
     base_clock_mhz: float
     max_ctas_per_sm: int
     max_warps_per_sm: int
@@ -100,7 +107,10 @@ class HardwareProfile:
     l2_bytes_per_s: float
     l2_latency_ns: float
     l1_bytes_per_sm: int
+    #: an L1 hit: measured by ``sparsim probe`` and compared by ``hw show --calibration``;
+    #: the time models need none (an L1 hit is hidden under the pipelined loads they time)
     l1_latency_ns: float
+    #: global memory's transaction size: gathers move whole sectors (simulator.gather)
     sector_bytes: int
     launch_overhead_s: float
     #: dense tensor-core (matrix unit) peak per dtype, FLOP/s (int8/fp8: OP/s)
@@ -117,6 +127,20 @@ class HardwareProfile:
     interconnect: Mapping[str, float] = field(default_factory=dict)
     origin: str = "<memory>"  # file it came from, for messages
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    #: the chip the board is built on ("GH100", "GA100", "AD102", ...; "" when unknown):
+    #: boards of one die share a calibration's die-and-library parameters (``hwprofiles.dies``)
+    die: str = ""
+    #: [power]: the board power limit (TDP / TGP), the power at idle and the DRAM's power at
+    #: full bandwidth, in W (0: unknown; a profile without a board power is never power-limited)
+    board_power_w: float = 0.0
+    idle_power_w: float = 0.0
+    memory_power_w: float = 0.0
+    #: tensor rates with fp16 accumulation where the board runs fp32 accumulation slower
+    #: (GeForce Ada: half rate). ``tensor_dense_flops_per_s`` holds the rates with the
+    #: accumulate type the libraries use (fp32 for fp16/bf16/fp8: cuBLAS via PyTorch runs
+    #: CUBLAS_COMPUTE_32F, cuSPARSELt CUSPARSE_COMPUTE_32F), so only the tensor cores' full
+    #: rate (:meth:`tensor_rate_fraction`) reads this table
+    tensor_fp16_accumulate_flops_per_s: Mapping[str, float] = field(default_factory=dict)
 
     def source(self, key: str) -> str:
         """The citation of a number, by its dotted key (``"compute.sm_count"``)."""
@@ -142,6 +166,17 @@ class HardwareProfile:
             return None
         return dense * self.sparse_speedup
 
+    def tensor_rate_fraction(self, dtype: str) -> float:
+        """The library's rate of ``dtype`` (fp32 accumulate) over the tensor cores' full rate
+        (fp16 accumulate where the board lists it faster): 0.5 for fp16 on a GeForce Ada
+        (Ada whitepaper, RTX 4090: 165.2 vs 330.3 TFLOPS), 1.0 where both rates agree."""
+        dtype = "tf32" if dtype == "fp32" else dtype
+        rate = self.tensor_dense_flops_per_s.get(dtype)
+        full = self.tensor_fp16_accumulate_flops_per_s.get(dtype)
+        if not rate or not full or full <= rate:
+            return 1.0
+        return rate / full
+
     def vector_peak(self, rate: str) -> float:
         """CUDA-core / SIMD FLOP/s for ``"fp32"`` or ``"fp64"``."""
         return self.vector_flops_per_s[rate]
@@ -158,6 +193,13 @@ class HardwareProfile:
         out["tensor_sparse.dtypes"] = list(self.sparse_dtypes)
         for key, v in self.interconnect.items():
             out[f"interconnect.{key}"] = v
+        for dtype, v in self.tensor_fp16_accumulate_flops_per_s.items():
+            out[f"tensor_fp16_accumulate_flops_per_s.{dtype}"] = v
+        if self.die:
+            out["die"] = self.die
+        for key in _POWER_KEYS:
+            if getattr(self, key):
+                out[f"power.{key}"] = getattr(self, key)
         return out
 
 
@@ -239,6 +281,28 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
 
     sources: dict[str, str] = {}
     values: dict[str, Any] = {}
+    die = ""
+    if "die" in data:
+        entry = data["die"]
+        if (not isinstance(entry, dict) or set(entry) - {"value", "source", "note"}
+                or not isinstance(entry.get("value"), str) or not re.fullmatch(r"[A-Za-z0-9-]{2,16}", entry["value"])):
+            raise _fail(origin, "die", entry, '{ value = "<die, e.g. GH100>", source = "<citation>" }')
+        if not isinstance(entry.get("source"), str) or not entry["source"].strip():
+            raise _fail(origin, "die.source", entry.get("source"), "a non-empty citation string")
+        die = entry["value"]
+        sources["die"] = entry["source"].strip()
+    power = data.get("power", {})
+    if not isinstance(power, dict):
+        raise _fail(origin, "power", power, "a table of " + ", ".join(_POWER_KEYS))
+    for key in power:
+        if key not in _POWER_KEYS:
+            raise _fail(origin, f"power.{key}", key, ", ".join(_POWER_KEYS))
+    for key in _POWER_KEYS:
+        if key in power:
+            values[key] = float(_number(origin, power, "power", key, "pos", sources))
+    if values.get("board_power_w") and values.get("idle_power_w", 0.0) + values.get("memory_power_w", 0.0) >= values["board_power_w"]:
+        raise _fail(origin, "power.idle_power_w", values.get("idle_power_w"),
+                    "idle_power_w + memory_power_w below power.board_power_w")
     for section in ("compute", "memory", "launch"):
         if section not in data or not isinstance(data[section], dict):
             raise SparsimError(f"profile {origin}: missing table [{section}]")
@@ -251,6 +315,7 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
 
     tensor = _rate_table(origin, data, "tensor_dense_flops_per_s", MATH_DTYPES, sources)
     vector = _rate_table(origin, data, "vector_flops_per_s", ("fp32", "fp64"), sources)
+    fp16_accumulate = _rate_table(origin, data, "tensor_fp16_accumulate_flops_per_s", ACCUMULATE_DTYPES, sources)
     if "fp32" not in vector:
         raise SparsimError(f"profile {origin}: missing key vector_flops_per_s.fp32; "
                            f"allowed: {_NUMBER_FORM}")
@@ -273,6 +338,7 @@ def parse_profile(data: Mapping[str, Any], origin: str = "<memory>") -> Hardware
         name=data["name"], display_name=data["display_name"], kind=data["kind"],
         tensor_dense_flops_per_s=MappingProxyType(tensor),
         vector_flops_per_s=MappingProxyType(vector),
+        tensor_fp16_accumulate_flops_per_s=MappingProxyType(fp16_accumulate), die=die,
         sparse_speedup=speedup, sparse_dtypes=sparse_dtypes, interconnect=MappingProxyType(interconnect),
         version=data["version"], origin=origin, compute_capability=cc,
         sources=MappingProxyType(sources), **values,

@@ -33,12 +33,9 @@ from .kernels import KERNEL_OBJECTS, KERNELS, Kernel, kernel_of
 from .sampled import SampledPattern, sample_pattern
 from .stats import PatternStats, pattern_stats
 
-__all__ = ["KERNELS", "KernelWork", "build_work", "B_LAYOUTS", "SECTOR_BYTES"]
+__all__ = ["KERNELS", "KernelWork", "build_work", "B_LAYOUTS", "row_fetch_bytes"]
 
 B_LAYOUTS = ("row", "col")
-#: global memory is moved in 32-byte sectors on every NVIDIA GPU since Maxwell (CUDA C++
-#: Best Practices Guide, "Coalesced Access to Global Memory").
-SECTOR_BYTES = 32
 
 # nonzeros per slab when block ids are made (bounded temporaries, as in stats)
 _SLAB_NNZ = 2**22
@@ -64,7 +61,7 @@ class KernelWork:
     bytes_index: int  # A's indices, pointers and metadata
     bytes_b: int  # compulsory bytes of B (rows of B that some nonzero needs)
     bytes_c: int  # C written once
-    bytes_b_gather: int  # bytes of B a gather touches, sector-granular, before any cache
+    b_row_fetches: int  # rows of B (N elements each) a gather fetches, before any cache
     dependent_access_depth: int  # dependent loads before data arrives (CSR 2, COO 1, dense 0)
     dependent_accesses: int  # loads whose address comes from an earlier load
     math: str  # "tensor" | "sparse_tensor" | "vector"
@@ -97,6 +94,13 @@ class KernelWork:
     def flops_wasted(self) -> int:
         return self.flops_executed - self.flops_useful
 
+    def bytes_b_gather(self, sector_bytes: int) -> int:
+        """Bytes of B a gather touches before any cache, whole memory transactions of
+        ``sector_bytes`` (the hardware's: ``HardwareProfile.sector_bytes``, 32 B on NVIDIA GPUs)."""
+        if not self.b_row_fetches:
+            return 0
+        return self.b_row_fetches * int(row_fetch_bytes(self.n, get_dtype(self.dtype).bytes, self.b_layout, sector_bytes))
+
     @property
     def arithmetic_intensity(self) -> float:
         """Executed FLOPs per compulsory byte (the roofline x-axis)."""
@@ -119,16 +123,20 @@ class KernelWork:
         return out
 
 
-def _row_fetch_bytes(n: int, value_bytes: int, b_layout: str) -> int:
-    """Bytes moved to read one row of B (N elements), whole sectors only.
+def row_fetch_bytes(n, value_bytes: int, b_layout: str, sector_bytes: int):
+    """Bytes moved to read ``n`` consecutive elements of one B row (an int or an array),
+    whole transactions of ``sector_bytes`` only (the hardware's transfer size, a profile fact).
 
-    Row-major B keeps a row contiguous: ceil(N·b / 32) sectors. Column-major B puts
+    Row-major B keeps a row contiguous: ceil(N·b / sector) sectors. Column-major B puts
     consecutive elements of a row K elements apart, so each element costs its own sector
     (course notes: layout decides whether an access walks contiguous memory).
+
+    >>> int(row_fetch_bytes(64, 2, "row", 32)), int(row_fetch_bytes(64, 2, "col", 32))
+    (128, 2048)
     """
     if b_layout == "row":
-        return math.ceil(n * value_bytes / SECTOR_BYTES) * SECTOR_BYTES
-    return n * SECTOR_BYTES
+        return -(-np.asarray(n) * value_bytes // sector_bytes) * sector_bytes
+    return np.asarray(n) * sector_bytes
 
 
 def _bsr_structure(st: PatternStats, r: int, c: int) -> tuple[int, int, int]:
@@ -277,7 +285,7 @@ def _dense_work(spec, common: dict, dt, density: float, weights) -> KernelWork:
         nnz=nnz, flops_useful=2 * nnz * n, flops_executed=2 * macs_exec,
         multiplications=nnz * n, additions=max(nnz - rows_nonempty, 0) * n,
         bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-        bytes_b=k * n * b, bytes_c=bytes_c, bytes_b_gather=0,
+        bytes_b=k * n * b, bytes_c=bytes_c, b_row_fetches=0,
         dependent_access_depth=spec.dependent_access_depth, dependent_accesses=0,
         math=spec.math_pipe(dt.name), m_effective=m_eff, notes=channel_notes,
     )
@@ -315,7 +323,7 @@ def _nm_work(spec, common: dict, dt, density: float, weights) -> KernelWork:
         flops_useful=2 * nnz * n, flops_executed=2 * kept * n,
         multiplications=nnz * n, additions=max(nnz - m, 0) * n if nnz >= m else 0,
         bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-        bytes_b=k * n * b, bytes_c=m * n * dt.out_bytes, bytes_b_gather=0,
+        bytes_b=k * n * b, bytes_c=m * n * dt.out_bytes, b_row_fetches=0,
         # The 2-bit metadata is decoded in the tensor-core operand path (mma.sp),
         # so no load waits on another (DESIGN.md).
         dependent_access_depth=spec.dependent_access_depth, dependent_accesses=0,
@@ -377,7 +385,6 @@ def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int
     st = pattern_stats(pat)
     nnz = st.nnz
     rows_nonempty = m - st.empty_rows
-    fetch = _row_fetch_bytes(n, b, common["b_layout"])
     useful = dict(nnz=nnz, flops_useful=2 * nnz * n, multiplications=nnz * n,
                   additions=(nnz - rows_nonempty) * n, density=nnz / (m * k), pattern=pat.name,
                   bytes_c=m * n * dt.out_bytes, m_effective=m, stats=st, notes=(*shape_notes, *notes),
@@ -393,7 +400,7 @@ def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int
         return KernelWork(
             **common, **useful, flops_executed=2 * nnz * n,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-            bytes_b=st.cols_referenced * n * b, bytes_b_gather=nnz * fetch, dependent_accesses=dependent,
+            bytes_b=st.cols_referenced * n * b, b_row_fetches=nnz, dependent_accesses=dependent,
         )
 
     if spec.reuse_unit == "group":
@@ -407,7 +414,7 @@ def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int
         return KernelWork(
             **common, **useful, flops_executed=2 * macs,
             bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-            bytes_b=st.cols_referenced * n * b, bytes_b_gather=union_total * fetch,
+            bytes_b=st.cols_referenced * n * b, b_row_fetches=union_total,
             dependent_accesses=int(np.count_nonzero(union)) + union_total, group_size=g, n_blocks=len(union),
         )
 
@@ -420,6 +427,6 @@ def _gather_work(spec, common: dict, dt, density: float, pattern: str, seed: int
     return KernelWork(
         **common, **useful, flops_executed=2 * n_blocks * r * c * n,
         bytes_values=storage.bytes_values, bytes_index=storage.bytes_index,
-        bytes_b=min(block_cols * c, k) * n * b, bytes_b_gather=n_blocks * c * fetch,
+        bytes_b=min(block_cols * c, k) * n * b, b_row_fetches=n_blocks * c,
         dependent_accesses=block_rows_nonempty + n_blocks, block=(r, c), n_blocks=n_blocks,
     )

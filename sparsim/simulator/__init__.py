@@ -23,26 +23,38 @@ __all__ = ["DEFAULT_PARAMS", "MODELS", "math_peak", "predict_work", "resolve_par
 MODELS = ("des", "analytic")
 
 
-def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | None = None, seed: int = 0):
+def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | None = None, seed: int = 0,
+                 power_limit_w: float | None = None, l2: str = "cold"):
     """Predict ``work`` on profile ``hw`` with time model ``model``.
 
     ``calibration`` is None (defaults), a mapping of parameters, or a calibration object;
     ``impl`` picks its per-implementation parameters. A calibration's measured ceilings
-    (``[measured]``) replace the profile's datasheet values first.
+    (``[measured]``) replace the profile's datasheet values first. Tensor-core kernels run
+    at the clock they sustain under the board's power limit or ``power_limit_w``
+    (:mod:`.power`); ``l2="warm"`` starts the call with its operands in L2 as far as they
+    fit (:mod:`.l2state`).
     """
+    from .l2state import check_l2
+    from .power import predict_under_power
+
+    l2 = check_l2(l2)
     measured = getattr(calibration, "measured", None)
     if measured:
         from ..hwprofiles import apply_measured
 
         hw = apply_measured(hw, measured)
-    if model == "analytic":
-        from .analytic import predict_analytic
-
-        return predict_analytic(work, hw, calibration, impl=impl)
-    if model != "des":
+    if model not in MODELS:
         from ..errors import SparsimError
 
         raise SparsimError(f"--model: got {model!r}; allowed: {', '.join(MODELS)}")
-    from .des import predict_des
 
-    return predict_des(work, hw, calibration, seed=seed, impl=impl)
+    def run(profile):
+        if model == "analytic":
+            from .analytic import predict_analytic
+
+            return predict_analytic(work, profile, calibration, impl=impl)
+        from .des import predict_des
+
+        return predict_des(work, profile, calibration, seed=seed, impl=impl, l2=l2)
+
+    return predict_under_power(run, work, hw, calibration, impl=impl, power_limit_w=power_limit_w)

@@ -19,7 +19,7 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .library import basis_of, call_params, call_timeline, library_call
-from .machine import Machine
+from .machine import Machine, pipe_efficiency
 from .roofline import math_peak, roofline_floor
 
 __all__ = ["predict_analytic"]
@@ -30,15 +30,16 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     machine = Machine.build(hw, call_params(call, calibration))
     params = machine.params
     floor = roofline_floor(work, hw)
-    t_math = work.flops_executed / (math_peak(work, hw) * machine.math_efficiency(work.math))
-    bytes_l2 = work.bytes_a + work.bytes_c + (work.bytes_b_gather or work.bytes_b)
+    t_math = work.flops_executed / (math_peak(work, hw) * pipe_efficiency(params, work, hw))
+    gathered = work.bytes_b_gather(hw.sector_bytes)
+    bytes_l2 = work.bytes_a + work.bytes_c + (gathered or work.bytes_b)
     bytes_hbm = work.bytes_compulsory
-    if work.bytes_b_gather and work.bytes_b > hw.l2_bytes:
+    if gathered and work.bytes_b > hw.l2_bytes:
         # B does not fit in L2: the share of gathers beyond what L2 holds go to DRAM.
         miss = 1.0 - hw.l2_bytes / work.bytes_b
-        bytes_hbm += int(miss * max(work.bytes_b_gather - work.bytes_b, 0))
+        bytes_hbm += int(miss * max(gathered - work.bytes_b, 0))
     t_hbm = bytes_hbm / machine.hbm_bytes_per_s
-    l2_eff = params["l2_efficiency"] * (params["gather_efficiency"] if work.bytes_b_gather else 1.0)
+    l2_eff = params["l2_efficiency"] * (params["gather_efficiency"] if gathered else 1.0)
     t_l2 = bytes_l2 / (hw.l2_bytes_per_s * l2_eff)
     t_launch = machine.launch_s
     body = max(t_math, t_hbm, t_l2)

@@ -33,6 +33,7 @@ from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
 from .library import LibraryCall, basis_of, call_params, call_timeline, library_call
+from .l2state import resident_fraction
 from .machine import Machine
 from .plan import KernelPlan
 from .roofline import roofline_floor
@@ -97,17 +98,20 @@ def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
 
 
 def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
-                seed: int = 0, tile: tuple[int, int] | None = None, impl=None) -> Prediction:
+                seed: int = 0, tile: tuple[int, int] | None = None, impl=None, l2: str = "cold") -> Prediction:
     """Predict one call of ``impl`` (None: the kernel's default library) running ``work``
     on ``hw`` with the discrete-event model (deterministic for ``seed``).
 
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
-    tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
+    tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile; ``l2`` the
+    state of L2 when the call starts (:mod:`~sparsim.simulator.l2state`).
     """
     call = library_call(impl, work.kernel, work.dtype, hw)
     params = call_params(call, calibration)
-    floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
+    machine = Machine.build(hw, params, l2=l2)
+    resident = resident_fraction(machine, work.bytes_a + work.bytes_b + work.bytes_c) if work.math != "vector" else 0.0
+    floor = roofline_floor(work, hw, resident)
+    plan = plan_kernel(work, machine, seed, tile=tile, call=call)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)

@@ -43,7 +43,7 @@ import numpy as np
 from ..dtypes import get_dtype
 from ..errors import SparsimError
 from ..models.kernels import KERNEL_OBJECTS
-from ..models.work import SECTOR_BYTES, KernelWork
+from ..models.work import KernelWork, row_fetch_bytes
 from .dispatch import LATENCY, greedy_slots, uniform_slots
 from .engine import Program
 from .machine import Machine
@@ -61,13 +61,6 @@ BSR_BLOCKS_IN_FLIGHT = 2
 #: CTAs carried one by one into the schedule; beyond, neighbouring row blocks are merged
 #: (greedy_slots schedules at most 2^15 units anyway; this bounds the per-CTA arrays)
 MAX_CTAS = 2**20
-
-
-def fetch_bytes(cols: np.ndarray | int, value_bytes: int, b_layout: str):
-    """Bytes moved to read ``cols`` consecutive elements of one B row, whole sectors."""
-    if b_layout == "row":
-        return -(-np.asarray(cols) * value_bytes // SECTOR_BYTES) * SECTOR_BYTES
-    return np.asarray(cols) * SECTOR_BYTES  # column-major B: one sector per element
 
 
 def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float, in_flight: float):
@@ -90,7 +83,7 @@ def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, flo
     nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
     """
     lat_l2, lat_dram = machine.l2_latency_s, machine.dram_latency_s
-    b_bytes = work.k * float(b_row_slices(work)[1].sum())
+    b_bytes = work.k * float(b_row_slices(work, machine.hw.sector_bytes)[1].sum())
     capacity_miss = min(1.0, max(0.0, 1.0 - machine.l2_usable_bytes / b_bytes))
     return lat_dram, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
 
@@ -102,18 +95,19 @@ def _rates(work: KernelWork, machine: Machine) -> dict:
             "l2": machine.l2_bytes_per_s * machine.params["gather_efficiency"], "hbm": machine.hbm_bytes_per_s}
 
 
-def b_row_slices(work: KernelWork) -> tuple[np.ndarray, np.ndarray]:
-    """(columns, bytes moved) of each N-slice a CTA covers of one B row."""
+def b_row_slices(work: KernelWork, sector_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, bytes moved) of each N-slice a CTA covers of one B row, whole sectors of
+    ``sector_bytes`` (the profile's)."""
     n_tile = min(work.spec.cta.columns, work.n)
     n_slices = -(-work.n // n_tile)
     cols = np.full(n_slices, n_tile, dtype=np.int64)
     cols[-1] = work.n - (n_slices - 1) * n_tile
-    return cols, fetch_bytes(cols, get_dtype(work.dtype).bytes, work.b_layout).astype(np.float64)
+    return cols, row_fetch_bytes(cols, get_dtype(work.dtype).bytes, work.b_layout, sector_bytes).astype(np.float64)
 
 
-def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int) -> float:
+def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int, sector_bytes: int) -> float:
     """Miss ratio of the B reads of ``work`` in a cache of ``capacity_bytes``, from its pattern."""
-    return pattern_miss_ratio(work, capacity_bytes, float(b_row_slices(work)[1].sum()), seed)
+    return pattern_miss_ratio(work, capacity_bytes, float(b_row_slices(work, sector_bytes)[1].sum()), seed)
 
 
 def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float, seed: int) -> float:
@@ -160,10 +154,10 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     if st is None:
         raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
     warps = work.spec.cta.warps
-    cols, fetch = b_row_slices(work)
+    cols, fetch = b_row_slices(work, machine.hw.sector_bytes)
     n_slices = cols.size
     out_bytes = work.bytes_c / (work.m * work.n)
-    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
     index_s, first_s, data_s = _data_latency(work, machine)
     u = machine.params["gather_loads_in_flight"]
     lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
@@ -208,7 +202,7 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: d
     with N = 16 costs nearly as much per nonzero as one with N = 128 (H200 atlas,
     sparsim/validate/data/h200-2026-11-29: cuSPARSE CSR_ALG2 ~41 ps per nonzero at N = 16).
     """
-    cols_per_cta = work.n / b_row_slices(work)[0].size
+    cols_per_cta = work.n / b_row_slices(work, machine.hw.sector_bytes)[0].size
     nonzeros = flops / (2.0 * cols_per_cta)
     return nonzeros * machine.params["gather_nonzero_cycles"] * rates["math"] / machine.clock_hz
 
@@ -254,7 +248,7 @@ def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
 
 def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     st = work.stats
-    cols, fetch = b_row_slices(work)
+    cols, fetch = b_row_slices(work, machine.hw.sector_bytes)
     n_slices = cols.size
     # Nonzero-split kernels size the grid to the device and cut the nonzeros into equal
     # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
@@ -266,7 +260,7 @@ def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())
-    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed)
+    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
     b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
     out_row = work.bytes_c / work.m
     # atomics: every row a chunk touches, plus one split row per chunk boundary, read and written

@@ -83,6 +83,7 @@ from ..models.formats import nm_metadata_bits
 from ..models.work import KernelWork
 from .dispatch import LATENCY, uniform_slots
 from .engine import Program, SimResult, simulate
+from .l2state import resident_fraction
 from .machine import Machine
 from .plan import KernelPlan
 
@@ -213,6 +214,9 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     b_readers_moved = -(-tiles_m // 2) if multicast and tiles_m > 1 else tiles_m
     fits = (a_element * padded_m + b_element * padded_n) * padded_k <= l2_capacity
     a_reads, b_reads = _panel_reads(machine, tile, tiles_m, tiles_n, s)
+    # warm L2 (back-to-back calls): the share of A, B and C that the previous call left
+    # in L2 is not read from (or written back to) DRAM (sparsim.simulator.l2state)
+    resident = resident_fraction(machine, work.bytes_a + work.bytes_b + work.bytes_c)
 
     def costs(m_: int, n_: int, k_: int, b_readers: float, a: float) -> tuple[float, float, float, float]:
         """(L2, port, DRAM, partial) bytes of an m_ x n_ x k_ problem (A of ``a`` bytes) on this grid."""
@@ -229,6 +233,7 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
             partial = 0.0
             written = c_element * m_ * n_
             dram += written
+        dram -= resident * (a + b + (written if s == 1 else 0.0))
         return l2 + written, tiles_n * a + tiles_m * b + written, dram, partial
 
     l2, port, hbm, partial = costs(padded_m, padded_n, padded_k, b_readers, a_element * padded_m * padded_k)
@@ -238,7 +243,7 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     # ask for each k-tile within a few hundred ns of each other and all wait for the one
     # DRAM fetch (misses to a line in flight merge in L2). A hit-rate average made the
     # latency of one CTA fall as more CTAs shared its panels: more work ran faster.
-    load_latency = machine.dram_latency_s
+    load_latency = machine.dram_latency_s + resident * (machine.l2_latency_s - machine.dram_latency_s)
     rounds = -(-k_iters // max(1, tile.stages - 1))
     return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * load_latency,
                        l2_moved, hbm_moved, partial_moved)

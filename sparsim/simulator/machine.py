@@ -24,11 +24,35 @@ from typing import Mapping
 from ..hwprofiles import HardwareProfile
 from .roofline import math_peak
 
-__all__ = ["Machine", "PIPE_EFFICIENCY"]
+__all__ = ["Machine", "PIPE_EFFICIENCY", "pipe_efficiency"]
 
 #: the efficiency parameter of each math pipe (``KernelWork.math``)
 PIPE_EFFICIENCY = {"tensor": "tensor_efficiency", "sparse_tensor": "sparse_tensor_efficiency",
                    "vector": "vector_efficiency"}
+
+
+def pipe_efficiency(params: Mapping[str, float], work, hw: HardwareProfile) -> float:
+    """The fraction of its pipe's peak the main loop of ``work`` sustains.
+
+    Sparse tensor cores (2:4, 1:2) issue the same multiply-adds per clock as dense ones but
+    take twice the B operand per instruction (``mma.sp`` m16n8k32 against ``mma`` m16n8k16
+    for fp16: PTX ISA, "Warp-level matrix multiply-accumulate with sparse matrix A"), so
+    operand delivery, not the math, is what holds a sparse main loop below the dense one
+    (``sparse_tensor_efficiency``: 484 of 624 TFLOP/s against 302 of 312 dense on an A100,
+    NVIDIA/cutlass issue 408). Where the library's rate is below the tensor cores' full
+    rate (fp16 and fp8 with fp32 accumulate on a GeForce Ada: half rate) the same delivery
+    feeds half the multiply-adds per clock and keeps up, so the sparse loop runs as the
+    dense one: efficiency min(dense, sparse / rate fraction). The measured 2:4 speedups on
+    an RTX 4090 agree: 1.9-2.1x for fp16 and fp8 (half rate), 1.6x for int8 (full rate)
+    (shared/data/published/kernels.json, SlideSparse).
+    """
+    if work.math != "sparse_tensor":
+        return params[PIPE_EFFICIENCY[work.math]]
+    fraction = hw.tensor_rate_fraction(work.dtype) if hw.kind == "gpu" else 1.0
+    sparse = params["sparse_tensor_efficiency"]
+    if fraction >= 1.0:
+        return sparse
+    return max(sparse, min(params["tensor_efficiency"], sparse / fraction))
 
 
 @dataclass(frozen=True)
@@ -49,9 +73,11 @@ class Machine:
     #: achievable shared rates (datasheet × ``l2_efficiency`` / ``hbm_efficiency``)
     l2_bytes_per_s: float
     hbm_bytes_per_s: float
+    #: what L2 holds when the call starts: "cold" (flushed) or "warm" (:mod:`.l2state`)
+    l2_state: str = "cold"
 
     @classmethod
-    def build(cls, hw: HardwareProfile, params: Mapping[str, float]) -> Machine:
+    def build(cls, hw: HardwareProfile, params: Mapping[str, float], *, l2: str = "cold") -> Machine:
         scale = params["latency_scale"]
         return cls(
             hw=hw, params=params,
@@ -61,12 +87,12 @@ class Machine:
             l2_usable_bytes=hw.l2_bytes * params["l2_capacity_efficiency"],
             sm_link_bytes_per_s=params["sm_l2_bytes_per_clk"] * hw.clock_hz,
             l2_bytes_per_s=hw.l2_bytes_per_s * params["l2_efficiency"],
-            hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"],
+            hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"], l2_state=l2,
         )
 
     def with_params(self, **changes: float) -> Machine:
         """The same profile with some parameters replaced (e.g. a library's slow-down)."""
-        return Machine.build(self.hw, {**self.params, **changes})
+        return Machine.build(self.hw, {**self.params, **changes}, l2=self.l2_state)
 
     @property
     def sm_count(self) -> int:
@@ -95,5 +121,5 @@ class Machine:
         return self.params[PIPE_EFFICIENCY[pipe]]
 
     def sm_math_flops_per_s(self, work) -> float:
-        """One SM's achievable FLOP/s on the pipe that runs ``work``."""
-        return math_peak(work, self.hw) * self.math_efficiency(work.math) / self.hw.sm_count
+        """One SM's achievable FLOP/s on the pipe that runs ``work`` (:func:`pipe_efficiency`)."""
+        return math_peak(work, self.hw) * pipe_efficiency(self.params, work, self.hw) / self.hw.sm_count

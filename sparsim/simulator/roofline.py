@@ -57,10 +57,12 @@ def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
     return peak
 
 
-def roofline_terms(work: KernelWork, hw: HardwareProfile) -> tuple[float, float]:
-    """(math seconds, DRAM seconds) at datasheet peaks."""
-    return work.flops_executed / math_peak(work, hw), work.bytes_compulsory / hw.hbm_bytes_per_s
+def roofline_terms(work: KernelWork, hw: HardwareProfile, resident: float = 0.0) -> tuple[float, float]:
+    """(math seconds, memory seconds) at datasheet peaks. ``resident``: the share of the
+    compulsory bytes that starts in L2 (warm L2, :mod:`.l2state`), served at L2's rate."""
+    memory = work.bytes_compulsory * ((1.0 - resident) / hw.hbm_bytes_per_s + resident / hw.l2_bytes_per_s)
+    return work.flops_executed / math_peak(work, hw), memory
 
 
-def roofline_floor(work: KernelWork, hw: HardwareProfile) -> float:
-    return max(roofline_terms(work, hw))
+def roofline_floor(work: KernelWork, hw: HardwareProfile, resident: float = 0.0) -> float:
+    return max(roofline_terms(work, hw, resident))

@@ -45,7 +45,7 @@ def test_an_unknown_name_names_the_argument_and_the_closest(capsys, name, hint):
     code, _, err = run(capsys, "hw", "show", name)
     assert code == 2
     assert err.startswith(f"sparsim: error: NAME: got {name!r}")
-    assert "--hw" not in err and "allowed: a100-sxm4-40gb, a100-sxm4-80gb" in err
+    assert "--hw" not in err and "allowed: a100-pcie-80gb, a100-sxm4-40gb, a100-sxm4-80gb" in err
     assert (f"did you mean {hint!r}" in err) if hint else "did you mean" not in err
 
 
@@ -73,3 +73,22 @@ def test_units_and_legend_helpers():
     assert human_value("compute.sm_count", 132) == "132"
     assert human_value("compute.boost_clock_mhz", 1980) == "1,980 MHz"
     assert source_legend("# [X] one\nversion = 1\n# [Y] two") == {"X": "one"}
+
+
+def test_show_gives_die_board_power_and_the_sustained_clocks(capsys):
+    code, out, err = run(capsys, "hw", "show", "a100-pcie-80gb")
+    assert code == 0, err
+    assert "GA100" in _line(out, "die") and "300 W" in _line(out, "power.board_power_w")
+    assert "Sustained clock under 300 W" in out
+    fp16 = _line(out, "large fp16 GEMM (tensor cores busy)")
+    assert 1050 <= int(fp16.split()[-2].replace(",", "")) <= 1250  # near the 1,065 MHz base clock
+    assert _line(out, "memory-bound call (weights streamed)").split()[-2] == "1,410"
+    code, out, err = run(capsys, "hw", "show", "a100-pcie-80gb", "--power-limit", "200", "--json")
+    assert code == 0, err
+    clocks = json.loads(out)["sustained_clock_mhz"]
+    assert clocks["large fp16 GEMM (tensor cores busy)"] < 1000
+
+
+def test_a_power_limit_below_idle_exits_2_with_one_line(capsys):
+    code, out, err = run(capsys, "hw", "show", "l4", "--power-limit", "20")
+    assert code == 2 and err.count("\n") == 1 and "--power-limit: got 20 W for l4" in err

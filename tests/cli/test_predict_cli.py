@@ -92,7 +92,7 @@ def test_hw_list_names_every_profile(capsys):
     code, out, _ = run(capsys, "hw", "list")
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()]
-    assert "h100-sxm5-80gb" in names and "v100-sxm2-32gb" in names and len(names) == 8
+    assert "h100-sxm5-80gb" in names and "v100-sxm2-32gb" in names and len(names) == 11
 
 
 def test_hw_show_prints_each_number_with_its_source(capsys):
@@ -131,3 +131,27 @@ def test_dimensions_are_bounded_in_one_line(capsys, value, allowed):
     assert main(["predict", "--hw", "l4", "--kernel", "dense", "--m", value, "--k", "8", "--n", "8"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sparsim: error: --m: got ") and err.rstrip().endswith(allowed)
+
+
+def test_power_limit_and_warm_l2_flags(capsys):
+    args = ["predict", "--hw", "a100-sxm4-80gb", "--kernel", "dense", "--m", "8192", "--k", "8192", "--n", "8192",
+            "--json"]
+    code, out, err = run(capsys, *args)
+    free = json.loads(out)
+    code, out, err = run(capsys, *args, "--power-limit", "250")
+    assert code == 0, err
+    capped = json.loads(out)
+    assert capped["kernel_s"] > 1.15 * free["kernel_s"]
+    assert any("under the 250 W limit given" in note for note in capped["notes"])
+    small = ["predict", "--hw", "rtx-4090", "--kernel", "dense", "--m", "3584", "--k", "3584", "--n", "64", "--json"]
+    cold = json.loads(run(capsys, *small)[1])
+    warm = json.loads(run(capsys, *small, "--l2", "warm")[1])
+    assert warm["bytes_hbm"] < 0.05 * cold["bytes_hbm"] and warm["kernel_s"] < cold["kernel_s"]
+
+
+@pytest.mark.parametrize("flag,value,message", [("--power-limit", "5", "--power-limit: got 5 W"),
+                                                ("--l2", "hot", "'hot' is not one of 'cold', 'warm'")])
+def test_bad_power_limit_or_l2_exit_2(capsys, flag, value, message):
+    code, out, err = run(capsys, "predict", "--hw", "l4", "--kernel", "dense", "--m", "64", "--k", "64", "--n", "64",
+                         flag, value)
+    assert code == 2 and message in err

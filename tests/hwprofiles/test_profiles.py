@@ -14,12 +14,15 @@ from sparsim.errors import SparsimError
 from sparsim.hwprofiles import load_profile, list_profiles, read_profile_file
 
 BUILTIN = [
+    "a100-pcie-80gb",
     "a100-sxm4-40gb",
     "a100-sxm4-80gb",
+    "b200",
     "h100-pcie-80gb",
     "h100-sxm5-80gb",
     "h200-sxm-141gb",
     "l4",
+    "l40s",
     "rtx-4090",
     "v100-sxm2-32gb",
 ]
@@ -32,7 +35,7 @@ def _text(name: str) -> str:
     return (DATA / f"{name}.toml").read_text(encoding="utf-8")
 
 
-def test_list_profiles_is_the_eight_builtins():
+def test_list_profiles_is_the_builtins():
     assert list_profiles() == BUILTIN
 
 
@@ -63,6 +66,10 @@ REFERENCE = [
     ("h200-sxm-141gb", 132, (1830, 1980), 989, 1979, 4800, 50, None),
     ("l4", 58, (2040, 2040), 121, 242, 300, 48, 24),
     ("rtx-4090", 128, (2520, 2520), 165, 330, 1008, 72, 24),
+    # A100 80GB PCIe, L40S, HGX B200 datasheets
+    ("a100-pcie-80gb", 108, (1410, 1410), 312, 624, 1935, 40, 80),
+    ("l40s", 142, (2520, 2520), 362.05, 724.1, 864, 96, 48),  # datasheet prints 733* for 2 x 362.05
+    ("b200", 148, (1965, 1965), 2250, 4500, 8000, None, 180),
 ]
 
 
@@ -78,7 +85,8 @@ def test_reference_table(name, sms, boost, fp16, fp16_sparse, hbm_gbs, l2_mb, me
     else:
         assert hw.tensor_peak("fp16", sparse=True) / 1e12 == pytest.approx(fp16_sparse, rel=2e-3)
     assert hw.hbm_bytes_per_s / 1e9 == pytest.approx(hbm_gbs, rel=1e-6)
-    assert hw.l2_bytes == l2_mb * 2**20
+    if l2_mb is not None:
+        assert hw.l2_bytes == l2_mb * 2**20
     if mem_gib is not None:
         assert hw.hbm_bytes == mem_gib * 2**30
 
@@ -103,6 +111,9 @@ def test_volta_has_fp16_tensor_cores_only_and_no_sparse_path():
     ("h200-sxm-141gb", {"tf32", "fp16", "bf16", "fp8", "int8"}),
     ("l4", {"tf32", "fp16", "bf16", "fp8", "int8"}),
     ("rtx-4090", {"tf32", "fp16", "bf16", "fp8", "int8"}),
+    ("a100-pcie-80gb", {"tf32", "fp16", "bf16", "int8"}),
+    ("l40s", {"tf32", "fp16", "bf16", "fp8", "int8"}),
+    ("b200", {"tf32", "fp16", "bf16", "fp8", "int8"}),
 ])
 def test_sparse_tensor_dtypes(name, dtypes):
     hw = load_profile(name)
@@ -117,10 +128,50 @@ def test_rtx_4090_uses_fp32_accumulate_rates():
     assert "FP32 accumulate" in hw.source("tensor_dense_flops_per_s.fp16")
 
 
+def test_geforce_runs_fp32_accumulate_at_half_the_tensor_cores_full_rate():
+    """Ada whitepaper, RTX 4090: fp16/fp8 with fp16 accumulate at twice the fp32-accumulate
+    rate; int8 (int32 accumulate) at the full rate; data-center Ada (L40S, L4) full rate."""
+    hw = load_profile("rtx-4090")
+    assert hw.tensor_rate_fraction("fp16") == pytest.approx(0.5, rel=1e-3)
+    assert hw.tensor_rate_fraction("fp8") == pytest.approx(0.5, rel=1e-3)
+    assert hw.tensor_rate_fraction("int8") == 1.0 and hw.tensor_rate_fraction("bf16") == 1.0
+    for name in ("l40s", "l4", "h100-sxm5-80gb", "a100-pcie-80gb"):
+        assert load_profile(name).tensor_rate_fraction("fp16") == 1.0, name
+
+
+# die (GH100, GA100, ...) and board power, each sourced: datasheets
+DIES = {"a100-pcie-80gb": ("GA100", 300), "a100-sxm4-40gb": ("GA100", 400), "a100-sxm4-80gb": ("GA100", 400),
+        "b200": ("GB100", 1000), "h100-pcie-80gb": ("GH100", 350), "h100-sxm5-80gb": ("GH100", 700),
+        "h200-sxm-141gb": ("GH100", 700), "l4": ("AD104", 72), "l40s": ("AD102", 350), "rtx-4090": ("AD102", 450),
+        "v100-sxm2-32gb": ("GV100", 300)}
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_gpu_names_its_die_and_board_power(name):
+    hw = load_profile(name)
+    die, watts = DIES[name]
+    assert (hw.die, hw.board_power_w) == (die, watts)
+    assert hw.source("die") and hw.source("power.board_power_w")
+    assert 0 < hw.idle_power_w + hw.memory_power_w < hw.board_power_w
+
+
+def test_bad_die_and_power_entries_fail_with_one_line(tmp_path):
+    text = _text(TEMPLATE)
+    bad_die = text.replace('die = { value = "GA100"', 'die = { value = "GA 100!"')
+    assert "die" in _error(_write(tmp_path, bad_die))
+    no_source = text.replace('die = { value = "GA100", source = "[A100-WP] A100 is built on the GA100 GPU" }',
+                             'die = { value = "GA100", source = "" }')
+    assert "die.source" in _error(_write(tmp_path, no_source))
+    too_hungry = text.replace("idle_power_w = { value = 50,", "idle_power_w = { value = 390,")
+    assert "idle_power_w" in _error(_write(tmp_path, too_hungry))
+    unknown = text.replace("[power]\n", "[power]\nfan_w = { value = 3, source = \"x\" }\n")
+    assert "power.fan_w" in _error(_write(tmp_path, unknown))
+
+
 def _numeric_keys(hw) -> list[str]:
     keys = []
     for key, value in hw.to_dict().items():
-        if key in ("name", "display_name", "kind", "version", "compute_capability", "tensor_sparse.dtypes"):
+        if key in ("name", "display_name", "kind", "version", "compute_capability", "tensor_sparse.dtypes", "die"):
             continue
         if key == "tensor_sparse.speedup" and not hw.sparse_dtypes:
             continue  # no [tensor_sparse] table: the 1.0 default is not a published number
@@ -133,7 +184,7 @@ def _numeric_keys(hw) -> list[str]:
 def test_every_number_has_a_source(name):
     hw = load_profile(name)
     keys = _numeric_keys(hw)
-    assert set(keys) == set(hw.sources)
+    assert set(keys) == set(hw.sources) - {"die"}  # the die is a name, sourced too
     for key in keys:
         assert hw.source(key).strip(), key
         assert math.isfinite(hw.to_dict()[key]), key
@@ -164,7 +215,7 @@ def test_header_lists_every_cited_source(name):
     header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
     cited = set(re.findall(r"\[([A-Za-z0-9_-]+)\]", text.split("version = 1", 1)[1]))
     cited -= {"compute", "memory", "launch", "tensor_dense_flops_per_s", "tensor_sparse",
-              "vector_flops_per_s", "interconnect"}
+              "vector_flops_per_s", "power", "tensor_fp16_accumulate_flops_per_s", "interconnect"}
     for short in cited:
         assert f"[{short}]" in header, f"{name}: [{short}] cited but not listed in the header"
 

@@ -45,7 +45,8 @@ def test_csr_bytes_match_hand_formula_library_policy():
     assert w.bytes_b == 4096 * 256 * 2  # every column is referenced at 10%
     assert w.bytes_c == 4096 * 256 * 2
     assert w.dependent_accesses == 4096 + nnz
-    assert w.bytes_b_gather == nnz * math.ceil(256 * 2 / 32) * 32
+    assert w.bytes_b_gather(32) == nnz * math.ceil(256 * 2 / 32) * 32
+    assert w.bytes_b_gather(128) == nnz * math.ceil(256 * 2 / 128) * 128  # the profile's sector size counts
 
 
 def test_coo_minimal_policy_widths():
@@ -57,9 +58,9 @@ def test_coo_minimal_policy_widths():
 def test_column_major_b_costs_a_sector_per_element_in_the_gather():
     row = build_work("csr", m=256, k=256, n=64, dtype="fp16", density=0.1, b_layout="row")
     col = build_work("csr", m=256, k=256, n=64, dtype="fp16", density=0.1, b_layout="col")
-    assert row.bytes_b_gather == row.nnz * 64 * 2  # 128 contiguous bytes = 4 sectors
-    assert col.bytes_b_gather == col.nnz * 64 * 32  # 64 sectors, one per element
-    assert col.bytes_b_gather == 16 * row.bytes_b_gather
+    assert row.bytes_b_gather(32) == row.nnz * 64 * 2  # 128 contiguous bytes = 4 sectors
+    assert col.bytes_b_gather(32) == col.nnz * 64 * 32  # 64 sectors, one per element
+    assert col.bytes_b_gather(32) == 16 * row.bytes_b_gather(32)
 
 
 def test_24_stores_half_the_values_with_2_bit_metadata_and_skips_half_the_math():

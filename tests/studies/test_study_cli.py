@@ -87,7 +87,7 @@ def test_bad_study_file_is_one_line_exit_2(tmp_path, capsys, write_toml):
     path = write_toml(tmp_path / "bad.toml", STUDY.replace('"h100-sxm5-80gb"', '"h100"'))
     code, out, err = run(capsys, "study", str(path), "--out", str(tmp_path / "out"))
     assert code == 2 and err.count("\n") == 1
-    assert err.startswith(f"sparsim: error: study {path}: key sweep.hardware: got 'h100'; allowed: a100-sxm4-40gb")
+    assert err.startswith(f"sparsim: error: study {path}: key sweep.hardware: got 'h100'; allowed: a100-pcie-80gb, a100-sxm4-40gb")
     assert not (tmp_path / "out").exists()
 
 
