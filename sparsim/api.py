@@ -59,6 +59,8 @@ def predict(
     model: str = "des",
     seed: int = 0,
     compare: bool = True,
+    quant: str | None = None,
+    group: int | None = None,
     **options,
 ) -> Prediction:
     """Predict one call of ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel`` on profile ``hw``.
@@ -69,6 +71,9 @@ def predict(
     .npy/.safetensors path, ``weights_tensor`` to pick a tensor, ``sparsity_pattern``,
     ``pattern_options``). With ``compare``, the notes say what the implementation's knob
     would change (e.g. a searched cuSPARSELt plan instead of the default one).
+    ``quant`` (``"w8a16"``, ``"w4a16"``, ``"fp8"``, ``"w8a8"``; ``group`` for w4a16)
+    quantizes the weights (:mod:`sparsim.models.quant`); ``impl=None`` then picks the
+    default implementation of that scheme (e.g. Marlin for w4a16).
     """
     check_choice("--model", model, MODELS)
     profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers
@@ -80,7 +85,7 @@ def predict(
     if weights is not None:
         options["weights"] = weights
     problem = Problem(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, options=options,
-                      impl=impl, seed=seed)
+                      impl=impl, seed=seed, quant=quant, group=group)
     prediction = predict_work(problem.work(profile.kind), profile, cal, model=model, seed=seed,
                               impl=problem.impl_for(profile.kind))
     if compare:
@@ -99,7 +104,8 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str) -
         return p
     note = f"{p.impl}: {rule.knob}"
     alt = rule.alternative
-    if alt and problem.dtype in get_impl(alt).rules.get(problem.kernel, rule).dtypes:
+    alt_rule = get_impl(alt).rules.get(problem.kernel, rule) if alt else None
+    if alt and problem.compute_dtype in alt_rule.dtypes and (problem.quant or "none") in alt_rule.quant:
         other = problem.with_impl(alt)
         q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt)
         ratio = p.time_s / q.time_s

@@ -79,6 +79,17 @@ class KernelRule:
     alternative: str | None = None
     label: str = ""  # what the kernel is called in a profiler trace
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: quantization schemes this call runs (sparsim.models.quant names; "none": unquantized)
+    quant: tuple[str, ...] = ("none",)
+    #: where W8A8 activations are quantized: "separate" (the framework runs a quantize
+    #: kernel before the GEMM) or "fused" (the GEMM's prologue does it)
+    act_quant: str = "separate"
+    #: CUDA-core instructions (thread level) per stored weight value to dequantize it
+    #: (int4/int8 -> fp16 unpack, zero point, scale), each time a CTA loads it
+    dequant_ops: float = 0.0
+    #: compute capabilities the kernel runs on ("" : no bound)
+    min_cc: str = ""
+    max_cc: str = ""
 
     def tiles_for(self, *, cc: str | None, dtype: str) -> tuple[tuple[int, int], ...] | None:
         """The candidate tiles on a GPU of compute capability ``cc`` for ``dtype``, or None
@@ -129,7 +140,9 @@ class Implementation:
                             "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
                             "extra_kernels": [{"name": e.name, "seconds": e.seconds,
                                                "per_nonzero_s": e.per_nonzero_s} for e in r.extra_kernels],
-                            "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob}
+                            "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob,
+                            "quant": list(r.quant), "act_quant": r.act_quant, "dequant_ops": r.dequant_ops,
+                            "min_cc": r.min_cc, "max_cc": r.max_cc}
                         for k, r in self.rules.items()},
         }
 
@@ -164,7 +177,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
     allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
-               "params_from", "knob", "label", "alternative"}
+               "params_from", "knob", "label", "alternative", *_QUANT_KEYS}
     for key in table:
         if key not in allowed:
             raise _fail(origin, f"{pre}.{key}", "(unknown key)", ", ".join(sorted(allowed)))
@@ -222,11 +235,49 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     for key in ("knob", "label", "alternative"):
         if not isinstance(table.get(key, ""), str):
             raise _fail(origin, f"{pre}.{key}", table.get(key), "a string")
+    quant = _quant_keys(origin, pre, table, sources)
     return KernelRule(kernel=kernel, mapping=mapping, dtypes=tuple(dtypes), tiles=MappingProxyType(tiles),
                       split_k=split_k, mma_n=mma_n, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
-                      label=table.get("label", ""), sources=MappingProxyType(sources))
+                      label=table.get("label", ""), sources=MappingProxyType(sources), **quant)
+
+
+#: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs
+_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "min_cc", "max_cc")
+_QUANT_NAMES = ("none", "w8a16", "w4a16", "fp8", "w8a8")  # sparsim.models.quant.SCHEMES, and no quantization
+
+
+def _cc(origin: str, key: str, value: Any) -> str:
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise _fail(origin, key, value, 'a compute capability "MAJOR.MINOR", e.g. "8.0"')
+    return value
+
+
+def _quant_keys(origin: str, pre: str, table: Mapping, sources: dict) -> dict[str, Any]:
+    """The quantization keys of a rule: schemes, activation quantization, dequantization
+    work and the compute capabilities the kernel needs (sourced where a number)."""
+    out: dict[str, Any] = {}
+    if "quant" in table:
+        value = table["quant"]
+        if not isinstance(value, list) or not value or any(q not in _QUANT_NAMES for q in value):
+            raise _fail(origin, f"{pre}.quant", value, f"a list of {', '.join(_QUANT_NAMES)}")
+        out["quant"] = tuple(value)
+    if "act_quant" in table:
+        if table["act_quant"] not in ("separate", "fused"):
+            raise _fail(origin, f"{pre}.act_quant", table["act_quant"], "separate or fused")
+        out["act_quant"] = table["act_quant"]
+    if "dequant_ops" in table:
+        value, sources["dequant_ops"] = _sourced(origin, f"{pre}.dequant_ops", table["dequant_ops"])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 64:
+            raise _fail(origin, f"{pre}.dequant_ops", value, "instructions per weight value in [0, 64]")
+        out["dequant_ops"] = float(value)
+    for key in ("min_cc", "max_cc"):
+        if key in table:
+            value, sources[key] = _sourced(origin, f"{pre}.{key}", table[key])
+            out[key] = _cc(origin, f"{pre}.{key}", value)
+    return out
 
 
 def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tuple[str, ...],

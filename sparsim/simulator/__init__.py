@@ -38,11 +38,18 @@ def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | 
     if model == "analytic":
         from .analytic import predict_analytic
 
-        return predict_analytic(work, hw, calibration, impl=impl)
-    if model != "des":
+        prediction = predict_analytic(work, hw, calibration, impl=impl)
+    elif model == "des":
+        from .des import predict_des
+
+        prediction = predict_des(work, hw, calibration, seed=seed, impl=impl)
+    else:
         from ..errors import SparsimError
 
         raise SparsimError(f"--model: got {model!r}; allowed: {', '.join(MODELS)}")
-    from .des import predict_des
+    if getattr(work, "act_quant_bytes", (0, 0))[0]:
+        # W8A8: the activations are quantized by a kernel of their own (sparsim.simulator.quantized)
+        from .quantized import with_activation_quant
 
-    return predict_des(work, hw, calibration, seed=seed, impl=impl)
+        prediction = with_activation_quant(prediction, work, hw, calibration)
+    return prediction

@@ -26,7 +26,7 @@ __all__ = ["predict_analytic"]
 
 
 def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *, impl: str | None = None) -> Prediction:
-    call = library_call(impl, work.kernel, work.dtype, hw)
+    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
     machine = Machine.build(hw, call_params(call, calibration))
     params = machine.params
     floor = roofline_floor(work, hw)

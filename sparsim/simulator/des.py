@@ -101,7 +101,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
     """
-    call = library_call(impl, work.kernel, work.dtype, hw)
+    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
     params = call_params(call, calibration)
     floor = roofline_floor(work, hw)
     plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
