@@ -8,8 +8,12 @@ Two costs that a quantized GEMM has and an fp16 one does not
   before the tensor cores see it. Those instructions go to the SM's ``alu`` pool (one per
   SM group, :data:`~sparsim.simulator.engine.POOL_KINDS`), which runs beside the tensor
   cores and the loads: a kernel is held up by it only when it has more dequantization
-  than memory time. Its rate is the profile's fp32 FMA lanes per SM times the clock
-  (the datasheet's fp32 vector FLOP/s over 2 FLOPs per FMA), times ``vector_efficiency``.
+  than memory time. Its rate is the SM's instruction issue rate: 4 warp schedulers, each
+  issuing one warp instruction (32 thread instructions) per clock (CUDA C++ Programming
+  Guide, compute capabilities 7.x-9.0: "four warp schedulers"), times
+  ``vector_efficiency``. ``dequant_ops`` count issue slots, so an instruction of a pipe
+  slower than one warp per clock per scheduler counts more than once (an int8 -> float
+  conversion, 16 per clock per SM on sm80-sm90, takes 128 / 16 = 8 slots).
   The tensor-core GEMM mapping (:mod:`~sparsim.simulator.gemm`) charges every CTA the
   instructions of the A panel it loads, so the work grows with the number of N tiles
   (batch columns), as a kernel that re-dequantizes per CTA does.
@@ -24,8 +28,8 @@ Two costs that a quantized GEMM has and an fp16 one does not
 >>> from sparsim.simulator.machine import Machine
 >>> from sparsim.simulator.params import resolve_params
 >>> a100 = Machine.build(load_profile("a100-sxm4-80gb"), resolve_params())
->>> round(sm_alu_ops_per_s(a100) / 1e9, 1)   # 64 FP32 lanes x 1.41 GHz x 0.7
-63.2
+>>> round(sm_alu_ops_per_s(a100) / 1e9, 1)   # 128 thread instructions x 1.41 GHz x 0.7
+126.3
 >>> round(activation_quant_s((8192, 4112), a100) * 1e6, 2)   # 1 token x 4096: launch-bound
 3.42
 """
@@ -36,17 +40,22 @@ from dataclasses import replace
 
 from .machine import Machine
 
-__all__ = ["ACT_QUANT_KERNEL", "activation_quant_s", "sm_alu_ops_per_s", "with_activation_quant"]
+__all__ = ["ACT_QUANT_KERNEL", "ISSUE_SLOTS_PER_CLOCK", "activation_quant_s", "sm_alu_ops_per_s", "with_activation_quant"]
 
 #: the activation-quantization kernel's name in a prediction's kernels
 ACT_QUANT_KERNEL = "activation quantize (per-token scale)"
 
 
+#: thread instructions one SM issues per clock: 4 warp schedulers x 1 warp (32 threads)
+#: (CUDA C++ Programming Guide, "Compute Capability 7.x/8.x/9.0": an SM has four schedulers,
+#: each issuing one instruction per clock)
+ISSUE_SLOTS_PER_CLOCK = 4 * 32
+
+
 def sm_alu_ops_per_s(machine: Machine) -> float:
-    """Dequantization instructions one SM retires per second: fp32 FMA lanes × clock
-    (the profile's fp32 vector FLOP/s over 2 FLOPs per FMA) × ``vector_efficiency``."""
-    hw = machine.hw
-    return hw.vector_peak("fp32") / 2 / hw.sm_count * machine.params["vector_efficiency"]
+    """Dequantization issue slots one SM offers per second: :data:`ISSUE_SLOTS_PER_CLOCK`
+    × clock × ``vector_efficiency``."""
+    return ISSUE_SLOTS_PER_CLOCK * machine.clock_hz * machine.params["vector_efficiency"]
 
 
 def activation_quant_s(moved: tuple[int, int], machine: Machine) -> float:
