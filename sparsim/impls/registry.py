@@ -122,7 +122,8 @@ def _check_quant_and_gpu(impl: Implementation, rule: KernelRule, kernel: str, qu
         low = rule.min_cc and _cc_tuple(cc) < _cc_tuple(rule.min_cc)
         high = rule.max_cc and _cc_tuple(cc) > _cc_tuple(rule.max_cc)
         if low or high:
-            span = (f"compute capability {rule.min_cc} to {rule.max_cc}" if rule.min_cc and rule.max_cc
+            span = (f"compute capability {rule.min_cc} only" if rule.min_cc == rule.max_cc
+                    else f"compute capability {rule.min_cc} to {rule.max_cc}" if rule.min_cc and rule.max_cc
                     else f"compute capability {rule.min_cc} or later" if rule.min_cc
                     else f"compute capability up to {rule.max_cc}")
             raise SparsimError(f"--impl: got {impl.name!r} on {hw_name or 'this GPU'} (compute capability {cc}); "

@@ -37,8 +37,10 @@ Two costs that a quantized GEMM has and an fp16 one does not
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Mapping
 
 from .machine import Machine
+from .params import DEFAULT_PARAMS
 
 __all__ = ["ACT_QUANT_KERNEL", "ISSUE_SLOTS_PER_CLOCK", "activation_quant_s", "sm_alu_ops_per_s", "with_activation_quant"]
 
@@ -71,10 +73,11 @@ def with_activation_quant(prediction, work, hw, calibration=None):
     read, write = work.act_quant_bytes
     if not read:
         return prediction
-    from .library import call_params, library_call
-
-    call = library_call(prediction.impl, work.kernel, work.dtype, hw, quant=work.quant)
-    machine = Machine.build(hw, call_params(call, calibration))
+    # an elementwise kernel of the framework's, not the GEMM library's: device-wide
+    # parameters only (a library's fitted launch or bandwidth behaviour does not apply)
+    params = dict(DEFAULT_PARAMS)
+    params.update(calibration if isinstance(calibration, Mapping) else getattr(calibration, "params", None) or {})
+    machine = Machine.build(hw, params)
     seconds = activation_quant_s((read, write), machine)
     breakdown = dict(prediction.breakdown)
     breakdown["activation quantize"] = seconds
