@@ -87,6 +87,9 @@ class KernelRule:
     #: CUDA-core instructions (thread level) per stored weight value to dequantize it
     #: (int4/int8 -> fp16 unpack, zero point, scale), each time a CTA loads it
     dequant_ops: float = 0.0
+    #: whether the stored weights carry a zero point beside each scale (None: the scheme's
+    #: default; Marlin is symmetric, tinygemm stores scale and zero)
+    zero_point: bool | None = None
     #: compute capabilities the kernel runs on ("" : no bound)
     min_cc: str = ""
     max_cc: str = ""
@@ -244,7 +247,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
 
 
 #: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs
-_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "min_cc", "max_cc")
+_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "zero_point", "min_cc", "max_cc")
 _QUANT_NAMES = ("none", "w8a16", "w4a16", "fp8", "w8a8")  # sparsim.models.quant.SCHEMES, and no quantization
 
 
@@ -268,6 +271,10 @@ def _quant_keys(origin: str, pre: str, table: Mapping, sources: dict) -> dict[st
         if table["act_quant"] not in ("separate", "fused"):
             raise _fail(origin, f"{pre}.act_quant", table["act_quant"], "separate or fused")
         out["act_quant"] = table["act_quant"]
+    if "zero_point" in table:
+        if not isinstance(table["zero_point"], bool):
+            raise _fail(origin, f"{pre}.zero_point", table["zero_point"], "true or false")
+        out["zero_point"] = table["zero_point"]
     if "dequant_ops" in table:
         value, sources["dequant_ops"] = _sourced(origin, f"{pre}.dequant_ops", table["dequant_ops"])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 64:

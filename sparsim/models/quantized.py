@@ -67,13 +67,16 @@ def _a_element_bytes(scheme: QuantScheme, k: int, keep_fraction: float, metadata
 
 
 def quantize_work(work: KernelWork, quant: str | QuantScheme | None, *, model_dtype: str | None = None,
-                  group: int | None = None, dequant_ops: float = 0.0, act_quant: str = "separate") -> KernelWork:
+                  group: int | None = None, dequant_ops: float = 0.0, act_quant: str = "separate",
+                  zero_point: bool | None = None) -> KernelWork:
     """``work`` (counted in the dtype the GEMM runs in, :func:`compute_dtype`) with its
     weight stored under ``quant``; ``model_dtype`` is the activations' dtype before any
     quantization (default: ``work.dtype``). ``dequant_ops`` are the implementation's
     instructions per stored weight value; ``act_quant`` says whether it quantizes the
-    activations in a ``"separate"`` kernel or ``"fused"`` into the GEMM."""
-    scheme = quant if isinstance(quant, QuantScheme) or quant is None else get_scheme(quant, group=group)
+    activations in a ``"separate"`` kernel or ``"fused"`` into the GEMM; ``zero_point``
+    whether it stores a zero point beside each scale (None: the scheme's default)."""
+    scheme = quant if isinstance(quant, QuantScheme) or quant is None else get_scheme(
+        quant, group=group, zero_point=zero_point)
     if scheme is None:
         return work
     spec = work.spec

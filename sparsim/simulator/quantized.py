@@ -31,7 +31,7 @@ Two costs that a quantized GEMM has and an fp16 one does not
 >>> round(sm_alu_ops_per_s(a100) / 1e9, 1)   # 128 thread instructions x 1.41 GHz x 0.7
 126.3
 >>> round(activation_quant_s((8192, 4112), a100) * 1e6, 2)   # 1 token x 4096: launch-bound
-3.42
+3.41
 """
 
 from __future__ import annotations
