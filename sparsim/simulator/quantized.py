@@ -10,8 +10,10 @@ Two costs that a quantized GEMM has and an fp16 one does not
   cores and the loads: a kernel is held up by it only when it has more dequantization
   than memory time. Its rate is the SM's instruction issue rate: 4 warp schedulers, each
   issuing one warp instruction (32 thread instructions) per clock (CUDA C++ Programming
-  Guide, compute capabilities 7.x-9.0: "four warp schedulers"), times
-  ``vector_efficiency``. ``dequant_ops`` count issue slots, so an instruction of a pipe
+  Guide, compute capabilities 7.x-9.0: "four warp schedulers"), with no efficiency
+  factor: the fitted ``vector_efficiency`` describes a SpMM gather loop, not register-only
+  dequantization, so the pool holds a kernel back only as far as its instruction count
+  forces. ``dequant_ops`` count issue slots, so an instruction of a pipe
   slower than one warp per clock per scheduler counts more than once (an int8 -> float
   conversion, 16 per clock per SM on sm80-sm90, takes 128 / 16 = 8 slots).
   The tensor-core GEMM mapping (:mod:`~sparsim.simulator.gemm`) charges every CTA the
@@ -28,8 +30,8 @@ Two costs that a quantized GEMM has and an fp16 one does not
 >>> from sparsim.simulator.machine import Machine
 >>> from sparsim.simulator.params import resolve_params
 >>> a100 = Machine.build(load_profile("a100-sxm4-80gb"), resolve_params())
->>> round(sm_alu_ops_per_s(a100) / 1e9, 1)   # 128 thread instructions x 1.41 GHz x 0.7
-126.3
+>>> round(sm_alu_ops_per_s(a100) / 1e9, 1)   # 128 thread instructions x 1.41 GHz
+180.5
 >>> round(activation_quant_s((8192, 4112), a100) * 1e6, 2)   # 1 token x 4096: launch-bound
 3.41
 """
@@ -56,8 +58,8 @@ ISSUE_SLOTS_PER_CLOCK = 4 * 32
 
 def sm_alu_ops_per_s(machine: Machine) -> float:
     """Dequantization issue slots one SM offers per second: :data:`ISSUE_SLOTS_PER_CLOCK`
-    × clock × ``vector_efficiency``."""
-    return ISSUE_SLOTS_PER_CLOCK * machine.clock_hz * machine.params["vector_efficiency"]
+    × clock (the datasheet issue rate)."""
+    return ISSUE_SLOTS_PER_CLOCK * machine.clock_hz
 
 
 def activation_quant_s(moved: tuple[int, int], machine: Machine) -> float:

@@ -1,0 +1,180 @@
+"""Quantized linear paths against published kernel-level figures (issue 16, item 3).
+
+    python benchmarks/bench_quant.py                   # finds shared/data/published above the repo
+    python benchmarks/bench_quant.py --published DIR   # or names it
+
+What it scores, and where each figure was read:
+
+1. ``kernels.json`` points in int8 and fp8 (SlideSparse: cuBLASLt vs cuSPARSELt, searched
+   plans, A100 80GB PCIe scored on the SXM4 profile and RTX 4090; one best-of-search H100
+   fp8 TFLOP/s point): kernel times of the dense and 2:4 GEMMs and the speedup. These
+   GEMMs were timed without the activation-quantization kernel, so they are predicted as
+   plain int8/fp8 GEMMs (no ``quant``).
+2. The Marlin README's figure "Marlin (group=128) performance on layer shapes of popular
+   models - BATCHSIZE 16" (IST-DASLab/marlin assets/models.png), NVIDIA A100 bars, read
+   from the figure to +-0.05: the summed time of fp16 PyTorch (CUTLASS) over Marlin over
+   each model's linear layers (bench.py MODELS) at batch 16.
+3. The Marlin README's figure "16bit x 4bit (group=128) mul with 72k x 18k matrix on NVIDIA
+   A10" (assets/peak.png): Marlin and "torch-nightly" (tinygemm) speedups vs batch. Scored
+   only if a profile named ``a10`` exists (none ships yet); otherwise printed for reference
+   beside the A100 prediction of the same shape, which only the shape of the curve can be
+   compared with.
+4. Kernel level of e2e.json's torchao Llama-3-8B batch-1 decode on an A100: the summed
+   linear kernel times of one transformer block (q, k, v, o, gate, up, down) for bf16,
+   int8 weight-only, int4 weight-only (tinygemm, group 64) and int4 + 2:4 (Sparse-Marlin),
+   with the measured tokens/s ratios beside them (the e2e ratios include attention, norms
+   and the LM head, which do not shrink, so the kernel ratios should be at or above them).
+
+Every path here rests on published figures only: no quantized kernel has been timed on
+our own GPU yet (benchmarks/gpu/collect.sh's quant stage will).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+import sparsim
+from sparsim.errors import SparsimError
+
+#: IST-DASLab/marlin README, assets/models.png, NVIDIA A100 bars (read from the figure, +-0.05)
+MARLIN_A100_BATCH16 = {"Llama7B": 2.22, "Llama13B": 2.80, "Llama33B": 3.04, "Llama65B": 3.20, "Falcon180B": 3.64}
+#: IST-DASLab/marlin bench.py MODELS: (in_features, out_features) of each linear layer
+MARLIN_MODELS = {
+    "Llama7B": [(4096, 3 * 4096), (4096, 4096), (4096, 2 * 10752), (10752, 4096)],
+    "Llama13B": [(5120, 3 * 5120), (5120, 5120), (5120, 2 * 13568), (13568, 5120)],
+    "Llama33B": [(6656, 3 * 6656), (6656, 6656), (6656, 2 * 17664), (17664, 6656)],
+    "Llama65B": [(8192, 3 * 8192), (8192, 8192), (8192, 2 * 21760), (21760, 8192)],
+    "Falcon180B": [(14848, 14848 * 5 + 1024), (14848 * 5, 14848)],
+}
+#: IST-DASLab/marlin README, assets/peak.png (A10, 72k x 18k, group 128), read to +-0.05:
+#: batch -> (Marlin, torch-nightly tinygemm) speedup over fp16 PyTorch (CUTLASS)
+MARLIN_A10_PEAK = {1: (3.87, 3.59), 2: (3.87, 3.59), 4: (3.87, 3.41), 8: (3.89, 2.50), 16: (3.89, 1.38),
+                   32: (3.82, 0.59), 64: (3.09, 0.28), 128: (1.55, 0.14)}
+#: Llama-3-8B linear layers of one block, (out_features M, in_features K): hidden 4096,
+#: 8 KV heads of 128, intermediate 14336 (e2e.json model.arch of the torchao points)
+LLAMA3_8B = [(4096, 4096), (1024, 4096), (1024, 4096), (4096, 4096), (14336, 4096), (14336, 4096), (4096, 14336)]
+#: e2e.json torchao-a100-llama-3-8b-*-compiled tokens/s (torchao README, A100 80GB SXM4, batch 1)
+TORCHAO_LLAMA3_8B = {"bf16": 95.64, "int8wo": 153.03, "int4wo-64": 180.8, "sparse-marlin": 223.95}
+#: each torchao configuration as a sparsim call: (kernel, quant, group, impl, dtype)
+TORCHAO_CALLS = {"bf16": ("dense", None, None, None, "bf16"),
+                 "int8wo": ("dense", "w8a16", None, "torchao-int8wo", "bf16"),
+                 "int4wo-64": ("dense", "w4a16", 64, "torchao-int4", "bf16"),
+                 "sparse-marlin": ("2:4", "w4a16", None, "sparse-marlin", "fp16")}
+
+
+def find_published(start: Path) -> Path | None:
+    for parent in (start, *start.parents):
+        candidate = parent / "shared" / "data" / "published"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _kernel_s(kernel, m, k, n, hw, dtype, impl=None, quant=None, group=None) -> float:
+    return sparsim.predict(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, impl=impl, quant=quant, group=group,
+                           compare=False).kernel_s
+
+
+def score_kernels_json(path: Path) -> None:
+    data = json.loads((path / "kernels.json").read_text())
+    rows, errors, ratio_errors = [], [], []
+    for p in data["points"]:
+        if p["dtype"] not in ("int8", "fp8"):
+            continue
+        hw, m, k, n, dt = p["hw"], p["m"], p["k"], p["n"], p["dtype"]
+        try:
+            if p["type"] == "pair":
+                sparse = _kernel_s(p["kernel"], m, k, n, hw, dt, impl=p["impl"])
+                dense = _kernel_s("dense", m, k, n, hw, dt, impl=p["dense_impl"])
+                meas = p["measured"]
+                errors += [sparse / meas["sparse_s"] - 1, dense / meas["dense_s"] - 1]
+                ratio_errors.append((dense / sparse) / meas["speedup"])
+                rows.append((p["id"], f"dense {dense * 1e6:9.1f} us (meas {meas['dense_s'] * 1e6:9.1f})  "
+                                      f"2:4 {sparse * 1e6:9.1f} us (meas {meas['sparse_s'] * 1e6:9.1f})  "
+                                      f"speedup {dense / sparse:5.2f} (meas {meas['speedup']:5.2f})"))
+            elif p["type"] == "tflops":
+                t = _kernel_s("dense", m, k, n, hw, dt, impl=p.get("impl"))
+                tflops = 2 * m * k * n / t / 1e12
+                meas = p["measured"]["tflops"]
+                errors.append(meas / tflops - 1)  # time error = inverse of the rate error
+                rows.append((p["id"], f"{tflops:7.1f} TFLOP/s (meas {meas:7.1f})"))
+        except SparsimError as exc:
+            rows.append((p["id"], f"not predicted: {exc}"))
+    print(f"\n1. kernels.json int8/fp8 points ({len(rows)})")
+    for pid, text in rows:
+        print(f"  {pid:48s} {text}")
+    if errors:
+        print(f"  time MAPE {np.mean(np.abs(errors)):.1%} over {len(errors)} times; speedup ratio "
+              f"predicted/measured: median {np.median(ratio_errors):.2f}, "
+              f"MAPE {np.mean(np.abs(np.array(ratio_errors) - 1)):.1%}")
+
+
+def score_marlin_a100() -> None:
+    print("\n2. Marlin README, A100, batch 16, summed linear layers: speedup over fp16 (predicted vs read)")
+    errs = []
+    for name, layers in MARLIN_MODELS.items():
+        dense = sum(_kernel_s("dense", m, k, 16, "a100-sxm4-80gb", "fp16") for k, m in layers)
+        marlin = sum(_kernel_s("dense", m, k, 16, "a100-sxm4-80gb", "fp16", impl="marlin", quant="w4a16")
+                     for k, m in layers)
+        errs.append(dense / marlin / MARLIN_A100_BATCH16[name] - 1)
+        print(f"  {name:11s} predicted {dense / marlin:5.2f}   published {MARLIN_A100_BATCH16[name]:5.2f}   "
+              f"error {errs[-1]:+.0%}")
+    print(f"  MAPE {np.mean(np.abs(errs)):.1%}")
+
+
+def score_marlin_peak() -> None:
+    from sparsim.hwprofiles import load_profile
+
+    try:
+        load_profile("a10")
+        hw, scored = "a10", True
+    except SparsimError:
+        hw, scored = "a100-sxm4-80gb", False
+    m, k = 4 * 256 * 108, 256 * 108  # bench.py 'ideal' shape on an A100 (72k x 18k on an A10's 72 SMs)
+    if scored:
+        m, k = 4 * 256 * 72, 256 * 72
+    print(f"\n3. Marlin README peak curve (A10, 72k x 18k); predicted on {hw} {m}x{k}"
+          + ("" if scored else " (no a10 profile: compare the shape of the curve only)"))
+    print(f"  {'batch':>5s}  {'marlin':>7s} {'read':>5s}   {'tinygemm':>8s} {'read':>5s}")
+    for batch, (marlin_read, tiny_read) in MARLIN_A10_PEAK.items():
+        dense = _kernel_s("dense", m, k, batch, hw, "fp16")
+        marlin = _kernel_s("dense", m, k, batch, hw, "fp16", quant="w4a16", impl="marlin")
+        tiny = _kernel_s("dense", m, k, batch, hw, "bf16", quant="w4a16", impl="torchao-int4")
+        print(f"  {batch:5d}  {dense / marlin:7.2f} {marlin_read:5.2f}   {dense / tiny:8.2f} {tiny_read:5.2f}")
+
+
+def llama3_8b_linear_s(name: str, hw: str = "a100-sxm4-80gb") -> float:
+    """Summed kernel time of one Llama-3-8B block's linear layers at batch 1 under a torchao configuration."""
+    kernel, quant, group, impl, dtype = TORCHAO_CALLS[name]
+    return sum(_kernel_s(kernel, m, k, 1, hw, dtype, impl=impl, quant=quant, group=group) for m, k in LLAMA3_8B)
+
+
+def score_torchao_kernel_level() -> None:
+    print("\n4. Llama-3-8B batch-1 decode, A100: one block's linear kernels (predicted) vs torchao tokens/s")
+    base = llama3_8b_linear_s("bf16")
+    for name in TORCHAO_CALLS:
+        t = llama3_8b_linear_s(name)
+        print(f"  {name:14s} {t * 1e6:7.1f} us   kernel speedup {base / t:5.2f}   "
+              f"e2e speedup {TORCHAO_LLAMA3_8B[name] / TORCHAO_LLAMA3_8B['bf16']:5.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--published", type=Path, default=None, help="folder holding kernels.json and e2e.json")
+    args = parser.parse_args()
+    published = args.published or find_published(Path(__file__).resolve().parent.parent)
+    if published is not None and (published / "kernels.json").is_file():
+        score_kernels_json(published)
+    else:
+        print("1. kernels.json not found (pass --published DIR): skipped")
+    score_marlin_a100()
+    score_marlin_peak()
+    score_torchao_kernel_level()
+
+
+if __name__ == "__main__":
+    main()
