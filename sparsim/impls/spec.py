@@ -123,6 +123,9 @@ class Implementation:
     params: Mapping[str, float] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     origin: str = "<memory>"
+    #: what the implementation's own figures rest on where no measurement of ours backs
+    #: them: "published" (others' published measurements) or "datasheet"; "" otherwise
+    basis: str = ""
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -137,7 +140,7 @@ class Implementation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "display_name": self.display_name, "library": self.library, "kind": self.kind,
-            "description": self.description, "params": dict(self.params),
+            "description": self.description, "params": dict(self.params), "basis": self.basis,
             "kernels": {k: {"mapping": r.mapping, "dtypes": list(r.dtypes),
                             "tiles": {s: [list(t) for t in ts] for s, ts in r.tiles.items()},
                             "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
@@ -294,7 +297,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     ``kernels`` and ``dtypes`` are what the models know (passed in). Parameter names are
     checked by the simulator, which owns them (``sparsim.simulator.library``).
     """
-    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params"}
+    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params",
+               "basis"}
     for key in data:
         if key not in allowed:
             raise _fail(origin, key, "(unknown key)", ", ".join(sorted(allowed)))
@@ -305,6 +309,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
             raise _fail(origin, key, data.get(key), "a non-empty string")
     if data.get("kind") not in ("gpu", "cpu"):
         raise _fail(origin, "kind", data.get("kind"), "gpu or cpu")
+    if data.get("basis", "") not in ("", "published", "datasheet", "measured"):
+        raise _fail(origin, "basis", data.get("basis"), "published, datasheet or measured")
     rules_data = data.get("kernel")
     if not isinstance(rules_data, Mapping) or not rules_data:
         raise _fail(origin, "kernel", rules_data, "one [kernel.NAME] table per kernel it runs")
@@ -327,5 +333,5 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
         name=data["name"], display_name=data["display_name"], library=data["library"], kind=data["kind"],
         rules=MappingProxyType(rules), description=str(data.get("description", "")),
         public=bool(data.get("public", True)), params=MappingProxyType(params),
-        sources=MappingProxyType(sources), origin=origin,
+        sources=MappingProxyType(sources), origin=origin, basis=data.get("basis", ""),
     )

@@ -52,4 +52,18 @@ def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | 
         from .quantized import with_activation_quant
 
         prediction = with_activation_quant(prediction, work, hw, calibration)
+    return _with_impl_basis(prediction)
+
+
+def _with_impl_basis(prediction):
+    """Say in ``basis`` when the implementation's own figures rest on published numbers
+    or the datasheet only (no measurement of ours behind them)."""
+    from ..impls import get_impl
+
+    basis = get_impl(prediction.impl).basis if prediction.impl else ""
+    if basis in ("published", "datasheet"):
+        from dataclasses import replace
+
+        words = "published figures only" if basis == "published" else "datasheet figures only"
+        prediction = replace(prediction, basis=f"{prediction.basis}; {prediction.impl}: {words}")
     return prediction
