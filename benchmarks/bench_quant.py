@@ -25,6 +25,13 @@ What it scores, and where each figure was read:
    with the measured tokens/s ratios beside them (the e2e ratios include attention, norms
    and the LM head, which do not shrink, so the kernel ratios should be at or above them).
 
+5. Kernel level of e2e.json's vLLM (SlideSparse) runs on an RTX 4090: W8A8 int8/fp8 with
+   2:4 weights (cuSPARSELt, searched plan) vs dense (cuBLASLt), decode (N = concurrent
+   requests) and prefill (N = tokens per forward): the summed time of one block's linear
+   layers (fused qkv, o, fused gate_up, down; each with its activation-quantization
+   kernel) dense over sparse, beside the measured elapsed-time speedup (median 1.18x
+   decode, 1.29x prefill; the e2e run also holds attention and the LM head).
+
 Every path here rests on published figures only: no quantized kernel has been timed on
 our own GPU yet (benchmarks/gpu/collect.sh's quant stage will).
 """
@@ -162,6 +169,42 @@ def score_torchao_kernel_level() -> None:
               f"e2e speedup {TORCHAO_LLAMA3_8B[name] / TORCHAO_LLAMA3_8B['bf16']:5.2f}")
 
 
+def vllm_block(arch: dict) -> list[tuple[int, int]]:
+    """(M, K) of one block's linear layers as vLLM fuses them: qkv, o, gate_up, down."""
+    h, hd, i = arch["hidden"], arch["head_dim"], arch["intermediate"]
+    qkv = (arch["n_heads"] + 2 * arch["n_kv_heads"]) * hd
+    return [(qkv, h), (h, arch["n_heads"] * hd), (2 * i, h), (h, i)]
+
+
+def score_vllm_kernel_level(path: Path) -> None:
+    data = json.loads((path / "e2e.json").read_text())
+    print("\n5. vLLM 2:4 W8A8 on an RTX 4090: one block's linears, dense (cublaslt) / 2:4 (cusparselt-search)")
+    rows = {"decode_throughput_batch": [], "prefill_throughput": []}
+    for p in data["points"]:
+        if p["source"] != "vllmbench-e2e" or p["kind"] not in rows or "sparse" not in p["measured"]:
+            continue  # single runs (e.g. the stock CUTLASS baseline) carry no sparse-vs-dense pair
+        quant = {"int8": "w8a8", "fp8": "fp8"}[p["weight_dtype"]]
+        n = p["batch_size"] if p["kind"] == "decode_throughput_batch" else p["tokens_per_step"]
+        block = vllm_block(p["model"]["arch"])
+        dense_impl = "cublaslt-int8" if quant == "w8a8" else "cublaslt-fp8"
+        try:
+            dense = sum(_kernel_s("dense", m, k, n, "rtx-4090", "bf16", impl=dense_impl, quant=quant) for m, k in block)
+            sparse = sum(_kernel_s("2:4", m, k, n, "rtx-4090", "bf16", impl="cusparselt-search", quant=quant)
+                         for m, k in block)
+        except SparsimError as exc:
+            print(f"  {p['id']}: not predicted: {exc}")
+            continue
+        measured = p["measured"]["speedup_dense_over_sparse_elapsed"]
+        rows[p["kind"]].append((dense / sparse, measured))
+        print(f"  {p['id']:52s} N={n:6d}  kernel speedup {dense / sparse:5.2f}   e2e {measured:5.2f}")
+    for kind, values in rows.items():
+        if values:
+            k_med, e_med = np.median([v[0] for v in values]), np.median([v[1] for v in values])
+            agree = np.mean([(a > 1) == (b > 1) for a, b in values])
+            print(f"  {kind}: median kernel speedup {k_med:.2f}, median e2e {e_med:.2f}; "
+                  f"same side of 1 in {agree:.0%} of {len(values)} runs")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--published", type=Path, default=None, help="folder holding kernels.json and e2e.json")
@@ -174,6 +217,8 @@ def main() -> None:
     score_marlin_a100()
     score_marlin_peak()
     score_torchao_kernel_level()
+    if published is not None and (published / "e2e.json").is_file():
+        score_vllm_kernel_level(published)
 
 
 if __name__ == "__main__":
