@@ -32,6 +32,13 @@ What it scores, and where each figure was read:
    kernel) dense over sparse, beside the measured elapsed-time speedup (median 1.18x
    decode, 1.29x prefill; the e2e run also holds attention and the LM head).
 
+6. The Sparse-Marlin README's figures (IST-DASLab/Sparse-Marlin assets/batches_ideal_fix.png,
+   "Marlin 2:4 (groupsize=128) mul with 82k x 20k on NVIDIA 3090", and models_nfix.png,
+   batch 16 on the Marlin model shapes), read to +-0.05: Sparse-Marlin, Marlin and
+   torch-nightly (tinygemm) speedups over fp16 PyTorch. Scored on a profile named
+   ``rtx-3090`` if one exists, else printed beside the RTX 4090 prediction (another
+   GeForce die: compare the curves' shape and the Sparse-Marlin/Marlin ratio only).
+
 Every path here rests on published figures only: no quantized kernel has been timed on
 our own GPU yet (benchmarks/gpu/collect.sh's quant stage will).
 """
@@ -61,6 +68,14 @@ MARLIN_MODELS = {
 #: batch -> (Marlin, torch-nightly tinygemm) speedup over fp16 PyTorch (CUTLASS)
 MARLIN_A10_PEAK = {1: (3.87, 3.59), 2: (3.87, 3.59), 4: (3.87, 3.41), 8: (3.89, 2.50), 16: (3.89, 1.38),
                    32: (3.82, 0.59), 64: (3.09, 0.28), 128: (1.55, 0.14)}
+#: IST-DASLab/Sparse-Marlin README, assets/batches_ideal_fix.png (RTX 3090, 82k x 20k, group 128),
+#: read to +-0.05: batch -> (Sparse-Marlin, Marlin, torch-nightly) speedup over fp16 PyTorch
+SPARSE_MARLIN_3090_PEAK = {1: (5.08, 3.87, 3.57), 2: (5.10, 3.89, 3.61), 4: (5.14, 3.92, 3.50),
+                           8: (5.15, 3.91, 2.40), 16: (5.23, 3.97, 1.27), 32: (5.13, 2.95, 0.67),
+                           64: (2.67, 1.50, 0.34), 128: (1.92, 1.08, 0.27), 256: (1.90, 1.11, 0.22)}
+#: IST-DASLab/Sparse-Marlin README, assets/models_nfix.png (RTX 3090, batch 16): (Marlin, Sparse-Marlin)
+SPARSE_MARLIN_3090_MODELS = {"Llama7B": (3.91, 5.21), "Llama13B": (3.84, 5.11), "Llama33B": (4.49, 6.03),
+                             "Llama65B": (4.22, 5.64), "Falcon180B": (4.52, 5.95)}
 #: Llama-3-8B linear layers of one block, (out_features M, in_features K): hidden 4096,
 #: 8 KV heads of 128, intermediate 14336 (e2e.json model.arch of the torchao points)
 LLAMA3_8B = [(4096, 4096), (1024, 4096), (1024, 4096), (4096, 4096), (14336, 4096), (14336, 4096), (4096, 14336)]
@@ -169,6 +184,35 @@ def score_torchao_kernel_level() -> None:
               f"e2e speedup {TORCHAO_LLAMA3_8B[name] / TORCHAO_LLAMA3_8B['bf16']:5.2f}")
 
 
+def score_sparse_marlin() -> None:
+    from sparsim.hwprofiles import load_profile
+
+    try:
+        load_profile("rtx-3090")
+        hw, proxy = "rtx-3090", ""
+    except SparsimError:
+        hw, proxy = "rtx-4090", " (no rtx-3090 profile: an RTX 4090 stands in; compare shapes and ratios only)"
+    sms = load_profile(hw).sm_count
+    m, k = 4 * 256 * sms, 256 * sms  # the 'ideal' shape class of the figure (82k x 20k on the 3090's 82 SMs)
+    print(f"\n6. Sparse-Marlin README peak curve (RTX 3090), predicted on {hw} {m}x{k}{proxy}")
+    print(f"  {'batch':>5s}  {'2:4':>5s} {'read':>5s}  {'marlin':>6s} {'read':>5s}  {'tiny':>5s} {'read':>5s}")
+    for batch, (sm_read, marlin_read, tiny_read) in SPARSE_MARLIN_3090_PEAK.items():
+        dense = _kernel_s("dense", m, k, batch, hw, "fp16")
+        sparse = _kernel_s("2:4", m, k, batch, hw, "fp16", quant="w4a16", impl="sparse-marlin")
+        marlin = _kernel_s("dense", m, k, batch, hw, "fp16", quant="w4a16", impl="marlin")
+        tiny = _kernel_s("dense", m, k, batch, hw, "bf16", quant="w4a16", impl="torchao-int4")
+        print(f"  {batch:5d}  {dense / sparse:5.2f} {sm_read:5.2f}  {dense / marlin:6.2f} {marlin_read:5.2f}  "
+              f"{dense / tiny:5.2f} {tiny_read:5.2f}")
+    print(f"  batch 16, model shapes: {'marlin':>6s} {'read':>5s}  {'2:4':>5s} {'read':>5s}")
+    for name, layers in MARLIN_MODELS.items():
+        dense = sum(_kernel_s("dense", m_, k_, 16, hw, "fp16") for k_, m_ in layers)
+        marlin = sum(_kernel_s("dense", m_, k_, 16, hw, "fp16", quant="w4a16", impl="marlin") for k_, m_ in layers)
+        sparse = sum(_kernel_s("2:4", m_, k_, 16, hw, "fp16", quant="w4a16", impl="sparse-marlin")
+                     for k_, m_ in layers)
+        read_marlin, read_sparse = SPARSE_MARLIN_3090_MODELS[name]
+        print(f"  {name:23s} {dense / marlin:6.2f} {read_marlin:5.2f}  {dense / sparse:5.2f} {read_sparse:5.2f}")
+
+
 def vllm_block(arch: dict) -> list[tuple[int, int]]:
     """(M, K) of one block's linear layers as vLLM fuses them: qkv, o, gate_up, down."""
     h, hd, i = arch["hidden"], arch["head_dim"], arch["intermediate"]
@@ -217,6 +261,7 @@ def main() -> None:
     score_marlin_a100()
     score_marlin_peak()
     score_torchao_kernel_level()
+    score_sparse_marlin()
     if published is not None and (published / "e2e.json").is_file():
         score_vllm_kernel_level(published)
 

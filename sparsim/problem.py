@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from .errors import check_choice
+from .errors import SparsimError, check_choice
 from .impls import check_impl, default_impl
 from .models.quant import get_scheme
 from .models.quantized import compute_dtype, quantize_work
@@ -123,7 +123,11 @@ class Problem:
                           pattern=self.pattern, seed=self.seed, **self.resolved_options(hw_kind))
         if self.quant is None:
             return work
-        _, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.compute_dtype, hw_kind, quant=self.quant)
+        impl, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.compute_dtype, hw_kind, quant=self.quant)
+        group = get_scheme(self.quant, group=self.group).group
+        if group is not None and rule.groups and group not in rule.groups:
+            raise SparsimError(f"--group: got {group} with --impl {impl.name}; allowed: "
+                               f"{', '.join(map(str, rule.groups))} ({rule.sources.get('groups', '')})")
         return quantize_work(work, self.quant, model_dtype=self.dtype, group=self.group,
                              dequant_ops=rule.dequant_ops, act_quant=rule.act_quant, zero_point=rule.zero_point)
 

@@ -87,6 +87,8 @@ class KernelRule:
     #: CUDA-core instructions (thread level) per stored weight value to dequantize it
     #: (int4/int8 -> fp16 unpack, zero point, scale), each time a CTA loads it
     dequant_ops: float = 0.0
+    #: group sizes (inputs per scale) the kernel is built for; () : any
+    groups: tuple[int, ...] = ()
     #: whether the stored weights carry a zero point beside each scale (None: the scheme's
     #: default; Marlin is symmetric, tinygemm stores scale and zero)
     zero_point: bool | None = None
@@ -250,7 +252,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
 
 
 #: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs
-_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "zero_point", "min_cc", "max_cc")
+_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "zero_point", "groups", "min_cc", "max_cc")
 _QUANT_NAMES = ("none", "w8a16", "w4a16", "fp8", "w8a8")  # sparsim.models.quant.SCHEMES, and no quantization
 
 
@@ -274,6 +276,12 @@ def _quant_keys(origin: str, pre: str, table: Mapping, sources: dict) -> dict[st
         if table["act_quant"] not in ("separate", "fused"):
             raise _fail(origin, f"{pre}.act_quant", table["act_quant"], "separate or fused")
         out["act_quant"] = table["act_quant"]
+    if "groups" in table:
+        value, sources["groups"] = _sourced(origin, f"{pre}.groups", table["groups"])
+        if not isinstance(value, list) or not value or any(
+                isinstance(g, bool) or not isinstance(g, int) or not 8 <= g <= 8192 for g in value):
+            raise _fail(origin, f"{pre}.groups", value, "a list of group sizes, whole numbers in [8, 8192]")
+        out["groups"] = tuple(value)
     if "zero_point" in table:
         if not isinstance(table["zero_point"], bool):
             raise _fail(origin, f"{pre}.zero_point", table["zero_point"], "true or false")
