@@ -3,6 +3,8 @@ activation-quantization kernel, dequantization on the SM, Marlin's behaviour vs 
 the batch-1 ranking of torchao's Llama-3-8B paths on an A100."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sparsim
 from sparsim.errors import SparsimError
@@ -150,3 +152,24 @@ def test_rule_quant_keys_are_checked_with_the_key_named():
 def test_check_impl_accepts_a_gpu_in_range():
     impl, rule = check_impl("cutlass-2:4", "2:4", "fp8", quant="fp8", cc="9.0", hw_name="h100")
     assert impl.name == "cutlass-2:4" and rule.max_cc == "9.0"
+
+
+@settings(max_examples=25, deadline=None)
+@given(m=st.sampled_from([512, 1024, 4096, 14336]), k=st.sampled_from([1024, 4096, 14336]),
+       n=st.integers(1, 200), extra=st.integers(1, 100),
+       path=st.sampled_from([("marlin", "dense", "fp16", "w4a16"), ("torchao-int4", "dense", "bf16", "w4a16"),
+                             ("sparse-marlin", "2:4", "fp16", "w4a16"), ("torchao-int8wo", "dense", "bf16", "w8a16"),
+                             ("cublaslt-int8", "dense", "bf16", "w8a8")]))
+def test_more_tokens_never_make_a_quantized_call_faster(m, k, n, extra, path):
+    impl, kernel, dtype, quant = path
+    fewer = kernel_s(kernel, m, k, n, impl=impl, dtype=dtype, quant=quant)
+    more = kernel_s(kernel, m, k, n + extra, impl=impl, dtype=dtype, quant=quant)
+    assert more >= fewer * (1 - 1e-9)
+
+
+@pytest.mark.parametrize("model", ["des", "analytic"])
+def test_both_time_models_run_quantized_paths_above_their_floor(model):
+    for kernel, quant, dtype in (("dense", "w4a16", "fp16"), ("dense", "w8a16", "bf16"), ("2:4", "w8a8", "bf16")):
+        p = sparsim.predict(kernel, m=4096, k=4096, n=8, hw=A100, dtype=dtype, quant=quant, model=model)
+        assert p.kernel_s >= p.roofline_floor_s and p.quant == quant
+        assert (p.kernels[0][0] == ACT_QUANT_KERNEL) == (quant == "w8a8")
