@@ -261,9 +261,9 @@ def main() -> None:
     score_marlin_a100()
     score_marlin_peak()
     score_torchao_kernel_level()
-    score_sparse_marlin()
     if published is not None and (published / "e2e.json").is_file():
         score_vllm_kernel_level(published)
+    score_sparse_marlin()
 
 
 if __name__ == "__main__":
