@@ -58,9 +58,10 @@ def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | 
 def _with_impl_basis(prediction):
     """Say in ``basis`` when the implementation's own figures rest on published numbers
     or the datasheet only (no measurement of ours behind them)."""
-    from ..impls import get_impl
+    from ..impls import get_impl, impl_names
 
-    basis = get_impl(prediction.impl).basis if prediction.impl else ""
+    known = prediction.impl in impl_names(public_only=False)  # a file loaded by the caller has no registry entry
+    basis = get_impl(prediction.impl).basis if known else ""
     if basis in ("published", "datasheet"):
         from dataclasses import replace
 
