@@ -74,6 +74,8 @@ def predict(
     compare: bool = True,
     l2: str = "cold",
     power_limit_w: float | None = None,
+    quant: str | None = None,
+    group: int | None = None,
     **options,
 ) -> Prediction:
     """Predict one call of ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel`` on profile ``hw``.
@@ -88,6 +90,9 @@ def predict(
     (``"cold"``, the default: a flushed L2, as the atlas measures). ``power_limit_w``: a
     board power cap in W (default: the profile's board power); tensor-core kernels run at
     the clock they sustain under it.
+    ``quant`` (``"w8a16"``, ``"w4a16"``, ``"fp8"``, ``"w8a8"``; ``group`` for w4a16)
+    quantizes the weights (:mod:`sparsim.models.quant`); ``impl=None`` then picks the
+    default implementation of that scheme (e.g. Marlin for w4a16).
     """
     check_choice("--model", model, MODELS)
     profile = load_profile(hw)  # "host": measured by sparsim.validate.hostbench, which sparsim/__init__ registers lazily
@@ -99,7 +104,7 @@ def predict(
     if weights is not None:
         options["weights"] = weights
     problem = Problem(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, options=options,
-                      impl=impl, seed=seed)
+                      impl=impl, seed=seed, quant=quant, group=group)
     conditions = {"l2": l2, "power_limit_w": power_limit_w}
     prediction = predict_work(problem.work(profile.kind), profile, cal, model=model, seed=seed,
                               impl=problem.impl_for(profile.kind), **conditions)
@@ -119,7 +124,8 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str, c
         return p
     note = f"{p.impl}: {rule.knob}"
     alt = rule.alternative
-    if alt and problem.dtype in get_impl(alt).rules.get(problem.kernel, rule).dtypes:
+    alt_rule = get_impl(alt).rules.get(problem.kernel, rule) if alt else None
+    if alt and problem.compute_dtype in alt_rule.dtypes and (problem.quant or "none") in alt_rule.quant:
         other = problem.with_impl(alt)
         q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt,
                          **(conditions or {}))

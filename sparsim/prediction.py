@@ -65,6 +65,8 @@ class Prediction:
     basis: str = "datasheet only"
     #: the kernels one call launches, in order: (name, seconds)
     kernels: tuple[tuple[str, float], ...] = ()
+    #: the quantization scheme of the weights (sparsim.models.quant); None: unquantized
+    quant: str | None = None
 
     def __post_init__(self):
         if self.kernel_s == 0.0 and self.overhead_s == 0.0:

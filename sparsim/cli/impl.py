@@ -30,7 +30,9 @@ def list_cmd():
     width = max(map(len, names))
     for name in names:
         i = get_impl(name)
-        click.echo(f"{name:<{width}}  {i.kind}  {', '.join(i.kernels):<40s}  {i.display_name}")
+        schemes = [q for q in dict.fromkeys(q for r in i.rules.values() for q in r.quant) if q != "none"]
+        quant = f"  [quant: {', '.join(schemes)}]" if schemes else ""
+        click.echo(f"{name:<{width}}  {i.kind}  {', '.join(i.kernels):<40s}  {i.display_name}{quant}")
 
 
 @impl.command("show")
@@ -68,6 +70,14 @@ def show(name, as_json):
         for extra in r.extra_kernels:
             cost = human_seconds(extra.seconds) + (f" + {extra.per_nonzero_s * 1e12:.2f} ps/nonzero" if extra.per_nonzero_s else "")
             rows.append(("  extra kernel", f"{extra.name}: {cost}   [{extra.source}]"))
+        if r.quant != ("none",):
+            rows.append(("  quantization", f"{', '.join(r.quant)}; activations quantized {r.act_quant}ly"
+                         if any(q in ("fp8", "w8a8") for q in r.quant) else ", ".join(r.quant)))
+        if r.dequant_ops:
+            rows.append(("  dequantization", f"{r.dequant_ops:g} issue slots per weight value   [{r.sources.get('dequant_ops', '')}]"))
+        for key in ("min_cc", "max_cc"):
+            if getattr(r, key):
+                rows.append((f"  {key.replace('_', ' ')}", f"{getattr(r, key)}   [{r.sources.get(key, '')}]"))
         if r.host_s:
             rows.append(("  host per call", f"{human_seconds(r.host_s)}   [{r.sources.get('host_s', '')}]"))
         if r.knob:

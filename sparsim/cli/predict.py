@@ -11,6 +11,7 @@ from ..api import MODELS, predict as predict_fn
 from ..dtypes import DTYPES
 from ..impls import impl_names
 from ..models.formats import INDEX_POLICIES
+from ..models.quant import SCHEMES
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
 from .format import human_bytes, human_count, human_seconds, kv_table
@@ -43,6 +44,8 @@ class _Dimension(click.ParamType):
 
 
 DIM = _Dimension()
+#: --quant choices: the quantization schemes (sparsim.models.quant)
+QUANT_CHOICES = tuple(SCHEMES)
 
 
 @click.command()
@@ -82,9 +85,13 @@ DIM = _Dimension()
 @click.option("--power-limit", "power_limit_w", type=float, default=None,
               help="Board power cap in W (default: the profile's board power); tensor-core kernels run at the "
                    "clock they sustain under it.")
+@click.option("--quant", default=None, type=click.Choice(QUANT_CHOICES),
+              help="Quantize the weights: w8a16 / w4a16 weight-only, fp8 / w8a8 (W8A8, per-token activations). "
+                   "--dtype is then the activations' dtype; default --impl: the scheme's (e.g. marlin for w4a16).")
+@click.option("--group", default=None, type=int, help="Inputs per weight scale for --quant w4a16 (default 128).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every Prediction field.")
 def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights_tensor, model, impl,
-            calibration, datasheet, index_policy, b_layout, group_size, block, l2, power_limit_w, as_json):
+            calibration, datasheet, index_policy, b_layout, group_size, block, l2, power_limit_w, quant, group, as_json):
     """Predict one library call of C[MxN] = A[MxK] @ B[KxN] on one GPU profile.
 
     The time is the device time of the kernels the call launches plus the host work per
@@ -95,6 +102,7 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
       sparsim predict --hw h100-sxm5-80gb --kernel csr --m 4096 --k 4096 --n 256 --density 0.1
       sparsim predict --hw h200-sxm-141gb --kernel 2:4 --impl cusparselt-search --m 4096 --k 4096 --n 16
       sparsim predict --hw a100-sxm4-80gb --kernel dense --m 16384 --k 16384 --n 16384 --power-limit 330
+      sparsim predict --hw a100-sxm4-80gb --kernel 2:4 --quant w4a16 --m 4096 --k 4096 --n 1
     """
     if datasheet and calibration:
         from ..errors import SparsimError
@@ -106,7 +114,7 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
     p = predict_fn(kernel, m=m, k=k, n=n, hw=hw, dtype=dtype, density=density, pattern=pattern,
                    calibration=False if datasheet else calibration, model=model, seed=seed, impl=impl,
                    weights=weights, weights_tensor=weights_tensor, group_size=group_size, block=block,
-                   l2=l2, power_limit_w=power_limit_w, **options)
+                   l2=l2, power_limit_w=power_limit_w, quant=quant, group=group, **options)
     if as_json:
         click.echo(json.dumps(p.to_dict(), sort_keys=False))
         return
@@ -135,7 +143,8 @@ def _check_weights_flags(weights, tensor, density, pattern) -> None:
 
 def render(p) -> str:
     rows = [
-        ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"),
+        ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"
+                   + (f"  weights quantized {p.quant}" if p.quant else "")),
         ("hardware", p.hw),
         ("implementation", p.impl),
         ("figures", p.basis + (f"  ({Path(p.calibration).name})" if p.calibration else "")),

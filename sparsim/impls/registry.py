@@ -6,6 +6,15 @@ CPU profile NumPy (dense) and SciPy (sparse). ``reference`` is sparsim's own
 library-free mapping (the best tile for the hardware, no extra kernels, no host work):
 the default for the ``grouped`` kernel, which no library ships.
 
+A quantized problem (``quant=``, :mod:`sparsim.models.quant`) has its own default per
+kernel and scheme (:data:`QUANT_DEFAULTS`): Marlin for int4 weight-only, Sparse-Marlin
+for int4 + 2:4, cuBLASLt for fp8 and int8 W8A8, cuSPARSELt for W8A8 2:4. A file's name
+cannot hold ``:`` on every system, so ``_`` in a file name stands for ``:`` in the
+implementation's name (``cutlass-2_4.toml`` holds ``cutlass-2:4``).
+
+>>> default_impl("dense", quant="w4a16"), default_impl("2:4", quant="w4a16"), default_impl("2:4", quant="w8a8")
+('marlin', 'sparse-marlin', 'cusparselt')
+
 >>> get_impl("torch").rule("2:4").params_from
 'cusparselt'
 >>> check_impl("cusparselt", "2:4", "fp64")
@@ -25,7 +34,7 @@ from ..errors import SparsimError
 from ..tomlfile import read_toml
 from .spec import Implementation, KernelRule, parse_impl
 
-__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "DEFAULTS"]
+__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "DEFAULTS", "QUANT_DEFAULTS"]
 
 #: kernel -> default implementation on a GPU profile (DESIGN.md, sparsim.predict contract)
 DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "cusparse", "bsr": "cusparse",
@@ -33,6 +42,17 @@ DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "c
 #: kernel -> default implementation on a CPU profile (NumPy/SciPy take every dtype: the
 #: CPU model runs narrow types as the BLAS/SciPy loops do, after conversion)
 CPU_DEFAULTS = {"dense": "numpy", "channel": "numpy", "csr": "scipy", "coo": "scipy"}
+#: (kernel, quantization scheme) -> default implementation on a GPU profile: what vLLM and
+#: torchao pick for that scheme (vLLM: Marlin for GPTQ/AWQ int4, cuBLASLt/CUTLASS scaled
+#: GEMMs for W8A8; torchao: int8 weight-only via torch.compile, Sparse-Marlin for int4 + 2:4)
+#: (Marlin runs fp16 activations only; tinygemm, torchao's int4 path, bf16: a bf16 model
+#: takes the first implementation in the list that runs its dtype)
+QUANT_DEFAULTS = {("dense", "w8a16"): "torchao-int8wo", ("channel", "w8a16"): "torchao-int8wo",
+                  ("dense", "w4a16"): ("marlin", "torchao-int4"), ("channel", "w4a16"): ("marlin", "torchao-int4"),
+                  ("2:4", "w4a16"): "sparse-marlin",
+                  ("dense", "fp8"): "cublaslt-fp8", ("channel", "fp8"): "cublaslt-fp8", ("2:4", "fp8"): "cusparselt",
+                  ("dense", "w8a8"): "cublaslt-int8", ("channel", "w8a8"): "cublaslt-int8",
+                  ("2:4", "w8a8"): "cusparselt"}
 _KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
 
 
@@ -46,9 +66,10 @@ def _builtin() -> dict[str, Implementation]:
     for entry in sorted(_data_dir().iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".toml"):
             impl = load_impl(Path(str(entry)))
-            if impl.name != entry.name[:-5]:
+            expected = entry.name[:-5].replace("_", ":")  # "_" in a file name stands for ":"
+            if impl.name != expected:
                 raise SparsimError(f"implementation {entry.name}: key name: got {impl.name!r}; "
-                                   f"allowed: {entry.name[:-5]!r} (the file's name)")
+                                   f"allowed: {expected!r} (the file's name)")
             out[impl.name] = impl
     return out
 
@@ -73,18 +94,64 @@ def get_impl(name) -> Implementation:
     return impls[name]
 
 
-def default_impl(kernel: str, hw_kind: str = "gpu") -> str:
-    """The implementation a kernel runs with when none is named."""
+def default_impl(kernel: str, hw_kind: str = "gpu", quant: str | None = None, dtype: str | None = None) -> str:
+    """The implementation a kernel runs with when none is named (for ``quant``, a
+    quantization scheme, the one that runs that scheme, and of those the first that runs
+    ``dtype``).
+
+    >>> default_impl("dense", quant="w4a16", dtype="fp16"), default_impl("dense", quant="w4a16", dtype="bf16")
+    ('marlin', 'torchao-int4')
+    """
+    if quant is not None:
+        if hw_kind == "cpu":
+            raise SparsimError(f"--quant: got {quant!r} on a cpu profile; allowed: none (quantized kernels are GPU paths)")
+        if (kernel, quant) not in QUANT_DEFAULTS:
+            kernels = sorted({k for k, q in QUANT_DEFAULTS if q == quant})
+            raise SparsimError(f"--kernel: got {kernel!r} with --quant {quant}; allowed: {', '.join(kernels)}")
+        choices = QUANT_DEFAULTS[(kernel, quant)]
+        choices = (choices,) if isinstance(choices, str) else choices
+        for name in choices:
+            rule = get_impl(name).rules.get(kernel)
+            if dtype is None or (rule is not None and dtype in rule.dtypes):
+                return name
+        return choices[0]  # none runs dtype: check_impl names the dtypes the first one takes
     if hw_kind == "cpu":
         return CPU_DEFAULTS.get(kernel, "reference")
     return DEFAULTS[kernel]
 
 
-def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu") -> tuple[Implementation, KernelRule]:
-    """The implementation and its rule for ``kernel`` in ``dtype``; one clear line if it
-    does not run that kernel, dtype or kind of hardware."""
+def _cc_tuple(cc: str) -> tuple[int, int]:
+    major, minor = cc.split(".")
+    return int(major), int(minor)
+
+
+def _check_quant_and_gpu(impl: Implementation, rule: KernelRule, kernel: str, quant: str | None,
+                         cc: str | None, hw_name: str | None) -> None:
+    """One line if ``rule`` does not run scheme ``quant`` or compute capability ``cc``."""
+    scheme = quant or "none"
+    if scheme not in rule.quant:
+        allowed = ", ".join(q for q in rule.quant)
+        raise SparsimError(f"--quant: got {scheme!r} with --impl {impl.name} --kernel {kernel}; allowed: {allowed}")
+    if cc and (rule.min_cc or rule.max_cc):
+        low = rule.min_cc and _cc_tuple(cc) < _cc_tuple(rule.min_cc)
+        high = rule.max_cc and _cc_tuple(cc) > _cc_tuple(rule.max_cc)
+        if low or high:
+            span = (f"compute capability {rule.min_cc} only" if rule.min_cc == rule.max_cc
+                    else f"compute capability {rule.min_cc} to {rule.max_cc}" if rule.min_cc and rule.max_cc
+                    else f"compute capability {rule.min_cc} or later" if rule.min_cc
+                    else f"compute capability up to {rule.max_cc}")
+            raise SparsimError(f"--impl: got {impl.name!r} on {hw_name or 'this GPU'} (compute capability {cc}); "
+                               f"allowed: a GPU of {span} ({rule.sources.get('min_cc') or rule.sources.get('max_cc')})")
+
+
+def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu", *, quant: str | None = None,
+               cc: str | None = None, hw_name: str | None = None) -> tuple[Implementation, KernelRule]:
+    """The implementation and its rule for ``kernel`` in ``dtype`` (the dtype the GEMM
+    runs in); one clear line if it does not run that kernel, dtype, kind of hardware,
+    quantization scheme ``quant`` or compute capability ``cc``."""
     impl = get_impl(name)
     rule = impl.rule(kernel)
+    _check_quant_and_gpu(impl, rule, kernel, quant, cc, hw_name)
     if dtype not in rule.dtypes:
         hint = ""
         if kernel in ("2:4", "1:2") and dtype in ("fp32", "tf32", "fp16", "bf16", "int8", "fp8"):

@@ -79,6 +79,22 @@ class KernelRule:
     alternative: str | None = None
     label: str = ""  # what the kernel is called in a profiler trace
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: quantization schemes this call runs (sparsim.models.quant names; "none": unquantized)
+    quant: tuple[str, ...] = ("none",)
+    #: where W8A8 activations are quantized: "separate" (the framework runs a quantize
+    #: kernel before the GEMM) or "fused" (the GEMM's prologue does it)
+    act_quant: str = "separate"
+    #: CUDA-core instructions (thread level) per stored weight value to dequantize it
+    #: (int4/int8 -> fp16 unpack, zero point, scale), each time a CTA loads it
+    dequant_ops: float = 0.0
+    #: group sizes (inputs per scale) the kernel is built for; () : any
+    groups: tuple[int, ...] = ()
+    #: whether the stored weights carry a zero point beside each scale (None: the scheme's
+    #: default; Marlin is symmetric, tinygemm stores scale and zero)
+    zero_point: bool | None = None
+    #: compute capabilities the kernel runs on ("" : no bound)
+    min_cc: str = ""
+    max_cc: str = ""
 
     def tiles_for(self, *, cc: str | None, dtype: str) -> tuple[tuple[int, int], ...] | None:
         """The candidate tiles on a GPU of compute capability ``cc`` for ``dtype``, or None
@@ -109,6 +125,9 @@ class Implementation:
     params: Mapping[str, float] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
     origin: str = "<memory>"
+    #: what the implementation's own figures rest on where no measurement of ours backs
+    #: them: "published" (others' published measurements) or "datasheet"; "" otherwise
+    basis: str = ""
 
     @property
     def kernels(self) -> tuple[str, ...]:
@@ -123,13 +142,15 @@ class Implementation:
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name, "display_name": self.display_name, "library": self.library, "kind": self.kind,
-            "description": self.description, "params": dict(self.params),
+            "description": self.description, "params": dict(self.params), "basis": self.basis,
             "kernels": {k: {"mapping": r.mapping, "dtypes": list(r.dtypes),
                             "tiles": {s: [list(t) for t in ts] for s, ts in r.tiles.items()},
                             "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
                             "extra_kernels": [{"name": e.name, "seconds": e.seconds,
                                                "per_nonzero_s": e.per_nonzero_s} for e in r.extra_kernels],
-                            "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob}
+                            "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob,
+                            "quant": list(r.quant), "act_quant": r.act_quant, "dequant_ops": r.dequant_ops,
+                            "min_cc": r.min_cc, "max_cc": r.max_cc}
                         for k, r in self.rules.items()},
         }
 
@@ -164,7 +185,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
     allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
-               "params_from", "knob", "label", "alternative"}
+               "params_from", "knob", "label", "alternative", *_QUANT_KEYS}
     for key in table:
         if key not in allowed:
             raise _fail(origin, f"{pre}.{key}", "(unknown key)", ", ".join(sorted(allowed)))
@@ -222,11 +243,59 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     for key in ("knob", "label", "alternative"):
         if not isinstance(table.get(key, ""), str):
             raise _fail(origin, f"{pre}.{key}", table.get(key), "a string")
+    quant = _quant_keys(origin, pre, table, sources)
     return KernelRule(kernel=kernel, mapping=mapping, dtypes=tuple(dtypes), tiles=MappingProxyType(tiles),
                       split_k=split_k, mma_n=mma_n, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
-                      label=table.get("label", ""), sources=MappingProxyType(sources))
+                      label=table.get("label", ""), sources=MappingProxyType(sources), **quant)
+
+
+#: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs
+_QUANT_KEYS = ("quant", "act_quant", "dequant_ops", "zero_point", "groups", "min_cc", "max_cc")
+_QUANT_NAMES = ("none", "w8a16", "w4a16", "fp8", "w8a8")  # sparsim.models.quant.SCHEMES, and no quantization
+
+
+def _cc(origin: str, key: str, value: Any) -> str:
+    parts = value.split(".") if isinstance(value, str) else []
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise _fail(origin, key, value, 'a compute capability "MAJOR.MINOR", e.g. "8.0"')
+    return value
+
+
+def _quant_keys(origin: str, pre: str, table: Mapping, sources: dict) -> dict[str, Any]:
+    """The quantization keys of a rule: schemes, activation quantization, dequantization
+    work and the compute capabilities the kernel needs (sourced where a number)."""
+    out: dict[str, Any] = {}
+    if "quant" in table:
+        value = table["quant"]
+        if not isinstance(value, list) or not value or any(q not in _QUANT_NAMES for q in value):
+            raise _fail(origin, f"{pre}.quant", value, f"a list of {', '.join(_QUANT_NAMES)}")
+        out["quant"] = tuple(value)
+    if "act_quant" in table:
+        if table["act_quant"] not in ("separate", "fused"):
+            raise _fail(origin, f"{pre}.act_quant", table["act_quant"], "separate or fused")
+        out["act_quant"] = table["act_quant"]
+    if "groups" in table:
+        value, sources["groups"] = _sourced(origin, f"{pre}.groups", table["groups"])
+        if not isinstance(value, list) or not value or any(
+                isinstance(g, bool) or not isinstance(g, int) or not 8 <= g <= 8192 for g in value):
+            raise _fail(origin, f"{pre}.groups", value, "a list of group sizes, whole numbers in [8, 8192]")
+        out["groups"] = tuple(value)
+    if "zero_point" in table:
+        if not isinstance(table["zero_point"], bool):
+            raise _fail(origin, f"{pre}.zero_point", table["zero_point"], "true or false")
+        out["zero_point"] = table["zero_point"]
+    if "dequant_ops" in table:
+        value, sources["dequant_ops"] = _sourced(origin, f"{pre}.dequant_ops", table["dequant_ops"])
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 64:
+            raise _fail(origin, f"{pre}.dequant_ops", value, "instructions per weight value in [0, 64]")
+        out["dequant_ops"] = float(value)
+    for key in ("min_cc", "max_cc"):
+        if key in table:
+            value, sources[key] = _sourced(origin, f"{pre}.{key}", table[key])
+            out[key] = _cc(origin, f"{pre}.{key}", value)
+    return out
 
 
 def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tuple[str, ...],
@@ -236,7 +305,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     ``kernels`` and ``dtypes`` are what the models know (passed in). Parameter names are
     checked by the simulator, which owns them (``sparsim.simulator.library``).
     """
-    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params"}
+    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params",
+               "basis"}
     for key in data:
         if key not in allowed:
             raise _fail(origin, key, "(unknown key)", ", ".join(sorted(allowed)))
@@ -247,6 +317,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
             raise _fail(origin, key, data.get(key), "a non-empty string")
     if data.get("kind") not in ("gpu", "cpu"):
         raise _fail(origin, "kind", data.get("kind"), "gpu or cpu")
+    if data.get("basis", "") not in ("", "published", "datasheet", "measured"):
+        raise _fail(origin, "basis", data.get("basis"), "published, datasheet or measured")
     rules_data = data.get("kernel")
     if not isinstance(rules_data, Mapping) or not rules_data:
         raise _fail(origin, "kernel", rules_data, "one [kernel.NAME] table per kernel it runs")
@@ -269,5 +341,5 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
         name=data["name"], display_name=data["display_name"], library=data["library"], kind=data["kind"],
         rules=MappingProxyType(rules), description=str(data.get("description", "")),
         public=bool(data.get("public", True)), params=MappingProxyType(params),
-        sources=MappingProxyType(sources), origin=origin,
+        sources=MappingProxyType(sources), origin=origin, basis=data.get("basis", ""),
     )

@@ -75,6 +75,14 @@ class KernelWork:
     #: what the model changed or estimated about the inputs (a sampled pattern, a density
     #: a format cannot hold); a Prediction lists them first among its notes
     notes: tuple[str, ...] = ()
+    #: quantized weights (sparsim.models.quantized): the scheme's name; A's stored bytes per
+    #: logical element (values, N:M metadata, scales, zeros; 0: the dtype's); CUDA-core
+    #: instructions per logical weight element each time a CTA dequantizes it; and the
+    #: bytes a separate activation-quantization kernel reads and writes ((0, 0): none)
+    quant: str | None = None
+    a_element_bytes: float = 0.0
+    dequant_ops: float = 0.0
+    act_quant_bytes: tuple[int, int] = (0, 0)
 
     @property
     def spec(self) -> Kernel:
@@ -110,7 +118,7 @@ class KernelWork:
         """The fields a Prediction copies from the work, whatever time model made it."""
         names = ("kernel", "m", "k", "n", "dtype", "density", "pattern", "flops_useful", "flops_executed",
                  "bytes_values", "bytes_index", "bytes_b", "bytes_c", "dependent_access_depth",
-                 "dependent_accesses")
+                 "dependent_accesses", "quant")
         return {name: getattr(self, name) for name in names}
 
     def to_dict(self) -> dict[str, Any]:

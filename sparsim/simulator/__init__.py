@@ -57,4 +57,25 @@ def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | 
 
         return predict_des(work, profile, calibration, seed=seed, impl=impl, l2=l2)
 
-    return predict_under_power(run, work, hw, calibration, impl=impl, power_limit_w=power_limit_w)
+    prediction = predict_under_power(run, work, hw, calibration, impl=impl, power_limit_w=power_limit_w)
+    if getattr(work, "act_quant_bytes", (0, 0))[0]:
+        # W8A8: the activations are quantized by a kernel of their own (sparsim.simulator.quantized)
+        from .quantized import with_activation_quant
+
+        prediction = with_activation_quant(prediction, work, hw, calibration)
+    return _with_impl_basis(prediction)
+
+
+def _with_impl_basis(prediction):
+    """Say in ``basis`` when the implementation's own figures rest on published numbers
+    or the datasheet only (no measurement of ours behind them)."""
+    from ..impls import get_impl, impl_names
+
+    known = prediction.impl in impl_names(public_only=False)  # a file loaded by the caller has no registry entry
+    basis = get_impl(prediction.impl).basis if known else ""
+    if basis in ("published", "datasheet"):
+        from dataclasses import replace
+
+        words = "published figures only" if basis == "published" else "datasheet figures only"
+        prediction = replace(prediction, basis=f"{prediction.basis}; {prediction.impl}: {words}")
+    return prediction

@@ -26,7 +26,7 @@ __all__ = ["predict_analytic"]
 
 
 def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *, impl: str | None = None) -> Prediction:
-    call = library_call(impl, work.kernel, work.dtype, hw)
+    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
     machine = Machine.build(hw, call_params(call, calibration))
     params = machine.params
     floor = roofline_floor(work, hw)
@@ -42,9 +42,14 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     l2_eff = params["l2_efficiency"] * (params["gather_efficiency"] if gathered else 1.0)
     t_l2 = bytes_l2 / (hw.l2_bytes_per_s * l2_eff)
     t_launch = machine.launch_s
-    body = max(t_math, t_hbm, t_l2)
+    t_alu = 0.0
+    if work.dequant_ops:  # quantized weights dequantized once each on the CUDA cores (sparsim.simulator.quantized)
+        from .quantized import sm_alu_ops_per_s
+
+        t_alu = work.dequant_ops * (work.m_effective or work.m) * work.k / (sm_alu_ops_per_s(machine) * hw.sm_count)
+    body = max(t_math, t_hbm, t_l2, t_alu)
     time_s = max(t_launch + body, floor)
-    terms = {"compute": t_math, "memory": max(t_hbm, t_l2)}
+    terms = {"compute": max(t_math, t_alu), "memory": max(t_hbm, t_l2)}
     bound = "launch" if t_launch > body else max(terms, key=terms.get)
     kernels, kernel_s, overhead_s = call_timeline(call, work, time_s)
     if overhead_s > time_s:

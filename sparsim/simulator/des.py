@@ -106,7 +106,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile; ``l2`` the
     state of L2 when the call starts (:mod:`~sparsim.simulator.l2state`).
     """
-    call = library_call(impl, work.kernel, work.dtype, hw)
+    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
     params = call_params(call, calibration)
     machine = Machine.build(hw, params, l2=l2)
     resident = resident_fraction(machine, work.bytes_a + work.bytes_b + work.bytes_c) if work.math != "vector" else 0.0

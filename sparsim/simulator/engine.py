@@ -71,6 +71,9 @@ POOL_KINDS = {
     "link": PoolKind(per_sm=True, category="l2", bound="memory", reported=False),
     "l2": PoolKind(per_sm=False, category="l2", bound="memory"),
     "hbm": PoolKind(per_sm=False, category="hbm", bound="memory"),
+    # CUDA-core instructions beside the tensor cores (dequantizing quantized weights:
+    # sparsim.simulator.quantized); only in programs whose rates name it
+    "alu": PoolKind(per_sm=True, category="compute", bound="compute", caps_a_slot=True),
 }
 #: critical-path category -> Prediction.bound
 BOUND_OF = {"launch": "launch", "latency": "latency",

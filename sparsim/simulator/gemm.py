@@ -132,6 +132,8 @@ class GemmTraffic:
     l2_bytes_moved: float = 0.0
     hbm_bytes_moved: float = 0.0
     partial_bytes_moved: float = 0.0
+    #: CUDA-core instructions per CTA dequantizing its A tile (quantized weights only)
+    alu_ops: float = 0.0
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -149,7 +151,10 @@ def _m_eff(work: KernelWork) -> int:
 
 def _a_bytes_per_element(work: KernelWork) -> float:
     """Bytes of stored A per logical element (values and 2:4 metadata), without the
-    rounding of the metadata to whole bytes, so operand bytes scale exactly with K."""
+    rounding of the metadata to whole bytes, so operand bytes scale exactly with K.
+    Quantized weights carry their own figure (values, metadata, scales, zeros)."""
+    if work.a_element_bytes:
+        return work.a_element_bytes
     b = get_dtype(work.dtype).bytes
     if work.math != "sparse_tensor":
         return float(b)
@@ -245,14 +250,20 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     # latency of one CTA fall as more CTAs shared its panels: more work ran faster.
     load_latency = machine.dram_latency_s + resident * (machine.l2_latency_s - machine.dram_latency_s)
     rounds = -(-k_iters // max(1, tile.stages - 1))
+    alu = tile.m * k_iters * tile.k * work.dequant_ops  # each CTA dequantizes its whole A panel
     return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * load_latency,
-                       l2_moved, hbm_moved, partial_moved)
+                       l2_moved, hbm_moved, partial_moved, alu)
 
 
 def _rates(work: KernelWork, machine: Machine) -> dict:
     """Pool rates by kind (:data:`~sparsim.simulator.engine.POOL_KINDS`)."""
-    return {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
-            "l2": machine.l2_bytes_per_s, "hbm": machine.hbm_bytes_per_s}
+    rates = {"math": machine.sm_math_flops_per_s(work), "link": machine.sm_link_bytes_per_s,
+             "l2": machine.l2_bytes_per_s, "hbm": machine.hbm_bytes_per_s}
+    if work.dequant_ops:  # quantized weights: dequantized on the CUDA cores beside the MMAs
+        from .quantized import sm_alu_ops_per_s
+
+        rates["alu"] = sm_alu_ops_per_s(machine)
+    return rates
 
 
 @dataclass(frozen=True)
@@ -336,6 +347,8 @@ def _program(c: GemmCandidate, machine: Machine, rates: dict) -> Program:
     t = c.traffic
     per_cta = {"math": t.flops, "l2": t.l2_bytes / t.ctas, "hbm": t.hbm_bytes / t.ctas,
                "link": t.link_bytes / t.ctas, LATENCY: t.latency_s}
+    if t.alu_ops:
+        per_cta["alu"] = t.alu_ops
     groups, classes = uniform_slots(t.ctas, sms=machine.sm_count, occupancy=c.tile.occupancy, cta=per_cta,
                                     fill_s=t.fill_s)
     return Program(groups=groups, slot_classes=classes, launch_s=machine.launch_s,

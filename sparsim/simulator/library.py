@@ -66,11 +66,13 @@ class LibraryCall:
         return tm, tn
 
 
-def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
+def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) -> LibraryCall:
     """The call ``impl`` (a name, an Implementation, or None for the kernel's default)
-    makes for ``kernel`` in ``dtype`` on profile ``hw``."""
-    name = default_impl(kernel, hw.kind) if impl is None else impl
-    implementation, rule = check_impl(name, kernel, dtype, hw.kind)
+    makes for ``kernel`` in ``dtype`` on profile ``hw`` (weights quantized as ``quant``;
+    a kernel the GPU's compute capability cannot run is refused here)."""
+    name = default_impl(kernel, hw.kind, quant, dtype) if impl is None else impl
+    implementation, rule = check_impl(name, kernel, dtype, hw.kind, quant=quant,
+                                      cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name)
     for key in implementation.params:  # checked here: the simulator owns parameter names
         if key not in DEFAULT_PARAMS:
             raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "

@@ -179,7 +179,7 @@ def predict_under_power(run, work, hw: HardwareProfile, calibration=None, *, imp
     from .library import call_params, library_call
     from .machine import pipe_efficiency
 
-    call = library_call(impl, work.kernel, work.dtype, hw)
+    call = library_call(impl, work.kernel, work.dtype, hw, quant=getattr(work, "quant", None))
     efficiency = pipe_efficiency(call_params(call, calibration), work, hw)
     busy = getattr(first, "busy", {}) or {}
     activity = busy.get(work.math, 0.0) * efficiency * hw.tensor_rate_fraction(work.dtype)
