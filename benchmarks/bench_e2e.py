@@ -147,7 +147,7 @@ def predict_point(p, default_impl: bool = False) -> dict:
     elif power:
         note = (note + "; " if note else "") + f"{power} W cap not modelled"
     if p["framework"]["name"].startswith(("gpt-fast", "torchao")):
-        args["attention"] = "repeat-kv"
+        args["attention"] = "repeat-kv-math"  # decode_n_tokens runs under sdpa_kernel(MATH)
     args = {k: v for k, v in args.items() if v is not None}
     batch = p.get("batch_size") or 1
     prompt = p.get("prompt_len") or 5  # gpt-fast README: the prompt is 5 tokens

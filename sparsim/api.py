@@ -180,7 +180,8 @@ def predict_step(
     ``compiled``; ``tp`` GPUs split the layers. Returns a
     :class:`~sparsim.steps.StepPrediction`; one that does not fit in memory has
     ``fits=False`` and no times. ``attention="repeat-kv"`` models gpt-fast's copy of
-    grouped K/V heads before SDPA.
+    grouped K/V heads before SDPA; ``"repeat-kv-math"`` adds its decode steps' math SDPA
+    backend (eager: kernel by kernel, see :mod:`sparsim.steps.sdpa_math`).
     """
     from .steps.step import predict_step_on
 

@@ -36,8 +36,9 @@ def _common(f):
                      help="eager PyTorch, CUDA-graph replay, or torch.compile (fusion + CUDA graphs)."),
         click.option("--tp", default=1, show_default=True, type=int, help="Tensor-parallel GPUs."),
         click.option("--dtype", default="fp16", show_default=True, help="Model dtype (fp16, bf16, ...)."),
-        click.option("--attention", default="fused", show_default=True, type=click.Choice(("fused", "repeat-kv")),
-                     help="fused GQA attention, or gpt-fast's repeat of K/V heads before SDPA."),
+        click.option("--attention", default="fused", show_default=True, type=click.Choice(("fused", "repeat-kv", "repeat-kv-math")),
+                     help="fused GQA attention, gpt-fast's repeat of K/V heads before SDPA, or that with "
+                          "decode on SDPA's math backend (gpt-fast/torchao)."),
         click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                      help="Calibration TOML (default: the one shipped for the profile, if any)."),
         click.option("--datasheet", is_flag=True, help="Use datasheet figures only, not the shipped calibration."),

@@ -27,7 +27,8 @@ the token).
 
 from __future__ import annotations
 
-__all__ = ["MODES", "KERNEL_CALL_S", "VIEW_CALL_S", "MODULE_CALL_S", "GRAPH_LAUNCH_S", "host_seconds", "plan_groups"]
+__all__ = ["MODES", "KERNEL_CALL_S", "VIEW_CALL_S", "MODULE_CALL_S", "GRAPH_LAUNCH_S", "INNER_KERNEL_S", "host_seconds",
+           "plan_groups"]
 
 MODES = ("eager", "cuda-graphs", "compiled")
 
@@ -42,16 +43,23 @@ VIEW_CALL_S = 3.4e-6
 #: ~2 us for an empty module (pytorch/pytorch PR #50431, "Making optimizations to
 #: nn.module to reduce python overhead", measurements on master, 2021)
 MODULE_CALL_S = 2.0e-6
+#: host seconds of a kernel launched from C++ inside one Python call (a composite ATen op
+#: such as SDPA's math backend): the Python call's cost less what a call without a kernel
+#: costs, KERNEL_CALL_S - VIEW_CALL_S = 6.67 us. An estimate derived from the two sourced
+#: figures above (the dispatcher's own share of VIEW_CALL_S is left out)
+INNER_KERNEL_S = KERNEL_CALL_S - VIEW_CALL_S
 #: host seconds to replay a captured step: the compiled function's guards and
 #: ``cudaGraphLaunch``. micro.json ``launch_us_single`` = 20.35 us (one op issued alone
 #: between CUDA events) stands in for it: an estimate, no graph replay was timed
 GRAPH_LAUNCH_S = 20.35e-6
 
 
-def host_seconds(*, eager_kernels: int, eager_views: int, eager_modules: int = 0, library_host_s: float = 0.0) -> float:
+def host_seconds(*, eager_kernels: int, eager_views: int, eager_modules: int = 0, library_host_s: float = 0.0,
+                 inner_kernels: int = 0) -> float:
     """Host seconds eager mode spends on one operator's calls. A library call whose own
-    per-call set-up is longer than the dispatch (cuSPARSELt plan set-up) costs that."""
-    kernel_calls = eager_kernels * KERNEL_CALL_S
+    per-call set-up is longer than the dispatch (cuSPARSELt plan set-up) costs that;
+    ``inner_kernels`` are launched from C++ inside those calls (``INNER_KERNEL_S`` each)."""
+    kernel_calls = eager_kernels * KERNEL_CALL_S + inner_kernels * INNER_KERNEL_S
     if library_host_s > KERNEL_CALL_S:  # one of the calls is the library's, with its set-up
         kernel_calls += library_host_s - KERNEL_CALL_S
     return kernel_calls + eager_views * VIEW_CALL_S + eager_modules * MODULE_CALL_S

@@ -34,6 +34,7 @@ from ..errors import SparsimError, check_choice
 from ..models.step_ops import Op, StepOps, step_ops
 from ..simulator.attention import attention_time
 from ..simulator.streaming import stream_machine, streaming_time
+from . import sdpa_math
 from .framework import GRAPH_LAUNCH_S, KERNEL_CALL_S, MODES, host_seconds, plan_groups
 from .memory import LINEAR_FORMATS, max_batch, memory_plan
 from .prediction import StepPrediction
@@ -42,9 +43,12 @@ from .timeline import Launch, simulate
 __all__ = ["predict_step_on", "allreduce_time", "ATTENTION_KINDS"]
 
 #: how attention reads grouped K/V heads: "fused" (FlashAttention, vLLM, TensorRT-LLM read
-#: each K/V head once for its query heads) or "repeat-kv" (gpt-fast/torchao: repeat_interleave
-#: copies K and V to every query head, then SDPA reads the copies)
-ATTENTION_KINDS = ("fused", "repeat-kv")
+#: each K/V head once for its query heads), "repeat-kv" (repeat_interleave copies K and V to
+#: every query head, then a fused SDPA kernel reads the copies) or "repeat-kv-math" (gpt-fast
+#: and torchao as they run: the copies, and decode steps under SDPA's math backend, which
+#: eager mode runs kernel by kernel: steps.sdpa_math; compiled, Inductor's kernel is timed
+#: as the fused one)
+ATTENTION_KINDS = ("fused", "repeat-kv", "repeat-kv-math")
 _KERNEL_OF = {"dense": "dense", "2:4": "2:4", "csr": "csr", "channel": "channel"}
 
 
@@ -90,13 +94,19 @@ class _Kernels:
     def stream(self, read, written, flops):
         return streaming_time(self.machine, bytes_read=read, bytes_written=written, flops=flops, resident=self.resident)
 
-    def attention(self, op: Op) -> tuple[float, int]:
-        """(seconds, kernels) of the attention op in fused form."""
+    def attention(self, op: Op, *, eager: bool = False) -> tuple[float, int]:
+        """(seconds, kernels) of the attention op (fused form unless eager runs the math backend)."""
         work = op.attention
-        if self.attention_kind == "repeat-kv" and work.kv_heads != work.heads:
-            copy = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0)
-            return copy + attention_time(self.machine, replace(work, kv_heads=work.heads), dtype=self.dtype), 2
-        return attention_time(self.machine, work, dtype=self.dtype), 1
+        if self.attention_kind == "fused":
+            return attention_time(self.machine, work, dtype=self.dtype), 1
+        copy, n = 0.0, 0
+        if work.kv_heads != work.heads:
+            copy, n = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0), 2
+            work = replace(work, kv_heads=work.heads)
+        if eager and self.attention_kind == "repeat-kv-math" and sdpa_math.applies(work):
+            kernels = sdpa_math.math_kernels(work)
+            return copy + sum(self.stream(r, w, f) for _, r, w, f in kernels), n + len(kernels)
+        return copy + attention_time(self.machine, work, dtype=self.dtype), n + 1
 
 
 def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
@@ -108,10 +118,15 @@ def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
         return Launch(**common, host_s=host, gpu_s=p.kernel_s, kernels=max(1, len(p.kernels)), prunable=op.prunable)
     host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules)
     if op.op_class == "attention":
-        seconds, n = kern.attention(op)
-        copies = op.eager_kernels - n  # the other calls copy (contiguous) the attention output
-        seconds += copies * kern.stream(op.attention.bytes_qo // 2, op.attention.bytes_qo // 2, 0)
-        return Launch(**common, host_s=host, gpu_s=seconds, kernels=op.eager_kernels)
+        seconds, n = kern.attention(op, eager=True)
+        work = op.attention
+        repeats = 2 if kern.attention_kind != "fused" and work.kv_heads != work.heads else 0
+        inner = n - repeats - 1  # kernels SDPA launches from C++ beyond its own call's one (math backend)
+        copies = op.eager_kernels - repeats - 1  # the other calls copy (contiguous) the attention output
+        seconds += copies * kern.stream(work.bytes_qo // 2, work.bytes_qo // 2, 0)
+        host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules,
+                            inner_kernels=inner)
+        return Launch(**common, host_s=host, gpu_s=seconds, kernels=copies + n)
     if op.op_class == "communication":
         return Launch(**common, host_s=host, gpu_s=allreduce_time(op.comm_bytes, tp, hw), lane="comm")
     each = kern.stream(op.bytes_read, op.bytes_written, op.flops / max(1, op.eager_kernels))
