@@ -212,7 +212,10 @@ def test_the_real_step_model_fills_the_example_decision_table():
     # CUDA graphs never make a step slower; int4 weights never need more memory than fp16
     eager = steps[steps["mode"] == "eager"].set_index(["hw", "series", "batch"])["time_s"]
     graphs = steps[steps["mode"] == "cuda-graphs"].set_index(["hw", "series", "batch"])["time_s"]
-    assert (graphs <= eager * 1.001).all()
+    # a step that does not fit has no time (RTX 4090, 24 GB, batch 64 dense and 2:4): compare the rest
+    assert steps.loc[~steps["fits"], "time_s"].isna().all() and steps.loc[steps["fits"], "time_s"].notna().all()
+    both = graphs.notna() & eager.notna()
+    assert both.sum() == 84 - 2 and (graphs[both] <= eager[both] * 1.001).all()
     mem = steps.set_index(["hw", "mode", "series", "batch"])["memory_bytes"].unstack("series")
     assert (mem["w4a16"] < mem["dense"]).all() and (mem["w4a16 + 2:4"] < mem["2:4"]).all()
     html = build_report(result.table, provenance(study, result, "serial"))
