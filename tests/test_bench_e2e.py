@@ -38,3 +38,40 @@ def test_a_covered_point_is_scored_and_an_moe_point_is_listed(tmp_path, capsys):
     line = next(x for x in out.splitlines() if x.strip().startswith("gptfast-a100-llama-2-7b-bf16-tp1"))
     predicted = float(line.split("predicted")[1].split()[0])
     assert 90 < predicted < 130  # measured 104.9 tok/s on a 330 W A100
+
+
+def _point(pid, quant=None, sparse=False, act="bf16", flags=(), tags=(), framework="torchao"):
+    return dict(POINT, id=pid, source="torchao-llama", quant=quant, act_dtype=act, flags=list(flags), tags=list(tags),
+                sparsity={"pattern": "2:4"} if sparse else None, gpu={"sku": "NVIDIA A100 80GB SXM4", "count": 1},
+                framework={"name": framework, "compile": "torch.compile(decode_one_token)"}, kv_cache_len=None)
+
+
+def test_quantized_points_take_the_paths_docs_quantized_md_maps_them_to():
+    bench = _bench()
+    assert bench.quant_of(_point("a", "int8 weight-only"))[0] == {
+        "dtype": "bf16", "quant": "w8a16", "impl": "torchao-int8wo", "linear": "dense"}
+    assert bench.quant_of(_point("b", "int4 weight-only group 64 (tinygemm)"))[0]["group"] == 64
+    assert bench.quant_of(_point("c", "int4 weight-only, group size 32 (tinygemm)"))[0]["impl"] == "torchao-int4"
+    marlin = bench.quant_of(_point("d", "int4 weight-only + 2:4 sparsity (Sparse-Marlin kernel, fp16)", True, "fp16"))[0]
+    assert marlin == {"dtype": "fp16", "quant": "w4a16", "group": 128, "impl": "sparse-marlin", "linear": "2:4"}
+    w8a8 = bench.quant_of(_point("e", "W8A8 INT8", False, "int8"))[0]
+    assert (w8a8["quant"], w8a8["impl"]) == ("w8a8", "cublaslt-int8")
+    fp8 = bench.quant_of(_point("f", "W8A8 FP8", True, "fp8"))[0]
+    assert (fp8["quant"], fp8["impl"], fp8["linear"]) == ("fp8", "cusparselt-search", "2:4")
+    try:
+        bench.quant_of(_point("g", "int8 dynamic activation + int8 weight (W8A8 dynamic)"))
+    except bench.Uncovered as why:
+        assert "slow path" in str(why)
+    else:
+        raise AssertionError("int8dq must be listed as uncovered")
+
+
+def test_the_ranking_line_and_the_quantized_points_are_printed(tmp_path, capsys):
+    points = [_point("bf16"), _point("int8", "int8 weight-only"), _point("int4", "int4 weight-only group 64"),
+              _point("sm", "int4 weight-only + 2:4 sparsity (Sparse-Marlin kernel, fp16)", True, "fp16")]
+    data = tmp_path / "e2e.json"
+    data.write_text(json.dumps({"points": points}))
+    assert _bench().main(["--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "4 of 4 points predicted" in out
+    assert "predicted bf16 < int8 < int4 < int4+2:4" in out
