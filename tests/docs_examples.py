@@ -4,7 +4,9 @@ A fenced block marked ``console`` holds commands after ``$ `` (each must start w
 ``sparsim``, optionally after ``NAME=value`` environment settings) followed by the output
 they print, stdout and stderr together. A block marked ``python`` or ``pycon`` holds
 ``>>>`` examples in doctest form, compared with what they print (a ``python`` block
-without ``>>>`` must run without error). ``sh`` blocks are instructions, never run.
+without ``>>>`` must run without error). ``sh`` blocks are instructions, never run, and so
+is a ``python`` block whose first line is ``# not run: <why>`` (code that needs a GPU or
+torch, which the tests do not have).
 Commands run in process, in a scratch folder that links to the repository's top-level
 entries (so ``sparsim/validate/data/...`` resolves and ``--out`` lands in the scratch).
 
@@ -129,6 +131,8 @@ def examples(path: Path) -> list[Example]:
                 found.append(Example(path, first + s + 1, "console", command, tuple(want),
                                      (first + out, first + out + len(want))))
         elif lang in PYTHON:
+            if block and block[0].startswith("# not run:"):
+                continue
             text = "\n".join(block) + "\n"
             parsed = doctest.DocTestParser().get_examples(text)
             if not parsed:

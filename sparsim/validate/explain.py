@@ -116,10 +116,17 @@ def profile_for_device(props: Mapping[str, Any]) -> str | None:
             continue
         if sms is not None and profile.sm_count != sms:
             continue
-        distance = abs(profile.hbm_bytes - memory)
-        if best is None or distance < best[0]:
-            best = (distance, candidate)
+        # boards of one chip with the same SMs and memory (A100 SXM4 and PCIe) differ by the
+        # form factor the driver puts in the name ("NVIDIA A100-SXM4-80GB", "... PCIe")
+        form = sum(1 for word in candidate.upper().split("-") if word in _FORM_FACTORS and word in name.split())
+        score = (-form, abs(profile.hbm_bytes - memory))
+        if best is None or score < best[0]:
+            best = (score, candidate)
     return best[1] if best else None
+
+
+#: form-factor words of profile names that device names also carry
+_FORM_FACTORS = ("SXM", "SXM2", "SXM4", "SXM5", "PCIE", "NVL")
 
 
 def _median(values) -> float:
