@@ -45,7 +45,7 @@ def test_init_only_stores_its_arguments():
     assert vars(c) == {"hw": "l4", "model": "analytic", "params": ["hbm_efficiency"], "measured": None,
                        "max_params": 3, "folds": 5, "loss": "linear", "f_scale": 0.1, "max_nfev": 25,
                        "n_starts": 0, "random_state": 0, "max_uncertainty": math.log(2.0),
-                       "exact_cv": False, "include_flagged": False}
+                       "exact_cv": False, "include_flagged": False, "start": None}
     assert not any(k.endswith("_") for k in vars(c))
 
 
