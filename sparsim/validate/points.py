@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import check_choice
 from ..problem import Problem
+from ..simulator import predict_work
 
 __all__ = ["Point", "PointPredictor", "TARGETS", "mape", "points_from_record", "predict_points"]
 
@@ -125,8 +126,6 @@ class PointPredictor:
     def times(self, i: int, calibration) -> tuple[float, float]:
         """(kernel seconds, per-call seconds) of point ``i``'s problem under ``calibration``
         (None, a Calibration, or a mapping of parameter values for its implementation)."""
-        from ..simulator import predict_work
-
         memo = isinstance(calibration, Mapping) or calibration is None
         key = (id(self.points[i].problem), tuple(sorted((calibration or {}).items())) if memo else id(calibration))
         hit = self._memo.get(key) if memo else None
