@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..dtypes import DTYPES
 from ..errors import SparsimError
+from ..models.kernels import KERNELS
 from ..tomlfile import read_toml
 from .spec import Implementation, KernelRule, parse_impl
 
@@ -33,7 +34,6 @@ DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "c
 #: kernel -> default implementation on a CPU profile (NumPy/SciPy take every dtype: the
 #: CPU model runs narrow types as the BLAS/SciPy loops do, after conversion)
 CPU_DEFAULTS = {"dense": "numpy", "channel": "numpy", "csr": "scipy", "coo": "scipy"}
-_KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
 
 
 def _data_dir():
@@ -55,7 +55,7 @@ def _builtin() -> dict[str, Implementation]:
 
 def load_impl(path: str | Path) -> Implementation:
     """Read and check one implementation TOML file."""
-    return parse_impl(read_toml(path, "implementation"), str(Path(path).name), kernels=_KERNELS,
+    return parse_impl(read_toml(path, "implementation"), str(Path(path).name), kernels=KERNELS,
                       dtypes=tuple(DTYPES))
 
 

@@ -341,7 +341,9 @@ class Calibrator:
             raise SparsimError("folds: got 1; allowed: 0 (no cross-validation) or a whole number >= 2")
 
     def _select(self, points: _Points, idx, impl: str, hw, candidates) -> tuple[list[str], list[dict]]:
-        """Parameters that move this implementation's predictions and are not collinear."""
+        """Parameters that move this implementation's predictions and are not collinear,
+        probed at the given start of this table (an earlier fit), else at the defaults:
+        a term of a max() that binds only near the solution moves nothing at the defaults."""
         from scipy.linalg import qr
 
         names = candidates if candidates is not None else [
@@ -349,12 +351,15 @@ class Calibrator:
         # which parameters matter is a property of the kinds of point, not of every point:
         # probe a spread of at most SELECT_POINTS of them (one per shape first)
         idx = _spread(points, idx, SELECT_POINTS)
-        base = points.residuals(idx, {})
+        given = dict((self.start or {}).get(impl, {}))
+        at = {n: float(given[n]) for n in names if n in given}
+        base = points.residuals(idx, at)
         columns, moving = [], []
         for name in names:
             lo, hi = PARAM_BOUNDS[name]
-            value = DEFAULT_PARAMS[name] / 1.25 if DEFAULT_PARAMS[name] * 1.25 > hi else DEFAULT_PARAMS[name] * 1.25
-            col = (points.residuals(idx, {name: value}) - base) / (math.log(value) - math.log(DEFAULT_PARAMS[name]))
+            v0 = at.get(name, DEFAULT_PARAMS[name])
+            value = v0 / 1.25 if v0 * 1.25 > hi else v0 * 1.25
+            col = (points.residuals(idx, {**at, name: value}) - base) / (math.log(value) - math.log(v0))
             if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
                 columns.append(col)
                 moving.append(name)
