@@ -1,10 +1,11 @@
 """The library entry point: ``sparsim.predict``.
 
-One call builds a :class:`~sparsim.problem.Problem`, counts its work
-(:mod:`sparsim.models`) as the chosen implementation stores A (:mod:`sparsim.impls`),
-loads the hardware profile and its calibration, and asks a time model
-(:mod:`sparsim.simulator`) for a :class:`~sparsim.prediction.Prediction` of one library
-call: the device time of its kernels plus the host work the GPU waits for.
+One call builds a :class:`~sparsim.problem.Problem`, loads the hardware profile and its
+calibration, builds the machine once from them and the problem's implementation
+(:func:`sparsim.simulator.machine_for`), and asks a time model for a
+:class:`~sparsim.prediction.Prediction` of one library call
+(:func:`sparsim.simulator.predict_work`: the work counted as the implementation stores A,
+the device time of its kernels plus the host work the GPU waits for).
 
 ``calibration=None`` uses the measured calibration that ships for the profile, if one
 does (the H200's, fitted to its 2026-11-29 measurements); ``calibration=False`` gives
@@ -26,7 +27,7 @@ from .hwprofiles import HardwareProfile, load_profile, shipped_calibration
 from .models.patterns import load_weights
 from .prediction import Prediction
 from .problem import Problem
-from .simulator import MODELS, predict_work
+from .simulator import MODELS, machine_for, predict_work
 
 __all__ = ["predict", "MODELS", "resolve_calibration"]
 
@@ -81,8 +82,7 @@ def predict(
         options["weights"] = weights
     problem = Problem(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, options=options,
                       impl=impl, seed=seed)
-    prediction = predict_work(problem.work(profile.kind), profile, cal, model=model, seed=seed,
-                              impl=problem.impl_for(profile.kind))
+    prediction = predict_work(problem, machine_for(problem, profile, cal), model=model)
     if compare:
         prediction = _with_knob_note(prediction, problem, profile, cal, model)
     return prediction
@@ -101,7 +101,7 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str) -
     alt = rule.alternative
     if alt and problem.dtype in get_impl(alt).rules.get(problem.kernel, rule).dtypes:
         other = problem.with_impl(alt)
-        q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt)
+        q = predict_work(other, machine_for(other, profile, cal), model=model)
         ratio = p.time_s / q.time_s
         word = "faster" if ratio >= 1 else "slower"
         note += f"; with {alt} this call is predicted {max(ratio, 1 / ratio):.2f}x {word} ({_us(q.time_s)})"

@@ -100,5 +100,19 @@ class Problem:
         return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
                           pattern=self.pattern, seed=self.seed, **self.resolved_options(hw_kind))
 
+    def work_for(self, machine) -> KernelWork:
+        """The work of this problem as the library call of ``machine``
+        (:func:`sparsim.simulator.machine_for`) stores A: its index width and B layout
+        where the user set none. The implementation was checked when the machine was built."""
+        call = machine.call
+        if call.impl != self.impl_for(machine.hw.kind) or call.kernel != self.kernel:
+            from .errors import SparsimError
+
+            raise SparsimError(f"machine: built for {call.impl} {call.kernel}, not {self.impl_for(machine.hw.kind)} "
+                               f"{self.kernel}; allowed: sparsim.simulator.machine_for(problem, hw, calibration)")
+        options = {**self.options, **call_options(call, self.options)}
+        return build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
+                          pattern=self.pattern, seed=self.seed, **options)
+
     def with_impl(self, impl: str | None) -> "Problem":
         return replace(self, impl=impl)

@@ -26,7 +26,7 @@ from ..models.kernels import KERNELS
 from ..tomlfile import read_toml
 from .spec import Implementation, KernelRule, parse_impl
 
-__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "DEFAULTS"]
+__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "plan_rule", "DEFAULTS"]
 
 #: kernel -> default implementation on a GPU profile (DESIGN.md, sparsim.predict contract)
 DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "cusparse", "bsr": "cusparse",
@@ -50,7 +50,42 @@ def _builtin() -> dict[str, Implementation]:
                 raise SparsimError(f"implementation {entry.name}: key name: got {impl.name!r}; "
                                    f"allowed: {entry.name[:-5]!r} (the file's name)")
             out[impl.name] = impl
+    for impl in out.values():  # every plan_from / plan_as names a rule that exists
+        for kernel in impl.rules:
+            _plan_rule(out, impl, kernel)
     return out
+
+
+def _plan_rule(impls: dict, impl: Implementation, kernel: str) -> tuple[Implementation, KernelRule]:
+    rule, seen = impl.rule(kernel), [(impl.name, kernel)]
+    while rule.plan_from or rule.plan_as:
+        owner = impls.get(rule.plan_from or impl.name)
+        target = rule.plan_as or kernel
+        if owner is None or target not in owner.rules or (owner.name, target) in seen:
+            raise SparsimError(f"implementation {impl.origin}: key kernel.{seen[0][1]}: plan from "
+                               f"{rule.plan_from or impl.name} {target}: no such rule (or a cycle); allowed: "
+                               f"an implementation and kernel with tiles of their own ({', '.join(sorted(impls))})")
+        impl, kernel, rule = owner, target, owner.rules[target]
+        seen.append((impl.name, kernel))
+    return impl, rule
+
+
+def plan_rule(name, kernel: str) -> KernelRule:
+    """The rule whose plan data (tiles, split-K, MMA granularity, CTA shape) a call of
+    implementation ``name`` for ``kernel`` runs: its own, or the one ``plan_from`` /
+    ``plan_as`` point to (the one owner of each list).
+
+    >>> plan_rule("torch", "dense") is get_impl("cublas").rule("dense"), plan_rule("torch", "channel").split_k[-1]
+    (True, 16)
+    """
+    impl = get_impl(name)
+    return _plan_rule({**_builtin(), impl.name: impl}, impl, kernel)[1]
+
+
+def plan_library(name, kernel: str) -> str:
+    """The library whose plan (tiles, split-K) a call of ``name`` for ``kernel`` runs."""
+    impl = get_impl(name)
+    return _plan_rule({**_builtin(), impl.name: impl}, impl, kernel)[0].library
 
 
 def load_impl(path: str | Path) -> Implementation:

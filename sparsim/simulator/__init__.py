@@ -1,15 +1,20 @@
-"""How long a kernel's work takes on a hardware profile.
+"""How long a kernel's work takes on a machine.
 
 ``des`` is the discrete-event (simpy) model of SMs, tensor cores, caches and HBM that
 ``sparsim.predict`` uses by default; ``analytic`` is the roofline reference; ``roofline``
 gives the floor no prediction may go below; ``params`` the tunable efficiencies.
-:func:`predict_work` is the one place that switches between the time models.
+:func:`predict_work` is the one place that switches between the time models. It takes a
+:class:`~sparsim.problem.Problem` and the :class:`~sparsim.simulator.machine.Machine`
+built once from a profile, a calibration and the problem's implementation
+(:func:`machine_for`); the older form ``predict_work(work, hw, calibration, impl=...)``
+builds that machine itself.
 
->>> from sparsim.models import build_work
+>>> from sparsim.problem import Problem
 >>> from sparsim.hwprofiles import load_profile
->>> p = predict_work(build_work("dense", m=64, k=64, n=64), load_profile("l4"), model="analytic")
->>> p.model, sorted(MODELS)
-('analytic', ['analytic', 'des'])
+>>> problem = Problem("dense", m=64, k=64, n=64)
+>>> p = predict_work(problem, machine_for(problem, load_profile("l4")), model="analytic")
+>>> p.model, p.impl, sorted(MODELS)
+('analytic', 'cublas', ['analytic', 'des'])
 """
 
 from __future__ import annotations
@@ -17,32 +22,54 @@ from __future__ import annotations
 from .params import DEFAULT_PARAMS, resolve_params
 from .roofline import math_peak, roofline_floor
 
-__all__ = ["DEFAULT_PARAMS", "MODELS", "math_peak", "predict_work", "resolve_params", "roofline_floor"]
+__all__ = ["DEFAULT_PARAMS", "MODELS", "machine_for", "math_peak", "predict_work", "resolve_params", "roofline_floor"]
 
 #: time models by name; the first is the default
 MODELS = ("des", "analytic")
 
 
+def machine_for(problem, hw, calibration=None):
+    """The :class:`~sparsim.simulator.machine.Machine` that runs ``problem``'s library call
+    on profile ``hw`` under ``calibration`` (None: datasheet; a Calibration; or a mapping
+    of parameter values): built once, then shared by every prediction of that call."""
+    from .machine import Machine
+
+    return Machine.for_call(hw, calibration, impl=problem.impl_for(hw.kind), kernel=problem.kernel,
+                            dtype=problem.dtype)
+
+
 def predict_work(work, hw, calibration=None, *, model: str = "des", impl: str | None = None, seed: int = 0):
-    """Predict ``work`` on profile ``hw`` with time model ``model``.
+    """Predict a problem (or its work) on a machine (or a profile) with time model ``model``.
 
-    ``calibration`` is None (defaults), a mapping of parameters, or a calibration object;
-    ``impl`` picks its per-implementation parameters. A calibration's measured ceilings
-    (``[measured]``) replace the profile's datasheet values first.
+    ``predict_work(problem, machine)``: the :class:`~sparsim.problem.Problem` (its work is
+    counted as the machine's library call stores A) on ``machine`` (:func:`machine_for`);
+    ``problem`` may also be the work already counted for that call (a sweep reuses it).
+    ``predict_work(work, hw, calibration, impl=...)``: ``calibration`` is None (defaults),
+    a mapping of parameters, or a calibration object whose measured ceilings
+    (``[measured]``) replace the profile's datasheet values first; ``impl`` picks the
+    library call and its per-implementation parameters.
     """
-    measured = getattr(calibration, "measured", None)
-    if measured:
-        from ..hwprofiles import apply_measured
+    from ..errors import SparsimError
+    from .machine import Machine
 
-        hw = apply_measured(hw, measured)
-    if model == "analytic":
-        from .analytic import predict_analytic
-
-        return predict_analytic(work, hw, calibration, impl=impl)
-    if model != "des":
-        from ..errors import SparsimError
-
+    if model not in MODELS:
         raise SparsimError(f"--model: got {model!r}; allowed: {', '.join(MODELS)}")
-    from .des import predict_des
+    if isinstance(hw, Machine):
+        machine = hw
+        if calibration is not None or impl is not None:
+            raise SparsimError("predict_work: a Machine already holds its calibration and implementation; "
+                               "allowed: predict_work(problem, machine)")
+    else:
+        machine = Machine.for_call(hw, calibration, impl=impl, kernel=work.kernel, dtype=work.dtype)
+    from ..problem import Problem
 
-    return predict_des(work, hw, calibration, seed=seed, impl=impl)
+    if isinstance(work, Problem):  # its work as this machine's call stores A
+        seed = work.seed
+        work = work.work_for(machine)
+    if model == "analytic":
+        from .analytic import analytic_on
+
+        return analytic_on(work, machine)
+    from .des import des_on
+
+    return des_on(work, machine, seed=seed)

@@ -32,45 +32,13 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
-from .library import LibraryCall, basis_of, call_params, call_timeline, library_call
+from .library import call_timeline
 from .machine import Machine
+from .mappings import plan_kernel
 from .plan import KernelPlan
 from .roofline import roofline_floor
 
-__all__ = ["KernelPlan", "plan_kernel", "predict_des"]
-
-def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
-                tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
-    """Choose the mapping of ``work`` on ``machine`` (see the module docstring).
-
-    ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library's choice;
-    ``call`` gives the library's candidate tiles and split-K (none: the reference choice).
-    """
-    if machine.is_cpu:
-        from .cpu import plan_cpu
-
-        return plan_cpu(work, machine, seed)
-    if work.spec.is_gather:
-        from .gather import plan_gather
-
-        if work.index_policy == "int64":
-            # 64-bit indices: wider address math and loads slow the gather loop (library
-            # behaviour measured per implementation; 1.0 without a measurement)
-            params = machine.params
-            slow = params["index64_efficiency"]
-            machine = machine.with_params(gather_efficiency=params["gather_efficiency"] * slow,
-                                          vector_efficiency=params["vector_efficiency"] * slow)
-        return plan_gather(work, machine, seed)
-    from .gemm import make_tile, plan_gemm
-
-    if tile:
-        return plan_gemm(work, machine, make_tile(work, machine, tile))
-    if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
-        # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, machine, make_tile(work, machine, call.tile_for(work.n)))
-    if call is not None:
-        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k)
-    return plan_gemm(work, machine)
+__all__ = ["KernelPlan", "plan_kernel", "predict_des", "des_on"]
 
 
 def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
@@ -101,10 +69,16 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     ``seed`` salts the sampling of the pattern's access stream; ``tile`` forces a GEMM
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile.
     """
-    call = library_call(impl, work.kernel, work.dtype, hw)
-    params = call_params(call, calibration)
+    machine = Machine.for_call(hw, calibration, impl=impl, kernel=work.kernel, dtype=work.dtype)
+    return des_on(work, machine, seed=seed, tile=tile)
+
+
+def des_on(work: KernelWork, machine: Machine, *, seed: int = 0, tile: tuple[int, int] | None = None) -> Prediction:
+    """The discrete-event prediction of ``work`` on ``machine`` (its call's mapping, host
+    work and extra kernels included)."""
+    hw, call, calibration = machine.hw, machine.call, machine.calibration
     floor = roofline_floor(work, hw)
-    plan = plan_kernel(work, Machine.build(hw, params), seed, tile=tile, call=call)
+    plan = plan_kernel(work, machine, seed, tile=tile)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)
@@ -136,7 +110,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
         **work.prediction_fields(), hw=hw.name, model="des",
         calibration=getattr(calibration, "name", None),
         time_s=kernel_s + overhead_s, roofline_floor_s=floor, impl=call.impl, kernel_s=kernel_s,
-        overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
+        overhead_s=overhead_s, kernels=kernels, basis=machine.basis,
         bytes_hbm=round(result.bytes_hbm + plan.extra_hbm_bytes),
         bytes_l2=round(result.bytes_l2 + plan.extra_l2_bytes),
         bound=bound, waves=plan.waves, ctas=plan.ctas, events=result.events,

@@ -1,0 +1,55 @@
+"""The mapping is data: the simulator runs the mapping an implementation rule names."""
+
+from __future__ import annotations
+
+import dataclasses
+from types import MappingProxyType
+
+import pytest
+
+from sparsim.errors import SparsimError
+from sparsim.hwprofiles import load_profile
+from sparsim.impls import get_impl
+from sparsim.models import build_work
+from sparsim.simulator import mappings
+from sparsim.simulator.des import predict_des
+
+H200 = load_profile("h200-sxm-141gb")
+
+
+def _with_mapping(impl: str, kernel: str, mapping):
+    """``impl`` with its ``kernel`` rule's mapping replaced (as an edited TOML file would)."""
+    implementation = get_impl(impl)
+    rule = implementation.rules[kernel]
+    by_kind = dict(mapping) if isinstance(mapping, dict) else {}
+    rule = dataclasses.replace(rule, mapping=by_kind.get("gpu", mapping), mapping_by_kind=MappingProxyType(by_kind))
+    return dataclasses.replace(implementation, rules=MappingProxyType({**implementation.rules, kernel: rule}))
+
+
+def test_changing_a_rules_mapping_changes_which_mapping_runs(monkeypatch):
+    work = build_work("2:4", m=4096, k=4096, n=256)
+    ran = []
+    real = dict(mappings.MAPPINGS)
+    for name in real:
+        monkeypatch.setitem(mappings.MAPPINGS, name,
+                            lambda w, m, seed, tile, name=name: ran.append(name) or real["gemm"](w, m, seed, tile))
+    predict_des(work, H200, impl="cusparselt")
+    predict_des(work, H200, impl=_with_mapping("cusparselt", "2:4", "gather"))
+    predict_des(work, H200, impl=_with_mapping("cusparselt", "2:4", {"gpu": "cpu"}))
+    assert ran == ["gemm", "gather", "cpu"]
+
+
+def test_a_2_4_rule_that_names_the_gather_mapping_runs_the_gather_mapping():
+    # before the mapping was data, this edit changed nothing: des.py chose by kernel
+    with pytest.raises(SparsimError, match="--kernel: got '2:4'; allowed: coo, csr, bsr, grouped"):
+        predict_des(build_work("2:4", m=1024, k=1024, n=64), H200, impl=_with_mapping("cusparselt", "2:4", "gather"))
+
+
+def test_the_reference_implementation_maps_by_the_kind_of_hardware():
+    rule = get_impl("reference").rule("csr")
+    assert (rule.mapping_for("gpu"), rule.mapping_for("cpu")) == ("gather", "cpu")
+    # a library's fixed plan and a reference search differ only by their rule's data
+    work = build_work("2:4", m=4096, k=4096, n=16)
+    fixed, searched = predict_des(work, H200, impl="cusparselt"), predict_des(work, H200, impl="reference")
+    assert "tile 128x16x64" in fixed.notes[0] and "fastest of 7 candidate" in searched.notes[0]
+    assert searched.kernel_s < fixed.kernel_s
