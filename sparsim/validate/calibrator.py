@@ -340,7 +340,7 @@ class Calibrator:
         if self.folds == 1:
             raise SparsimError("folds: got 1; allowed: 0 (no cross-validation) or a whole number >= 2")
 
-    def _select(self, points: _Points, idx, impl: str, hw, candidates) -> tuple[list[str], list[dict]]:
+    def _select(self, points: _Points, idx, impl: str, hw, candidates, exclude=()) -> tuple[list[str], list[dict]]:
         """Parameters that move this implementation's predictions and are not collinear,
         probed at the given start of this table (an earlier fit), else at the defaults:
         a term of a max() that binds only near the solution moves nothing at the defaults."""
@@ -348,11 +348,12 @@ class Calibrator:
 
         names = candidates if candidates is not None else [
             n for n in DEFAULT_PARAMS if hw.kind == "cpu" or not n.startswith("cpu_")]
+        names = [n for n in names if n not in exclude]
         # which parameters matter is a property of the kinds of point, not of every point:
         # probe a spread of at most SELECT_POINTS of them (one per shape first)
         idx = _spread(points, idx, SELECT_POINTS)
         given = dict((self.start or {}).get(impl, {}))
-        at = {n: float(given[n]) for n in names if n in given}
+        at = {n: float(given[n]) for n in names if n in given}  # excluded ones stay at their defaults
         base = points.residuals(idx, at)
         columns, moving = [], []
         for name in names:
@@ -444,10 +445,11 @@ class Calibrator:
         return starts
 
     def _fit_impl(self, points: _Points, idx, impl: str, hw, candidates):
-        names, report = self._select(points, idx, impl, hw, candidates)
-        nfev, x_of = 0, {}
+        names, selected = self._select(points, idx, impl, hw, candidates)
+        report = {row["param"]: row for row in selected}
+        nfev, x_of, at_bound = 0, {}, set()
         starts = self._starts(points, idx, names, impl) if names else []
-        for _round in range(len(names) + 1):
+        for _round in range(len(DEFAULT_PARAMS) + 1):
             if not names:
                 break
             best, lo, hi = self._least_squares(points, idx, names, starts, self.max_nfev)
@@ -470,16 +472,28 @@ class Calibrator:
                 unsure = [(std[j], names[j]) for j, row in enumerate(rows) if row["status"] != "fitted"]
                 drop = [max(unsure)[1]] if unsure else []
             if not drop:
-                report += rows
+                report.update({row["param"]: row for row in rows})
                 x_of = {n: float(np.exp(x)) for n, x in zip(names, best.x)}
                 break
             # report the dropped ones as they ended, refit the rest without them
-            report += [row for row in rows if row["param"] in drop]
+            report.update({row["param"]: row for row in rows if row["param"] in drop})
             keep = [j for j, n in enumerate(names) if n not in drop]
             names = [names[j] for j in keep]
             starts = [best.x[keep]]
+            if rows and any(row["status"].startswith("at bound") for row in rows if row["param"] in drop):
+                # a parameter held at its default may leave room for one that was collinear
+                # with it (latency and loads in flight trade off in Little's law): select again
+                at_bound |= set(drop)
+                fitted = dict(zip(names, best.x[keep]))
+                names, again = self._select(points, idx, impl, hw, candidates, exclude=at_bound)
+                for row in again:
+                    report.setdefault(row["param"], row)
+                for n in names:
+                    report.pop(n, None)  # selected now: its row comes from the fit
+                x0 = np.array([fitted.get(n, math.log(DEFAULT_PARAMS[n])) for n in names])
+                starts = [x0] + [x for x in self._starts(points, idx, names, impl) if not np.allclose(x, x0)]
         self._x_of[impl] = x_of
-        return x_of, report, nfev
+        return x_of, list(report.values()), nfev
 
     @staticmethod
     def _std_log(res, p: int) -> np.ndarray:

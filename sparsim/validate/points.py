@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import check_choice
 from ..problem import Problem
-from ..simulator import predict_work
+from ..simulator import machine_for, predict_work
 
 __all__ = ["Point", "PointPredictor", "TARGETS", "mape", "points_from_record", "predict_points"]
 
@@ -107,20 +107,23 @@ class PointPredictor:
         self._memo: dict = {}
         self._keys: dict = {}
 
-    def work(self, i: int):
+    def machine(self, i: int, calibration):
+        """The machine point ``i``'s library call runs on under ``calibration``."""
+        return machine_for(self.points[i].problem, self.hw, calibration)
+
+    def work(self, i: int, machine):
+        """Point ``i``'s work as its call stores A (counted once: patterns are the slow part)."""
         problem = self.points[i].problem
         if id(problem) not in self._works:
-            self._works[id(problem)] = (problem, problem.work(self.hw.kind))  # keeps the problem alive
+            self._works[id(problem)] = (problem, problem.work_for(machine))  # keeps the problem alive
         return self._works[id(problem)][1]
 
     def params_key(self, i: int) -> str:
         """The calibration table (``[impl.NAME]``) whose parameters predict point ``i``."""
-        from ..simulator.library import library_call
-
         p = self.points[i].problem
         key = (p.impl, p.kernel, p.dtype)
         if key not in self._keys:
-            self._keys[key] = library_call(p.impl, p.kernel, p.dtype, self.hw).params_key
+            self._keys[key] = self.machine(i, None).call.params_key
         return self._keys[key]
 
     def times(self, i: int, calibration) -> tuple[float, float]:
@@ -130,8 +133,8 @@ class PointPredictor:
         key = (id(self.points[i].problem), tuple(sorted((calibration or {}).items())) if memo else id(calibration))
         hit = self._memo.get(key) if memo else None
         if hit is None:
-            p = predict_work(self.work(i), self.hw, dict(calibration) if memo and calibration else calibration,
-                             model=self.model, impl=self.points[i].impl, seed=0)
+            machine = self.machine(i, dict(calibration) if memo and calibration else calibration)
+            p = predict_work(self.work(i, machine), machine, model=self.model, seed=0)
             hit = (float(p.kernel_s), float(p.time_s))
             self.evaluations += 1
             if memo:
