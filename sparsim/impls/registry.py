@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..dtypes import DTYPES
 from ..errors import SparsimError
-from ..models.kernels import KERNELS
+from ..models.kernels import KERNEL_OBJECTS, KERNELS, kernel_of
 from ..tomlfile import read_toml
 from .spec import Implementation, KernelRule, parse_impl
 
@@ -122,13 +122,14 @@ def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu") -> tuple[Imp
     rule = impl.rule(kernel)
     if dtype not in rule.dtypes:
         hint = ""
-        if kernel in ("2:4", "1:2") and dtype in ("fp32", "tf32", "fp16", "bf16", "int8", "fp8"):
-            other = "1:2" if kernel == "2:4" else "2:4"
+        others = [k.name for k in KERNEL_OBJECTS.values() if k.is_nm and k.name != kernel and dtype in k.dtypes]
+        if kernel_of(kernel).is_nm and others:
+            other = others[0]
             hint = (f" (cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
                     f"use --kernel {other} for {dtype})")
         raise SparsimError(f"--dtype: got {dtype!r} with --impl {impl.name} --kernel {kernel}; "
                            f"allowed: {', '.join(rule.dtypes)}{hint}")
-    if impl.kind != hw_kind and impl.name != "reference":
+    if not impl.runs_on(kernel, hw_kind):
         names = [n for n in impl_names() if get_impl(n).kind == hw_kind and kernel in get_impl(n).rules]
         raise SparsimError(f"--impl: got {impl.name!r}, a {impl.kind} library, on a {hw_kind} profile; "
                            f"allowed for --kernel {kernel} there: {', '.join(names) or 'none'}")

@@ -140,6 +140,8 @@ class Implementation:
     rules: Mapping[str, KernelRule]
     description: str = ""
     public: bool = True
+    #: a measurement can name it (a library that runs; sparsim's reference does not)
+    measurable: bool = True
     #: default parameters of this implementation's kernels (library behaviour, sourced)
     params: Mapping[str, float] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -148,6 +150,12 @@ class Implementation:
     @property
     def kernels(self) -> tuple[str, ...]:
         return tuple(self.rules)
+
+    def runs_on(self, kernel: str, hw_kind: str) -> bool:
+        """Whether this implementation runs ``kernel`` on a ``hw_kind`` profile: a rule for
+        it, on its own kind of hardware or one its rule names a mapping for (the reference)."""
+        rule = self.rules.get(kernel)
+        return rule is not None and (self.kind == hw_kind or hw_kind in rule.mapping_by_kind)
 
     def rule(self, kernel: str) -> KernelRule:
         if kernel not in self.rules:
@@ -306,7 +314,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     ``kernels`` and ``dtypes`` are what the models know (passed in). Parameter names are
     checked by the simulator, which owns them (``sparsim.simulator.library``).
     """
-    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params"}
+    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "measurable", "kernel",
+               "params"}
     for key in data:
         if key not in allowed:
             raise _fail(origin, key, "(unknown key)", ", ".join(sorted(allowed)))
@@ -338,6 +347,7 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     return Implementation(
         name=data["name"], display_name=data["display_name"], library=data["library"], kind=data["kind"],
         rules=MappingProxyType(rules), description=str(data.get("description", "")),
-        public=bool(data.get("public", True)), params=MappingProxyType(params),
+        public=bool(data.get("public", True)), measurable=bool(data.get("measurable", True)),
+        params=MappingProxyType(params),
         sources=MappingProxyType(sources), origin=origin,
     )

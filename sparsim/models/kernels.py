@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import check_choice
 
-__all__ = ["KERNELS", "KERNEL_OBJECTS", "Kernel", "kernel_of"]
+__all__ = ["BASELINE", "KERNELS", "KERNEL_OBJECTS", "Kernel", "kernel_of"]
 
 #: families: how a kernel computes
 FAMILIES = ("gemm", "nm", "gather", "channel")
@@ -57,6 +57,11 @@ class Kernel:
         return self.family == "gather"
 
     @property
+    def prunes_rows(self) -> bool:
+        """Whole rows of A removed: what is left is a smaller dense GEMM (channel pruning)."""
+        return self.family == "channel"
+
+    @property
     def needs_pattern(self) -> bool:
         """Whether the work depends on where the nonzeros are (not only how many)."""
         return self.family == "gather"
@@ -84,6 +89,8 @@ KERNEL_OBJECTS = {k.name: k for k in (
 )}
 #: kernel names, for CLI choices
 KERNELS = tuple(KERNEL_OBJECTS)
+#: the kernel every other is compared against: the dense GEMM on the same weights
+BASELINE = "dense"
 
 
 def kernel_of(name: str) -> Kernel:

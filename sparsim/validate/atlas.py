@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SparsimError
+from ..models.kernels import kernel_of
 from ..problem import Problem
 from ..simulator.params import PARAM_BOUNDS as _PARAM_BOUNDS
 from .points import Point, PointPredictor, mape
@@ -94,16 +95,17 @@ AtlasPoint = Point
 
 
 def _problem(p: dict, kernel: str, impl: str) -> Problem:
-    dtype = p.get("dtype", "fp16")
-    if kernel == "dense":
-        return Problem("dense", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, impl=impl)
-    if kernel == "2:4":
-        return Problem("2:4", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=0.5, pattern="nm", impl=impl)
-    if kernel == "bsr":
+    dtype, spec = p.get("dtype", "fp16"), kernel_of(kernel)
+    shape = dict(m=p["m"], k=p["k"], n=p["n"], dtype=dtype, impl=impl)
+    if spec.is_nm:  # dense weights pruned to N:M
+        return Problem(kernel, **shape, density=spec.keep / spec.group, pattern="nm")
+    if "block" in p:  # a block-sparse series: the pattern keeps whole blocks
         b = int(p["block"])
-        return Problem("bsr", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=p["density"], pattern="block",
-                       options={"block": b, "pattern_options": {"block": (b, b)}}, impl=impl)
-    return Problem(kernel, m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=p["density"], impl=impl)
+        return Problem(kernel, **shape, density=p["density"], pattern="block",
+                       options={"block": b, "pattern_options": {"block": (b, b)}})
+    if spec.needs_pattern:
+        return Problem(kernel, **shape, density=p["density"])
+    return Problem(kernel, **shape)
 
 
 def load_atlas(path: str | Path) -> list[AtlasPoint]:

@@ -21,8 +21,9 @@ import hashlib
 from dataclasses import asdict, dataclass, replace
 
 from ..errors import SparsimError, check_choice, shown
-from ..impls import get_impl, impl_names
+from ..impls import default_impl, get_impl, impl_names
 from ..models import build_work, patterns
+from ..models.kernels import KERNELS, kernel_of
 from ..models.work import KernelWork
 
 __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "check_record", "IMPLS",
@@ -30,7 +31,7 @@ __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_fro
 
 SPLITS = ("train", "test")
 #: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
-IMPLS = tuple(name for name in impl_names() if name != "reference")
+IMPLS = tuple(name for name in impl_names() if get_impl(name).measurable)
 #: storage order of the dense operand B (and C) of a sparse point
 B_LAYOUTS = ("row", "col")
 #: width of a sparse point's row/column indices
@@ -67,12 +68,13 @@ class MeasureSpec:
             check_choice("b_layout", self.b_layout, B_LAYOUTS)
         if self.index_bits is not None:
             check_choice("index_bits", self.index_bits, INDEX_BITS)
-        if self.kernel == "dense":
+        spec = kernel_of(self.kernel)
+        if spec.is_nm:  # dense weights pruned to N:M
+            object.__setattr__(self, "pattern", "nm")
+            object.__setattr__(self, "density", spec.keep / spec.group)
+        elif not spec.needs_pattern:  # the dense GEMM: every element stored
             object.__setattr__(self, "pattern", "dense")
             object.__setattr__(self, "density", 1.0)
-        elif self.kernel == "2:4":
-            object.__setattr__(self, "pattern", "nm")
-            object.__setattr__(self, "density", 0.5)
 
     @property
     def key(self) -> str:
@@ -94,7 +96,7 @@ class MeasureSpec:
 
     def sparsity_pattern(self) -> patterns.SparsityPattern | None:
         """A's nonzeros for sparse kernels (seeded, so every caller gets the same ones)."""
-        if self.kernel == "dense":
+        if self.pattern == "dense":
             return None
         return _pattern(self.pattern, self.m, self.k, self.density, self.seed)
 
@@ -114,10 +116,9 @@ class MeasureSpec:
         from ..problem import Problem
 
         options = {"index_policy": "library", "b_layout": "row", **self.options()}
-        if self.kernel == "dense":
-            return Problem("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype, options=options)
-        if self.kernel == "2:4":
-            return Problem("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5, options=options)
+        if not kernel_of(self.kernel).needs_pattern:  # dense, or N:M with its density fixed
+            return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
+                           options=options)
         options["sparsity_pattern"] = self.sparsity_pattern()
         return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
                        pattern=self.pattern, options=options, seed=self.seed)
@@ -207,9 +208,10 @@ def spec_from_record(record: dict) -> MeasureSpec:
     for key in ("split", "impl", "b_layout", "index_bits"):  # checked by MeasureSpec itself
         if record.get(key) is not None:
             fields[key] = record[key]
-    if fields["kernel"] in ("dense", "2:4"):  # the spec fixes their pattern and density
+    spec = kernel_of(fields["kernel"])
+    if not spec.needs_pattern:  # the spec fixes their pattern and density
         fields.pop("pattern", None)
-    if record.get("impl") is None and record.get("backend") == "cupy" and fields["kernel"] in ("csr", "coo"):
+    if record.get("impl") is None and record.get("backend") == "cupy" and spec.reuse_unit == "row":
         # written before records named their variant: cupyx.cusparse.spmm, column-major B
         fields.setdefault("b_layout", "col")
     try:
@@ -231,19 +233,17 @@ def impl_of(record: dict) -> str:
         return str(record["impl"])
     backend, kernel = record.get("backend"), record.get("kernel")
     library = str(record.get("library") or "").lower()
-    if backend == "numpy":
-        return "numpy" if kernel == "dense" else "scipy"
+    if kernel not in KERNELS:
+        return "unknown"
+    if backend == "numpy":  # NumPy for the dense GEMM, SciPy for sparse: the CPU defaults
+        return default_impl(kernel, "cpu")
     if backend == "torch":
         return "torch"
-    if kernel == "dense":
-        return "cublas"
-    if kernel in ("csr", "coo", "bsr"):
-        return "cusparse"  # cupyx.cusparse.spmm (column-major B)
-    if kernel in ("2:4", "1:2"):
+    if kernel_of(kernel).is_nm and "torch" in library:
         # the CuPy backend's 2:4 runs through torch.to_sparse_semi_structured when torch is
         # installed (per-call host work included), else a ctypes cuSPARSELt binding
-        return "torch" if "torch" in library else "cusparselt"
-    return "unknown"
+        return "torch"
+    return default_impl(kernel)  # cuBLAS, cuSPARSE (cupyx.cusparse.spmm), cuSPARSELt
 
 
 def shape_group(record) -> tuple[int, ...]:
