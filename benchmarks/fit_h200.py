@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "sparsim/hwprofiles/calibrations/h200-sxm-141gb.toml"))
     parser.add_argument("--start", help="a calibration whose [impl.*] values are one more start of the fit")
     parser.add_argument("--max-nfev", type=int, default=60, help="evaluations per least-squares descent")
+    parser.add_argument("--exact-cv", action="store_true", help="refit every cross-validation fold by least squares")
     args = parser.parse_args()
     t0 = time.perf_counter()
     points = default_points()
@@ -52,7 +53,7 @@ def main() -> None:
         from sparsim.calibration import load_calibration
 
         start = {k: dict(v) for k, v in load_calibration(args.start).impl_params.items()}
-    fitted = calibrator(measured=measured, start=start, max_nfev=args.max_nfev).fit(points)
+    fitted = calibrator(measured=measured, start=start, max_nfev=args.max_nfev, exact_cv=args.exact_cv).fit(points)
     cal = fitted.calibration_
     predicted = predict_points(points, cal)
     provenance = {

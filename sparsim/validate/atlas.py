@@ -145,7 +145,8 @@ def predict_points(points: Sequence[Point], calibration=None, *, hw=PROFILE, mod
     return _predict_points(points, calibration, hw=hw, model=model, predictor=_PREDICTORS[key])
 
 
-def calibrator(*, measured: dict | None = None, start: dict | None = None, max_nfev: int = 40, folds: int = 5):
+def calibrator(*, measured: dict | None = None, start: dict | None = None, max_nfev: int = 40, folds: int = 5,
+               exact_cv: bool = False):
     """The :class:`~sparsim.validate.calibrator.Calibrator` that fits the atlas: the
     candidates of :data:`FIT_PARAMS` per parameter set, started from ``start`` (an earlier
     fit) and :data:`FIT_START` as well as the defaults, least squares on the log ratios
@@ -155,7 +156,7 @@ def calibrator(*, measured: dict | None = None, start: dict | None = None, max_n
     starts = {key: {**FIT_START.get(key, {}), **(start or {}).get(key, {})} for key in set(FIT_START) | set(start or {})}
     return Calibrator(hw=PROFILE, params=FIT_PARAMS, measured=measured, start=starts,
                       max_params=max(len(v) for v in FIT_PARAMS.values()), loss="linear", max_nfev=max_nfev,
-                      folds=folds)
+                      folds=folds, exact_cv=exact_cv)
 
 
 def cross_validate(points: Sequence[Point], *, measured: dict | None = None, start: dict | None = None,

@@ -44,3 +44,13 @@ def test_the_work_of_a_kernel_takes_its_depth_and_pipe_from_the_registry(name):
 def test_an_unknown_kernel_is_refused_with_the_choices():
     with pytest.raises(SparsimError, match=r"--kernel: got 'csc'; allowed: dense, coo, csr"):
         kernel_of("csc")
+
+
+def test_the_work_holds_the_kernel_object_itself():
+    import dataclasses
+
+    from sparsim.models.work import build_work
+
+    work = build_work("csr", m=64, k=64, n=8, density=0.1)
+    assert work.spec is KERNEL_OBJECTS["csr"] and dataclasses.replace(work, n=16).spec is work.spec
+    assert "spec" not in work.to_dict()
