@@ -1,6 +1,8 @@
 """Measurement specs: which kernel, shape, dtype and sparsity to time, and sweep plans.
 
-A :class:`MeasureSpec` is plain data. The same spec drives everything downstream: the
+A :class:`MeasureSpec` is a :class:`~sparsim.problem.Problem` plus how to measure it: its
+``split`` (fitted or held out) and the call variant timed (B's layout, the index width).
+It is plain data. The same spec drives everything downstream: the
 backends build their operands from :meth:`MeasureSpec.sparsity_pattern` (the seeded
 pattern of :mod:`sparsim.models.patterns`), and the calibration predicts the kernel from
 :meth:`MeasureSpec.work`, the :func:`sparsim.models.build_work` count of the very same
@@ -8,8 +10,8 @@ pattern. Each spec carries its ``split``: ``"train"`` points are fitted, ``"test
 are held out; the test set uses shapes (and densities and patterns) the fit never sees.
 
 >>> spec = MeasureSpec("csr", m=512, k=512, n=64, dtype="fp32", density=0.05)
->>> spec.key
-'csr|512x512x64|fp32|d=0.05|uniform|s0'
+>>> spec.key, isinstance(spec, Problem)
+('csr|512x512x64|fp32|d=0.05|uniform|s0', True)
 >>> spec.work().nnz == spec.sparsity_pattern().nnz
 True
 """
@@ -18,13 +20,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from ..errors import SparsimError, check_choice, shown
 from ..impls import default_impl, get_impl, impl_names
 from ..models import build_work, patterns
 from ..models.kernels import KERNELS, kernel_of
 from ..models.work import KernelWork
+from ..problem import Problem
 
 __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "check_record", "IMPLS",
            "B_LAYOUTS", "INDEX_BITS", "atlas_plan", "impl_of", "shape_group"]
@@ -40,28 +45,36 @@ INDEX_BITS = (32, 64)
 MEASURED_KERNELS = ("dense", "csr", "coo", "2:4")
 
 
-@dataclass(frozen=True)
-class MeasureSpec:
-    """One point to time: ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel``."""
+@dataclass(frozen=True, eq=False, init=False)
+class MeasureSpec(Problem):
+    """One point to time: the Problem ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel``,
+    plus how it is measured (its split and call variant). Positional arguments keep the
+    order results files list them in: kernel, m, k, n, dtype, density, pattern, seed, split."""
 
-    kernel: str
-    m: int
-    k: int
-    n: int
-    dtype: str
-    density: float = 1.0
-    pattern: str = "uniform"  # generator of A's nonzeros (ignored by dense; "nm" for 2:4)
-    seed: int = 0
     split: str = "train"
-    #: which implementation to time (None: the backend's default for the kernel)
-    impl: str | None = None
     #: sparse points only: B's storage order and the index width (None: the backend's default)
     b_layout: str | None = None
     index_bits: int | None = None
 
+    def __init__(self, kernel: str, m: int, k: int, n: int, dtype: str, density: float = 1.0,
+                 pattern: str = "uniform", seed: int = 0, split: str = "train", impl: str | None = None,
+                 b_layout: str | None = None, index_bits: int | None = None, options: Mapping | None = None):
+        # impl: which implementation to time (None: the backend's default for the kernel);
+        # pattern: the generator of A's nonzeros (ignored by dense; "nm" for 2:4)
+        values = dict(kernel=kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, seed=seed,
+                      split=split, impl=impl, b_layout=b_layout, index_bits=index_bits, options=options or {})
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
     def __post_init__(self):
         check_choice("kernel", self.kernel, MEASURED_KERNELS)
         check_choice("split", self.split, SPLITS)
+        if self.options:
+            raise SparsimError(f"options: got {sorted(self.options)}; allowed: none (a measured point's pattern "
+                               "is seeded; its call variant is b_layout and index_bits)")
+        super().__post_init__()
+        object.__setattr__(self, "options", MappingProxyType({}))
         if self.impl is not None:
             check_choice("impl", self.impl, IMPLS)
         if self.b_layout is not None:
@@ -100,7 +113,7 @@ class MeasureSpec:
             return None
         return _pattern(self.pattern, self.m, self.k, self.density, self.seed)
 
-    def options(self) -> dict:
+    def measured_options(self) -> dict:
         """How the measured call stored A and laid out B: the point's own index width and
         B layout, else its implementation's (PyTorch: int64 indices), else the defaults."""
         from ..problem import call_options
@@ -110,12 +123,10 @@ class MeasureSpec:
                     "b_layout": self.b_layout}
         return call_options(rule, explicit)
 
-    def problem(self):
-        """This point as a :class:`~sparsim.problem.Problem`: its seeded pattern, and A's
-        indices and B's layout as the measured call had them (:meth:`options`)."""
-        from ..problem import Problem
-
-        options = {"index_policy": "library", "b_layout": "row", **self.options()}
+    def problem(self) -> Problem:
+        """This point as the Problem a prediction takes: its seeded pattern, and A's
+        indices and B's layout as the measured call had them (:meth:`measured_options`)."""
+        options = {"index_policy": "library", "b_layout": "row", **self.measured_options()}
         if not kernel_of(self.kernel).needs_pattern:  # dense, or N:M with its density fixed
             return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
                            options=options)
@@ -123,13 +134,19 @@ class MeasureSpec:
         return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
                        pattern=self.pattern, options=options, seed=self.seed)
 
-    def work(self) -> KernelWork:
+    def work(self, hw_kind: str = "gpu") -> KernelWork:
         """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern,
         with A's indices and B's layout as the measured call had them."""
-        return self.problem().work()
+        return self.problem().work(hw_kind)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, MeasureSpec) and (self.key, self.split) == (other.key, other.split)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.split))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _SPEC_FIELDS}
 
 
 @functools.lru_cache(maxsize=4)

@@ -591,5 +591,5 @@ def _sm_clock_hz(cp, props, device: int) -> float:
 @functools.lru_cache(maxsize=1)
 def _host_pattern(kernel, m, k, density, pattern, seed):
     """A's nonzeros as a SciPy CSR (float32 values), cached: the atlas varies N innermost."""
-    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed)
+    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed=seed)
     return spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=seed)
