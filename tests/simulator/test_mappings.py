@@ -53,3 +53,20 @@ def test_the_reference_implementation_maps_by_the_kind_of_hardware():
     fixed, searched = predict_des(work, H200, impl="cusparselt"), predict_des(work, H200, impl="reference")
     assert "tile 128x16x64" in fixed.notes[0] and "fastest of 7 candidate" in searched.notes[0]
     assert searched.kernel_s < fixed.kernel_s
+
+
+def test_one_carrier_a_problem_on_a_machine_built_once():
+    import sparsim
+    from sparsim.api import resolve_calibration
+    from sparsim.problem import Problem
+    from sparsim.simulator import machine_for, predict_work
+
+    problem = Problem("csr", m=4096, k=4096, n=64, density=0.01, impl="torch")
+    cal = resolve_calibration(None, H200)
+    machine = machine_for(problem, H200, cal)
+    assert machine.call.index_policy == "int64" and machine.hw.l2_bytes == cal.measured["l2_bytes"]
+    p = predict_work(problem, machine)
+    q = sparsim.predict("csr", m=4096, k=4096, n=64, hw=H200, density=0.01, impl="torch", compare=False)
+    assert (p.time_s, p.bytes_index, p.basis) == (q.time_s, q.bytes_index, q.basis)
+    with pytest.raises(SparsimError, match="machine: built for torch csr, not cusparse csr"):
+        predict_work(problem.with_impl("cusparse"), machine)
