@@ -108,10 +108,6 @@ class Machine:
     def clock_hz(self) -> float:
         return self.hw.clock_hz
 
-    @property
-    def is_cpu(self) -> bool:
-        return self.hw.kind == "cpu"
-
     def occupancy(self, *, threads: int, smem_bytes: int, regs_per_thread: int) -> int:
         """Resident CTAs per SM allowed by CTA slots, warps, shared memory and registers."""
         hw = self.hw
