@@ -263,6 +263,7 @@ class Calibrator:
         for key in (self.params if isinstance(self.params, Mapping) else {None: None}):
             self._candidates(key)  # unknown names are refused before any work
         self._x_of: dict[str, dict[str, float]] = {}  # full-fit solution per table: CV's start
+        self._table_defaults: dict[str, dict[str, float]] = {}  # each table's values before the fit
         self.impl_params_: dict[str, dict[str, float]] = {}
         self.param_report_: list[dict] = []
         self.cv_: list[dict] = []
@@ -383,10 +384,11 @@ class Calibrator:
                                         f"not fitted (weaker than the {self.max_params} fitted)"))
         return chosen, report
 
-    @staticmethod
-    def _row(impl, name, value, std_log, status) -> dict:
+    def _row(self, impl, name, value, std_log, status) -> dict:
         lo, hi = PARAM_BOUNDS[name]
-        return {"impl": impl, "param": name, "value": value, "default": float(DEFAULT_PARAMS[name]),
+        # the value the table keeps when this one is not written: the implementation file's, else the default
+        default = self._table_defaults.get(impl, {}).get(name, DEFAULT_PARAMS[name])
+        return {"impl": impl, "param": name, "value": value, "default": float(default),
                 "std_log": std_log, "lo": lo, "hi": hi, "status": status}
 
     def _least_squares(self, points, idx, names, x0_list, max_nfev):
@@ -445,6 +447,7 @@ class Calibrator:
         return starts
 
     def _fit_impl(self, points: _Points, idx, impl: str, hw, candidates):
+        self._table_defaults[impl] = dict(points.machine(int(idx[0]), None).params)
         names, selected = self._select(points, idx, impl, hw, candidates)
         report = {row["param"]: row for row in selected}
         nfev, x_of, at_bound = 0, {}, set()
