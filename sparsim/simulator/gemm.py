@@ -90,10 +90,11 @@ __all__ = ["GemmCandidate", "GemmTile", "candidates", "choose_tile", "gemm_traff
            "plan_gemm", "search"]
 
 
-def _call(work: KernelWork, machine: Machine):
+def _call(work: KernelWork, machine: Machine, *, with_tiles: bool = False):
     """The library call whose plan data (tiles, split-K, library) a GEMM runs: the
-    machine's, or for a bare machine the reference implementation's."""
-    if machine.call is not None:
+    machine's, or for a bare machine (or, ``with_tiles``, a rule that names no tiles) the
+    reference implementation's."""
+    if machine.call is not None and not (with_tiles and machine.call.tiles is None):
         return machine.call
     from .library import library_call
 
@@ -302,8 +303,8 @@ def candidates(work: KernelWork, machine: Machine, *, tiles: tuple | None = None
     only shrinks as M or N grows and does not depend on K (see the module docstring).
     """
     call = _call(work, machine) if not (tiles and splits) else None
-    tiles = tiles or call.tiles
     splits = splits or call.split_k
+    tiles = tiles or _call(work, machine, with_tiles=True).tiles
     out = []
     for shape in tiles:
         output_tiles = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])

@@ -44,7 +44,7 @@ class LibraryCall:
     kernel: str
     mapping: str  # a name of sparsim.impls.spec.MAPPINGS, for this kind of hardware
     params_key: str  # the [impl.NAME] table of a calibration that applies
-    tiles: tuple[tuple[int, int], ...] | None  # a GEMM's candidate tiles (None: not a GEMM)
+    tiles: tuple[tuple[int, int], ...] | None  # a GEMM's candidate tiles (None: the reference's)
     split_k: tuple[int, ...] | None  # a GEMM's candidate split-K slices
     mma_n: int = 0  # a fixed tile's MMAs follow the N that holds data at this granularity
     extra_kernels: tuple[ExtraKernel, ...] = ()
@@ -91,7 +91,7 @@ def library_call(impl, kernel: str, dtype: str, hw) -> LibraryCall:
     return LibraryCall(
         impl=implementation.name, kernel=kernel, mapping=rule.mapping_for(hw.kind),
         params_key=rule.params_from or implementation.name,
-        tiles=tiles, split_k=plan.split_k if tiles else None, mma_n=plan.mma_n,
+        tiles=tiles, split_k=plan.split_k, mma_n=plan.mma_n,
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
         defaults=tuple(sorted(owner.params.items())), cta=plan.cta,
