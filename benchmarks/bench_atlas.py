@@ -99,10 +99,11 @@ def signs(points, predicted):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-cv", action="store_true", help="skip leave-one-shape-out refits")
+    parser.add_argument("--calibration", help="score this calibration instead of the shipped one")
     args = parser.parse_args()
     t0 = time.perf_counter()
     points = default_points()
-    cal = resolve_calibration(None, load_profile(PROFILE))
+    cal = resolve_calibration(args.calibration, load_profile(PROFILE))
     print(f"{len(points)} atlas points; calibration: {cal.label if cal else 'none shipped (datasheet only)'}")
     datasheet = predict_points(points, None)
     table(points, datasheet, "Datasheet only (no calibration)")

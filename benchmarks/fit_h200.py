@@ -3,9 +3,11 @@
     python benchmarks/fit_h200.py [--out sparsim/hwprofiles/calibrations/h200-sxm-141gb.toml]
 
 Measured ceilings come from micro.json (probe-style microbenchmarks on the same GPU);
-per-implementation parameters are fitted by sparsim.validate.atlas.fit_atlas on every
-atlas point (atlas.json and atlas-dtypes.json). benchmarks/bench_atlas.py scores the
-result, with leave-one-shape-out cross-validation.
+per-implementation parameters are fitted by the one fitter, sparsim.validate.Calibrator
+(as sparsim.validate.atlas.calibrator configures it), on every atlas kernel time
+(atlas.json and atlas-dtypes.json). A parameter that ends on a bound of its physical range
+is not written: it keeps its default (the rule the README states).
+benchmarks/bench_atlas.py scores the result, with leave-one-shape-out cross-validation.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from sparsim.atomic import write_text_atomic
 from sparsim.calibration import Calibration
-from sparsim.validate.atlas import ATLAS_DIR, PROFILE, default_points, fit_atlas, mape, predict_points
+from sparsim.validate.atlas import ATLAS_DIR, PROFILE, calibrator, default_points, mape, predict_points
 
 HERE = Path(__file__).resolve().parent.parent
 
@@ -39,37 +41,44 @@ def measured_ceilings() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(HERE / "sparsim/hwprofiles/calibrations/h200-sxm-141gb.toml"))
+    parser.add_argument("--start", help="a calibration whose [impl.*] values are one more start of the fit")
+    parser.add_argument("--max-nfev", type=int, default=60, help="evaluations per least-squares descent")
+    parser.add_argument("--exact-cv", action="store_true", help="refit every cross-validation fold by least squares")
     args = parser.parse_args()
     t0 = time.perf_counter()
     points = default_points()
     measured = measured_ceilings()
-    params = fit_atlas(points, measured=measured, max_nfev=60)
-    cal = Calibration(hw=PROFILE, impl_params=params, measured=measured)
+    start = None
+    if args.start:
+        from sparsim.calibration import load_calibration
+
+        start = {k: dict(v) for k, v in load_calibration(args.start).impl_params.items()}
+    fitted = calibrator(measured=measured, start=start, max_nfev=args.max_nfev, exact_cv=args.exact_cv).fit(points)
+    cal = fitted.calibration_
     predicted = predict_points(points, cal)
     provenance = {
         "device": "NVIDIA H200",
         "date": "2026-11-29",
         "data": "sparsim/validate/data/h200-2026-11-29 (atlas.json, atlas-dtypes.json, micro.json)",
-        "method": "benchmarks/fit_h200.py: per-implementation least squares on log(predicted/measured) "
-                  "within sparsim.validate.atlas.PARAM_BOUNDS; measured ceilings from micro.json",
+        "method": "benchmarks/fit_h200.py: sparsim.validate.Calibrator per parameter table on log(predicted/measured) "
+                  "of the atlas kernel times, within sparsim.simulator.params.PARAM_BOUNDS; a parameter at a bound "
+                  "keeps its default; measured ceilings from micro.json",
         "versions": "driver 580.159.04, CUDA 13.0, PyTorch 2.11.0+cu130 (cuBLAS/cuSPARSE/cuSPARSELt as bundled)",
         "samples": len(points),
         "fit_mape": round(mape(predicted, [p.measured_s for p in points]), 4),
         "model": "des",
     }
-    from sparsim.simulator.params import PARAM_BOUNDS
-
-    provenance["at_bounds"] = [f"{key}.{name}" for key, values in params.items() for name, v in values.items()
-                               if min(abs(v / b - 1) for b in PARAM_BOUNDS[name]) < 0.01]
-    cal = Calibration(hw=PROFILE, impl_params=params, measured=measured, provenance=provenance)
+    prov = dict(cal.provenance)
+    prov.pop("date", None)
+    provenance.update({k: prov[k] for k in ("fitted", "not_fitted", "parameters", "cv_mape", "cv_datasheet_mape")
+                       if k in prov})
+    cal = Calibration(hw=PROFILE, impl_params=cal.impl_params, measured=measured, provenance=provenance)
     write_text_atomic(args.out, "# Fitted by benchmarks/fit_h200.py; do not edit by hand.\n" + cal.to_toml())
     print(f"wrote {args.out}: {len(points)} points, fit MAPE {provenance['fit_mape']:.1%}, "
           f"{time.perf_counter() - t0:.0f} s")
-    for key, values in params.items():
-        print(f"  [impl.{key}] " + ", ".join(f"{k} = {v:.4g}" for k, v in values.items()))
-        edges = [k for k, v in values.items() if min(abs(v / b - 1) for b in PARAM_BOUNDS[k]) < 0.01]
-        if edges:
-            print(f"    at a bound of its physical range (the data push past it): {', '.join(edges)}")
+    for row in fitted.param_report_:
+        value = "" if row["value"] is None else f" = {row['value']:.4g}"
+        print(f"  [impl.{row['impl']}] {row['param']}{value}: {row['status']}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The library entry point: ``sparsim.predict``.
 
-One call builds a :class:`~sparsim.problem.Problem`, counts its work
-(:mod:`sparsim.models`) as the chosen implementation stores A (:mod:`sparsim.impls`),
-loads the hardware profile and its calibration, and asks a time model
-(:mod:`sparsim.simulator`) for a :class:`~sparsim.prediction.Prediction` of one library
-call: the device time of its kernels plus the host work the GPU waits for.
+One call builds a :class:`~sparsim.problem.Problem`, loads the hardware profile and its
+calibration, builds the machine once from them and the problem's implementation
+(:func:`sparsim.simulator.machine_for`), and asks a time model for a
+:class:`~sparsim.prediction.Prediction` of one library call
+(:func:`sparsim.simulator.predict_work`: the work counted as the implementation stores A,
+the device time of its kernels plus the host work the GPU waits for).
 
 ``calibration=None`` uses the measured calibration that ships for the profile, else the
 one of a board with the same die (the H200's, fitted to its 2026-11-29 measurements,
@@ -31,7 +32,7 @@ from .hwprofiles import HardwareProfile, list_profiles, load_profile
 from .models.patterns import load_weights
 from .prediction import Prediction
 from .problem import Problem
-from .simulator import MODELS, predict_work
+from .simulator import MODELS, machine_for, predict_work
 
 __all__ = ["predict", "MODELS", "resolve_calibration", "predict_step", "predict_generation"]
 
@@ -106,8 +107,7 @@ def predict(
     problem = Problem(kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, options=options,
                       impl=impl, seed=seed, quant=quant, group=group)
     conditions = {"l2": l2, "power_limit_w": power_limit_w}
-    prediction = predict_work(problem.work(profile.kind), profile, cal, model=model, seed=seed,
-                              impl=problem.impl_for(profile.kind), **conditions)
+    prediction = predict_work(problem, machine_for(problem, profile, cal), model=model, **conditions)
     if compare:
         prediction = _with_knob_note(prediction, problem, profile, cal, model, conditions)
     return prediction
@@ -127,8 +127,7 @@ def _with_knob_note(p: Prediction, problem: Problem, profile, cal, model: str, c
     alt_rule = get_impl(alt).rules.get(problem.kernel, rule) if alt else None
     if alt and problem.compute_dtype in alt_rule.dtypes and (problem.quant or "none") in alt_rule.quant:
         other = problem.with_impl(alt)
-        q = predict_work(other.work(profile.kind), profile, cal, model=model, seed=problem.seed, impl=alt,
-                         **(conditions or {}))
+        q = predict_work(other, machine_for(other, profile, cal), model=model, **(conditions or {}))
         ratio = p.time_s / q.time_s
         word = "faster" if ratio >= 1 else "slower"
         note += f"; with {alt} this call is predicted {max(ratio, 1 / ratio):.2f}x {word} ({_us(q.time_s)})"

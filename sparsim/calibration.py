@@ -29,6 +29,8 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import SparsimError
+from .hwprofiles.measured import MEASURED_KEYS as _MEASURED_KEYS
+from .hwprofiles.measured import is_measured_key
 from .speccheck import SpecChecker
 from .tomlfile import dumps, read_toml
 from .simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS
@@ -38,9 +40,8 @@ __all__ = ["Calibration", "load_calibration", "CALIBRATION_VERSION"]
 CALIBRATION_VERSION = 2
 #: versions this reader accepts (1 had no [impl.*] or [measured] tables)
 READABLE_VERSIONS = (1, 2)
-#: profile keys a probe may measure; see :mod:`sparsim.hwprofiles.schema`
-MEASURED_KEYS = ("hbm_bytes_per_s", "l2_bytes_per_s", "l2_latency_ns", "hbm_latency_ns", "l1_latency_ns",
-                 "launch_overhead_s", "l2_bytes", "clock_mhz")
+#: profile keys a probe may measure (their one owner: :mod:`sparsim.hwprofiles.measured`)
+MEASURED_KEYS = _MEASURED_KEYS
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,7 @@ def _check_param(origin: str, key: str, value: Any, prefix: str = "params.") -> 
 def _check_measured(origin: str, key: str, value: Any) -> None:
     from .dtypes import DTYPES
 
-    rate_of = key[len("tensor_flops_per_s."):] if key.startswith("tensor_flops_per_s.") else None
-    if key not in MEASURED_KEYS and rate_of not in DTYPES:
+    if not is_measured_key(key):
         raise SparsimError(f"calibration {origin}: key measured.{key}: unknown; allowed: "
                            f"{', '.join(MEASURED_KEYS)}, tensor_flops_per_s.<dtype> "
                            f"(dtype one of {', '.join(DTYPES)})")

@@ -121,6 +121,10 @@ class Problem:
         for a quantized problem, as it dequantizes and quantizes)."""
         work = build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.compute_dtype, density=self.density,
                           pattern=self.pattern, seed=self.seed, **self.resolved_options(hw_kind))
+        return self._quantized(work, hw_kind)
+
+    def _quantized(self, work: KernelWork, hw_kind: str) -> KernelWork:
+        """``work`` with the weights quantized as ``quant`` (unchanged without a scheme)."""
         if self.quant is None:
             return work
         impl, rule = check_impl(self.impl_for(hw_kind), self.kernel, self.compute_dtype, hw_kind, quant=self.quant)
@@ -130,6 +134,21 @@ class Problem:
                                f"{', '.join(map(str, rule.groups))} ({rule.sources.get('groups', '')})")
         return quantize_work(work, self.quant, model_dtype=self.dtype, group=self.group,
                              dequant_ops=rule.dequant_ops, act_quant=rule.act_quant, zero_point=rule.zero_point)
+
+    def work_for(self, machine) -> KernelWork:
+        """The work of this problem as the library call of ``machine``
+        (:func:`sparsim.simulator.machine_for`) stores A: its index width and B layout
+        where the user set none. The implementation was checked when the machine was built."""
+        call = machine.call
+        if call.impl != self.impl_for(machine.hw.kind) or call.kernel != self.kernel:
+            from .errors import SparsimError
+
+            raise SparsimError(f"machine: built for {call.impl} {call.kernel}, not {self.impl_for(machine.hw.kind)} "
+                               f"{self.kernel}; allowed: sparsim.simulator.machine_for(problem, hw, calibration)")
+        options = {**self.options, **call_options(call, self.options)}
+        work = build_work(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.compute_dtype, density=self.density,
+                          pattern=self.pattern, seed=self.seed, **options)
+        return self._quantized(work, machine.hw.kind)
 
     def with_impl(self, impl: str | None) -> "Problem":
         return replace(self, impl=impl)

@@ -19,17 +19,14 @@ import click
 
 from ..errors import SparsimError
 from ..hwprofiles import list_profiles, load_profile
+from ..hwprofiles.measured import MEASURED_KEYS, profile_key
 from .format import human_bytes, human_seconds, kv_table
 
 __all__ = ["hw", "human_value", "source_legend", "MEASURED_TO_PROFILE"]
 
-#: calibration [measured] key -> the profile key it replaces
-MEASURED_TO_PROFILE = {
-    "hbm_bytes_per_s": "memory.hbm_bytes_per_s", "l2_bytes_per_s": "memory.l2_bytes_per_s",
-    "l1_latency_ns": "memory.l1_latency_ns", "l2_latency_ns": "memory.l2_latency_ns",
-    "hbm_latency_ns": "memory.hbm_latency_ns", "launch_overhead_s": "launch.overhead_s",
-    "l2_bytes": "memory.l2_bytes", "clock_mhz": "compute.boost_clock_mhz",
-}
+#: calibration [measured] key -> the profile key it replaces (derived from its one owner,
+#: sparsim.hwprofiles.measured)
+MEASURED_TO_PROFILE = {key: profile_key(key) for key in MEASURED_KEYS}
 
 #: what the untagged source prefixes mean (printed with the file's own tags)
 _PREFIXES = {

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ..impls import get_impl, impl_names
+from ..impls import get_impl, impl_names, plan_rule
 from .format import human_seconds, kv_table
 
 __all__ = ["impl"]
@@ -57,12 +57,20 @@ def show(name, as_json):
     for key, value in i.params.items():
         rows.append((f"param {key}", f"{value:g}   [{i.sources.get(f'params.{key}', '')}]"))
     for kernel, r in i.rules.items():
-        rows.append((f"{kernel}", f"{r.mapping} mapping; dtypes {', '.join(r.dtypes)}"
+        mapping = ", ".join(f"{m} on {k}" for k, m in r.mapping_by_kind.items()) or r.mapping
+        rows.append((f"{kernel}", f"{mapping} mapping; dtypes {', '.join(r.dtypes)}"
                      + (f"; uses [impl.{r.params_from}] parameters" if r.params_from else "")))
-        for selector, tiles in r.tiles.items():
-            rows.append((f"  tiles {selector}", f"{', '.join(f'{a}x{b}' for a, b in tiles)}   [{r.sources.get(f'tiles.{selector}', '')}]"))
-        if r.mapping == "gemm":
-            rows.append(("  split-K", f"{', '.join(map(str, r.split_k))}   [{r.sources.get('split_k', 'no split-K')}]"))
+        plan = plan_rule(i, kernel)  # the rule whose tiles, split-K and CTA this call runs
+        if plan is not r:
+            rows.append(("  plan", f"that of {r.plan_from or i.name} {r.plan_as or kernel}"))
+        for selector, tiles in plan.tiles.items():
+            rows.append((f"  tiles {selector}", f"{', '.join(f'{a}x{b}' for a, b in tiles)}   [{plan.sources.get(f'tiles.{selector}', '')}]"))
+        if plan.tiles:
+            rows.append(("  split-K", f"{', '.join(map(str, plan.split_k))}   [{plan.sources.get('split_k', 'no split-K')}]"))
+        if plan.cta:
+            c = plan.cta
+            rows.append(("  CTA", f"{c.warps} warps, {c.columns} columns of B, {c.registers_per_thread} registers/thread"
+                         + (f", {c.smem_bytes} B shared" if c.smem_bytes else "") + f"   [{plan.sources.get('cta', '')}]"))
         if r.index_bits:
             rows.append(("  indices", f"int{r.index_bits}   [{r.sources.get('index_bits', '')}]"))
         if r.b_layout:

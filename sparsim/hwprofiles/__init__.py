@@ -6,7 +6,8 @@
 """
 
 from .loader import apply_measured, list_profiles, load_profile, read_profile_file, shipped_calibration
+from .measured import MEASURED_KEYS, is_measured_key
 from .schema import HardwareProfile, parse_profile
 
 __all__ = ["HardwareProfile", "list_profiles", "load_profile", "parse_profile", "read_profile_file",
-           "shipped_calibration", "apply_measured"]
+           "shipped_calibration", "apply_measured", "MEASURED_KEYS", "is_measured_key"]

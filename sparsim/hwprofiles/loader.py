@@ -17,7 +17,8 @@ from pathlib import Path
 
 from ..errors import SparsimError
 from ..tomlfile import read_toml
-from .schema import _SCALARS, HardwareProfile, parse_profile
+from .measured import apply_measured
+from .schema import HardwareProfile, parse_profile
 
 __all__ = ["apply_measured", "load_profile", "list_profiles", "read_profile_file", "shipped_calibration"]
 
@@ -31,40 +32,6 @@ def _data_dir():
 def list_profiles() -> list[str]:
     """Names of the built-in profiles, sorted."""
     return sorted(p.name[:-5] for p in _data_dir().iterdir() if p.name.endswith(".toml"))
-
-
-#: a calibration's [measured] keys -> profile attributes they replace
-_MEASURED_ATTRS = {"hbm_bytes_per_s": "hbm_bytes_per_s", "l2_bytes_per_s": "l2_bytes_per_s",
-                   "l2_latency_ns": "l2_latency_ns", "hbm_latency_ns": "hbm_latency_ns",
-                   "l1_latency_ns": "l1_latency_ns", "launch_overhead_s": "launch_overhead_s",
-                   "l2_bytes": "l2_bytes", "clock_mhz": "boost_clock_mhz"}
-
-
-def apply_measured(profile: HardwareProfile, measured) -> HardwareProfile:
-    """``profile`` with the ceilings a probe measured (a calibration's ``[measured]``
-    table) in place of the datasheet values; the sources say "measured".
-
-    >>> p = apply_measured(load_profile("h200-sxm-141gb"), {"l2_bytes": 62914560})
-    >>> p.l2_bytes, p.source("memory.l2_bytes")
-    (62914560, 'measured (calibration [measured] table)')
-    """
-    if not measured:
-        return profile
-    import dataclasses
-
-    changes, tensor = {}, dict(profile.tensor_dense_flops_per_s)
-    sources = dict(profile.sources)
-    for key, value in measured.items():
-        if key.startswith("tensor_flops_per_s."):
-            tensor[key.split(".", 1)[1]] = float(value)
-            sources[f"tensor_dense_flops_per_s.{key.split('.', 1)[1]}"] = "measured (calibration [measured] table)"
-        elif key in _MEASURED_ATTRS:
-            attr = _MEASURED_ATTRS[key]
-            changes[attr] = type(getattr(profile, attr))(value)
-            for section, name, scalar_attr, _ in _SCALARS:
-                if scalar_attr == attr:
-                    sources[f"{section}.{name}"] = "measured (calibration [measured] table)"
-    return dataclasses.replace(profile, **changes, tensor_dense_flops_per_s=tensor, sources=sources)
 
 
 def shipped_calibration(name: str) -> Path | None:

@@ -7,8 +7,8 @@ built-in implementation files (:mod:`~sparsim.impls.registry`).
 ('cusparselt', 'cusparse', True)
 """
 
-from .registry import check_impl, default_impl, get_impl, impl_names, load_impl
-from .spec import ExtraKernel, Implementation, KernelRule
+from .registry import check_impl, default_impl, get_impl, impl_names, load_impl, plan_library, plan_rule
+from .spec import CtaShape, ExtraKernel, Implementation, KernelRule
 
-__all__ = ["ExtraKernel", "Implementation", "KernelRule", "check_impl", "default_impl", "get_impl",
-           "impl_names", "load_impl"]
+__all__ = ["CtaShape", "ExtraKernel", "Implementation", "KernelRule", "check_impl", "default_impl", "get_impl",
+           "impl_names", "load_impl", "plan_library", "plan_rule"]

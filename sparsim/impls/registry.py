@@ -31,10 +31,12 @@ from pathlib import Path
 
 from ..dtypes import DTYPES
 from ..errors import SparsimError
+from ..models.kernels import KERNEL_OBJECTS, KERNELS, kernel_of
 from ..tomlfile import read_toml
 from .spec import Implementation, KernelRule, parse_impl
 
-__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "DEFAULTS", "QUANT_DEFAULTS"]
+__all__ = ["check_impl", "default_impl", "get_impl", "impl_names", "load_impl", "plan_rule", "DEFAULTS",
+           "QUANT_DEFAULTS"]
 
 #: kernel -> default implementation on a GPU profile (DESIGN.md, sparsim.predict contract)
 DEFAULTS = {"dense": "cublas", "channel": "cublas", "csr": "cusparse", "coo": "cusparse", "bsr": "cusparse",
@@ -53,7 +55,6 @@ QUANT_DEFAULTS = {("dense", "w8a16"): "torchao-int8wo", ("channel", "w8a16"): "t
                   ("dense", "fp8"): "cublaslt-fp8", ("channel", "fp8"): "cublaslt-fp8", ("2:4", "fp8"): "cusparselt",
                   ("dense", "w8a8"): "cublaslt-int8", ("channel", "w8a8"): "cublaslt-int8",
                   ("2:4", "w8a8"): "cusparselt"}
-_KERNELS = ("dense", "coo", "csr", "bsr", "grouped", "2:4", "1:2", "channel")
 
 
 def _data_dir():
@@ -71,12 +72,47 @@ def _builtin() -> dict[str, Implementation]:
                 raise SparsimError(f"implementation {entry.name}: key name: got {impl.name!r}; "
                                    f"allowed: {expected!r} (the file's name)")
             out[impl.name] = impl
+    for impl in out.values():  # every plan_from / plan_as names a rule that exists
+        for kernel in impl.rules:
+            _plan_rule(out, impl, kernel)
     return out
+
+
+def _plan_rule(impls: dict, impl: Implementation, kernel: str) -> tuple[Implementation, KernelRule]:
+    rule, seen = impl.rule(kernel), [(impl.name, kernel)]
+    while rule.plan_from or rule.plan_as:
+        owner = impls.get(rule.plan_from or impl.name)
+        target = rule.plan_as or kernel
+        if owner is None or target not in owner.rules or (owner.name, target) in seen:
+            raise SparsimError(f"implementation {impl.origin}: key kernel.{seen[0][1]}: plan from "
+                               f"{rule.plan_from or impl.name} {target}: no such rule (or a cycle); allowed: "
+                               f"an implementation and kernel with tiles of their own ({', '.join(sorted(impls))})")
+        impl, kernel, rule = owner, target, owner.rules[target]
+        seen.append((impl.name, kernel))
+    return impl, rule
+
+
+def plan_rule(name, kernel: str) -> KernelRule:
+    """The rule whose plan data (tiles, split-K, MMA granularity, CTA shape) a call of
+    implementation ``name`` for ``kernel`` runs: its own, or the one ``plan_from`` /
+    ``plan_as`` point to (the one owner of each list).
+
+    >>> plan_rule("torch", "dense") is get_impl("cublas").rule("dense"), plan_rule("torch", "channel").split_k[-1]
+    (True, 16)
+    """
+    impl = get_impl(name)
+    return _plan_rule({**_builtin(), impl.name: impl}, impl, kernel)[1]
+
+
+def plan_library(name, kernel: str) -> str:
+    """The library whose plan (tiles, split-K) a call of ``name`` for ``kernel`` runs."""
+    impl = get_impl(name)
+    return _plan_rule({**_builtin(), impl.name: impl}, impl, kernel)[0].library
 
 
 def load_impl(path: str | Path) -> Implementation:
     """Read and check one implementation TOML file."""
-    return parse_impl(read_toml(path, "implementation"), str(Path(path).name), kernels=_KERNELS,
+    return parse_impl(read_toml(path, "implementation"), str(Path(path).name), kernels=KERNELS,
                       dtypes=tuple(DTYPES))
 
 
@@ -154,13 +190,14 @@ def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu", *, quant: st
     _check_quant_and_gpu(impl, rule, kernel, quant, cc, hw_name)
     if dtype not in rule.dtypes:
         hint = ""
-        if kernel in ("2:4", "1:2") and dtype in ("fp32", "tf32", "fp16", "bf16", "int8", "fp8"):
-            other = "1:2" if kernel == "2:4" else "2:4"
+        others = [k.name for k in KERNEL_OBJECTS.values() if k.is_nm and k.name != kernel and dtype in k.dtypes]
+        if kernel_of(kernel).is_nm and others:
+            other = others[0]
             hint = (f" (cuSPARSELt runs fp32/tf32 as 1:2 sparsity and fp16/bf16/int8/fp8 as 2:4; "
                     f"use --kernel {other} for {dtype})")
         raise SparsimError(f"--dtype: got {dtype!r} with --impl {impl.name} --kernel {kernel}; "
                            f"allowed: {', '.join(rule.dtypes)}{hint}")
-    if impl.kind != hw_kind and impl.name != "reference":
+    if not impl.runs_on(kernel, hw_kind):
         names = [n for n in impl_names() if get_impl(n).kind == hw_kind and kernel in get_impl(n).rules]
         raise SparsimError(f"--impl: got {impl.name!r}, a {impl.kind} library, on a {hw_kind} profile; "
                            f"allowed for --kernel {kernel} there: {', '.join(names) or 'none'}")

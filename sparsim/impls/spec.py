@@ -4,10 +4,16 @@ A hardware profile says what a GPU can do; an implementation says what a softwar
 does with it. For each kernel it runs, an implementation file names
 
 * the **mapping** onto the machine (``gemm``: tensor-core tiles; ``gather``: a
-  cuSPARSE-style SpMM; ``cpu``: NumPy/SciPy on a host; ``reference``: sparsim's own
-  library-free choice), and for a tiled GEMM the **tiles** the library picks from (one
-  tile: a fixed plan, such as cuSPARSELt's default algorithm; several: a heuristic or a
-  search) and the **split-K** slices it may use;
+  cuSPARSE-style SpMM; ``cpu``: NumPy/SciPy on a host), or one per kind of hardware
+  (``mapping = { gpu = "gemm", cpu = "cpu" }``: sparsim's library-free reference runs on
+  either), and for a tiled GEMM the **tiles** the library picks from (one tile: a fixed
+  plan, such as cuSPARSELt's default algorithm; several: a heuristic or a search) and the
+  **split-K** slices it may use; for a gather the **CTA shape** it launches (warps,
+  columns of B, registers, shared memory). ``plan_from = "cublas"`` takes the tiles,
+  split-K, MMA granularity and CTA shape of another implementation's rule for the same
+  kernel (``torch.mm`` runs cuBLAS's heuristics), ``plan_as = "dense"`` those of another
+  kernel of the same file (a channel-pruned GEMM is a smaller dense one), so each list
+  has one owner;
 * the **index width** and **B layout** it calls the kernel with;
 * **extra kernels** each call launches (cuSPARSE's partition kernel, a memset), with
   their time;
@@ -23,6 +29,8 @@ fp16).
 >>> rule = get_impl("cusparselt").rule("2:4")
 >>> rule.mapping, rule.tiles_for(cc="9.0", dtype="fp16"), rule.split_k
 ('gemm', ((128, 256),), (1,))
+>>> get_impl("reference").rule("dense").mapping_for("cpu"), get_impl("cusparse").rule("csr").cta.warps
+('cpu', 8)
 """
 
 from __future__ import annotations
@@ -34,11 +42,17 @@ from typing import Any, Mapping
 from ..errors import SparsimError
 from ..speccheck import SpecChecker
 
-__all__ = ["ExtraKernel", "Implementation", "KernelRule", "MAPPINGS", "parse_impl", "IMPL_VERSION"]
+__all__ = ["CtaShape", "ExtraKernel", "Implementation", "KernelRule", "MAPPINGS", "NO_LIBRARY", "parse_impl",
+           "IMPL_VERSION"]
 
 IMPL_VERSION = 1
-#: how an implementation's kernels are laid onto the machine (see sparsim.simulator.library)
-MAPPINGS = ("gemm", "gather", "cpu", "reference")
+#: how an implementation's kernels are laid onto the machine (the simulator keeps one
+#: mapping function per name: sparsim.simulator.mappings)
+MAPPINGS = ("gemm", "gather", "cpu")
+#: kinds of hardware a mapping table may name
+HW_KINDS = ("gpu", "cpu")
+#: the ``library`` of an implementation that runs no library (sparsim's own mapping, ``reference``)
+NO_LIBRARY = "none"
 _B_LAYOUTS = ("row", "col")
 _INDEX_BITS = (32, 64)
 
@@ -57,11 +71,23 @@ class ExtraKernel:
 
 
 @dataclass(frozen=True)
+class CtaShape:
+    """One CTA of a gather kernel, as the library launches it (mapping data)."""
+
+    warps: int
+    #: columns of B (and C) one CTA covers; the grid runs ceil(N / columns) slices
+    columns: int
+    registers_per_thread: int
+    #: shared memory per CTA (staged blocks / group values); 0 for CSR and COO
+    smem_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class KernelRule:
     """How one implementation runs one kernel."""
 
     kernel: str
-    mapping: str
+    mapping: str  # on the implementation's own kind of hardware
     dtypes: tuple[str, ...]
     #: selector ("sm90.fp16", "sm90", "default") -> candidate tiles (tile_m, tile_n)
     tiles: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
@@ -95,6 +121,18 @@ class KernelRule:
     #: compute capabilities the kernel runs on ("" : no bound)
     min_cc: str = ""
     max_cc: str = ""
+    #: hardware kind -> mapping, where it differs by kind (the reference implementation)
+    mapping_by_kind: Mapping[str, str] = field(default_factory=dict)
+    #: the implementation (same kernel) and the kernel (same implementation) whose plan
+    #: data (tiles, split_k, mma_n, cta) this rule runs (see sparsim.impls.registry.plan_rule)
+    plan_from: str | None = None
+    plan_as: str | None = None
+    #: a gather kernel's CTA
+    cta: CtaShape | None = None
+
+    def mapping_for(self, hw_kind: str) -> str:
+        """The mapping this rule uses on a ``hw_kind`` profile."""
+        return self.mapping_by_kind.get(hw_kind, self.mapping)
 
     def tiles_for(self, *, cc: str | None, dtype: str) -> tuple[tuple[int, int], ...] | None:
         """The candidate tiles on a GPU of compute capability ``cc`` for ``dtype``, or None
@@ -121,6 +159,8 @@ class Implementation:
     rules: Mapping[str, KernelRule]
     description: str = ""
     public: bool = True
+    #: a measurement can name it (a library that runs; sparsim's reference does not)
+    measurable: bool = True
     #: default parameters of this implementation's kernels (library behaviour, sourced)
     params: Mapping[str, float] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -133,6 +173,12 @@ class Implementation:
     def kernels(self) -> tuple[str, ...]:
         return tuple(self.rules)
 
+    def runs_on(self, kernel: str, hw_kind: str) -> bool:
+        """Whether this implementation runs ``kernel`` on a ``hw_kind`` profile: a rule for
+        it, on its own kind of hardware or one its rule names a mapping for (the reference)."""
+        rule = self.rules.get(kernel)
+        return rule is not None and (self.kind == hw_kind or hw_kind in rule.mapping_by_kind)
+
     def rule(self, kernel: str) -> KernelRule:
         if kernel not in self.rules:
             raise SparsimError(f"--impl: got {self.name!r} with --kernel {kernel}; "
@@ -143,14 +189,16 @@ class Implementation:
         return {
             "name": self.name, "display_name": self.display_name, "library": self.library, "kind": self.kind,
             "description": self.description, "params": dict(self.params), "basis": self.basis,
-            "kernels": {k: {"mapping": r.mapping, "dtypes": list(r.dtypes),
+            "kernels": {k: {"mapping": dict(r.mapping_by_kind) or r.mapping, "dtypes": list(r.dtypes),
                             "tiles": {s: [list(t) for t in ts] for s, ts in r.tiles.items()},
                             "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
                             "extra_kernels": [{"name": e.name, "seconds": e.seconds,
                                                "per_nonzero_s": e.per_nonzero_s} for e in r.extra_kernels],
                             "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob,
                             "quant": list(r.quant), "act_quant": r.act_quant, "dequant_ops": r.dequant_ops,
-                            "min_cc": r.min_cc, "max_cc": r.max_cc}
+                            "min_cc": r.min_cc, "max_cc": r.max_cc,
+                            "plan_from": r.plan_from, "plan_as": r.plan_as,
+                            "cta": None if r.cta is None else dict(r.cta.__dict__)}
                         for k, r in self.rules.items()},
         }
 
@@ -185,14 +233,12 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
     allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
-               "params_from", "knob", "label", "alternative", *_QUANT_KEYS}
+               "params_from", "knob", "label", "alternative", "plan_from", "plan_as", "cta", *_QUANT_KEYS}
     for key in table:
         if key not in allowed:
             raise _fail(origin, f"{pre}.{key}", "(unknown key)", ", ".join(sorted(allowed)))
     sources: dict[str, str] = {}
-    mapping = table.get("mapping")
-    if mapping not in MAPPINGS:
-        raise _fail(origin, f"{pre}.mapping", mapping, ", ".join(MAPPINGS))
+    mapping, by_kind, plan_from, plan_as, cta = _plan_keys(origin, pre, table, sources)
     dtypes = table.get("dtypes")
     if not isinstance(dtypes, list) or not dtypes or any(d not in known_dtypes for d in dtypes):
         raise _fail(origin, f"{pre}.dtypes", dtypes, f"a list of {', '.join(known_dtypes)}")
@@ -248,7 +294,8 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
                       split_k=split_k, mma_n=mma_n, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
-                      label=table.get("label", ""), sources=MappingProxyType(sources), **quant)
+                      label=table.get("label", ""), sources=MappingProxyType(sources),
+                      mapping_by_kind=MappingProxyType(by_kind), plan_from=plan_from, plan_as=plan_as, cta=cta, **quant)
 
 
 #: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs
@@ -298,6 +345,41 @@ def _quant_keys(origin: str, pre: str, table: Mapping, sources: dict) -> dict[st
     return out
 
 
+
+def _plan_keys(origin: str, pre: str, table: Mapping, sources: dict):
+    """(mapping, mapping by hardware kind, plan_from, plan_as, CTA shape) of a rule."""
+    mapping, by_kind = table.get("mapping"), {}
+    if isinstance(mapping, Mapping):
+        if not mapping or any(k not in HW_KINDS or v not in MAPPINGS for k, v in mapping.items()):
+            raise _fail(origin, f"{pre}.mapping", dict(mapping),
+                        f"{', '.join(MAPPINGS)}, or a table of them by hardware kind ({', '.join(HW_KINDS)})")
+        by_kind = dict(mapping)
+        mapping = by_kind.get("gpu", next(iter(by_kind.values())))
+    if mapping not in MAPPINGS:
+        raise _fail(origin, f"{pre}.mapping", mapping, ", ".join(MAPPINGS))
+    refs = []
+    for key in ("plan_from", "plan_as"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _fail(origin, f"{pre}.{key}", value, "an implementation name" if key == "plan_from" else "a kernel name")
+        refs.append(value)
+    cta = None
+    if "cta" in table:
+        entry = table["cta"]
+        fields = {"warps": (1, 32), "columns": (1, 4096), "registers_per_thread": (16, 255), "smem_bytes": (0, 1 << 20)}
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("source"), str) or not entry["source"].strip() \
+                or set(entry) - set(fields) - {"source"} or {"warps", "columns", "registers_per_thread"} - set(entry):
+            raise _fail(origin, f"{pre}.cta", entry, "a table of warps, columns, registers_per_thread, smem_bytes "
+                        "(optional) and source")
+        for key, (lo, hi) in fields.items():
+            v = entry.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise _fail(origin, f"{pre}.cta.{key}", v, f"a whole number in [{lo}, {hi}]")
+        cta = CtaShape(entry["warps"], entry["columns"], entry["registers_per_thread"], entry.get("smem_bytes", 0))
+        sources["cta"] = entry["source"]
+    return mapping, by_kind, refs[0], refs[1], cta
+
+
 def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tuple[str, ...],
                dtypes: tuple[str, ...]) -> Implementation:
     """Check an implementation file's data and build an :class:`Implementation`.
@@ -305,8 +387,8 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     ``kernels`` and ``dtypes`` are what the models know (passed in). Parameter names are
     checked by the simulator, which owns them (``sparsim.simulator.library``).
     """
-    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "kernel", "params",
-               "basis"}
+    allowed = {"version", "name", "display_name", "library", "kind", "description", "public", "measurable", "kernel",
+               "params", "basis"}
     for key in data:
         if key not in allowed:
             raise _fail(origin, key, "(unknown key)", ", ".join(sorted(allowed)))
@@ -340,6 +422,7 @@ def parse_impl(data: Mapping[str, Any], origin: str = "<memory>", *, kernels: tu
     return Implementation(
         name=data["name"], display_name=data["display_name"], library=data["library"], kind=data["kind"],
         rules=MappingProxyType(rules), description=str(data.get("description", "")),
-        public=bool(data.get("public", True)), params=MappingProxyType(params),
+        public=bool(data.get("public", True)), measurable=bool(data.get("measurable", True)),
+        params=MappingProxyType(params),
         sources=MappingProxyType(sources), origin=origin, basis=data.get("basis", ""),
     )

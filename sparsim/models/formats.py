@@ -368,40 +368,58 @@ def storage_of(matrix, fmt: str, value_bytes: int, policy: str = "minimal",
     check_choice("index policy", policy, INDEX_POLICIES)
     value_dtype = _value_dtype(value_bytes)
     csr = _as_csr(matrix)
-    m, k = csr.shape
-
-    if fmt == "dense":
-        arrays = {"values": np.empty((m, k), dtype=value_dtype)}
-    elif fmt == "coo":
-        coo = csr.tocoo()
-        arrays = {
-            "values": coo.data.astype(value_dtype),
-            "row_indices": coo.row.astype(index_dtype(m - 1, policy)),
-            "col_indices": coo.col.astype(index_dtype(k - 1, policy)),
-        }
-    elif fmt == "csr":
-        values, cols, pointers = csr_arrays(csr, policy)
-        arrays = {"values": values.astype(value_dtype), "col_indices": cols,
-                  "row_pointers": pointers}
-    elif fmt == "bsr":
-        r, c = _check_block(block)
-        padded_m, padded_k = -(-m // r) * r, -(-k // c) * c
-        # the extra empty rows at the bottom each need a row pointer (equal to nnz)
-        indptr = np.concatenate([csr.indptr, np.full(padded_m - m, csr.nnz, csr.indptr.dtype)])
-        import scipy.sparse as sp
-
-        padded = sp.csr_matrix((csr.data, csr.indices, indptr), shape=(padded_m, padded_k))
-        bsr = padded.tobsr(blocksize=(r, c))
-        n_blocks = bsr.indices.size
-        arrays = {
-            "values": bsr.data.astype(value_dtype),
-            "block_col_indices": bsr.indices.astype(
-                index_dtype(padded_k // c - 1, policy)),
-            "block_row_pointers": bsr.indptr.astype(index_dtype(n_blocks, policy)),
-        }
-    elif fmt == "nm":
-        arrays = _nm_arrays(csr, n, m_group, value_dtype)
-    else:  # channel
-        kept_rows = np.flatnonzero(np.diff(csr.indptr))
-        arrays = {"values": np.empty((kept_rows.size, k), dtype=value_dtype)}
+    arrays = _ARRAYS[fmt](csr, value_dtype, policy, block=block, n=n, m_group=m_group)
     return _storage(fmt, {name: array.nbytes for name, array in arrays.items()})
+
+
+def _dense_arrays(csr, value_dtype, policy, **_):
+    m, k = csr.shape
+    return {"values": np.empty((m, k), dtype=value_dtype)}
+
+
+def _coo_arrays(csr, value_dtype, policy, **_):
+    m, k = csr.shape
+    coo = csr.tocoo()
+    return {
+        "values": coo.data.astype(value_dtype),
+        "row_indices": coo.row.astype(index_dtype(m - 1, policy)),
+        "col_indices": coo.col.astype(index_dtype(k - 1, policy)),
+    }
+
+
+def _csr_arrays(csr, value_dtype, policy, **_):
+    values, cols, pointers = csr_arrays(csr, policy)
+    return {"values": values.astype(value_dtype), "col_indices": cols, "row_pointers": pointers}
+
+
+def _bsr_arrays(csr, value_dtype, policy, *, block, **_):
+    m, k = csr.shape
+    r, c = _check_block(block)
+    padded_m, padded_k = -(-m // r) * r, -(-k // c) * c
+    # the extra empty rows at the bottom each need a row pointer (equal to nnz)
+    indptr = np.concatenate([csr.indptr, np.full(padded_m - m, csr.nnz, csr.indptr.dtype)])
+    import scipy.sparse as sp
+
+    padded = sp.csr_matrix((csr.data, csr.indices, indptr), shape=(padded_m, padded_k))
+    bsr = padded.tobsr(blocksize=(r, c))
+    n_blocks = bsr.indices.size
+    return {
+        "values": bsr.data.astype(value_dtype),
+        "block_col_indices": bsr.indices.astype(index_dtype(padded_k // c - 1, policy)),
+        "block_row_pointers": bsr.indptr.astype(index_dtype(n_blocks, policy)),
+    }
+
+
+def _nm_format_arrays(csr, value_dtype, policy, *, n, m_group, **_):
+    return _nm_arrays(csr, n, m_group, value_dtype)
+
+
+def _channel_arrays(csr, value_dtype, policy, **_):
+    kept_rows = np.flatnonzero(np.diff(csr.indptr))
+    return {"values": np.empty((kept_rows.size, csr.shape[1]), dtype=value_dtype)}
+
+
+#: storage format -> the arrays a library holds for it (one function per format)
+_ARRAYS = {"dense": _dense_arrays, "coo": _coo_arrays, "csr": _csr_arrays, "bsr": _bsr_arrays,
+           "nm": _nm_format_arrays, "channel": _channel_arrays}
+assert tuple(_ARRAYS) == FORMATS

@@ -5,14 +5,14 @@ the rest of sparsim needs to know about it is a field here, so no module compare
 names as strings or parses ``"2:4"`` again: its *family* (a tensor-core GEMM, an N:M
 sparse GEMM, a gather of B rows, a channel-pruned GEMM), for N:M the kept values per
 group, whether it needs the sparsity pattern, which math pipe it runs on, how many
-dependent loads come before its data, and (for gathers) how the library cuts the work
-into CTAs and what one CTA looks like. The CTA shape is *mapping* data, kept apart from
-cost: the simulator's :mod:`~sparsim.simulator.gather` costs whatever shape it is given.
+dependent loads come before its data, and (for gathers) the unit the work is cut into
+CTAs by. What one CTA looks like is *mapping* data of the library that launches it, with
+its source, in the implementation files (:mod:`sparsim.impls`, ``cta``).
 
 >>> kernel_of("2:4").keep, kernel_of("2:4").group, kernel_of("2:4").is_nm
 (2, 4, True)
->>> kernel_of("csr").needs_pattern, kernel_of("csr").dependent_access_depth, kernel_of("csr").cta.warps
-(True, 2, 8)
+>>> kernel_of("csr").needs_pattern, kernel_of("csr").dependent_access_depth, kernel_of("csr").split
+(True, 2, 'rows')
 >>> kernel_of("dense").math_pipe("fp32"), kernel_of("dense").math_pipe("fp16")
 ('vector', 'tensor')
 """
@@ -23,22 +23,10 @@ from dataclasses import dataclass
 
 from ..errors import check_choice
 
-__all__ = ["KERNELS", "KERNEL_OBJECTS", "CtaShape", "Kernel", "kernel_of"]
+__all__ = ["BASELINE", "KERNELS", "KERNEL_OBJECTS", "Kernel", "kernel_of"]
 
 #: families: how a kernel computes
 FAMILIES = ("gemm", "nm", "gather", "channel")
-
-
-@dataclass(frozen=True)
-class CtaShape:
-    """One CTA of a gather kernel, as the library launches it (mapping data)."""
-
-    warps: int
-    #: columns of B (and C) one CTA covers; the grid runs ceil(N / columns) slices
-    columns: int
-    registers_per_thread: int
-    #: shared memory per CTA (staged blocks / group values); 0 for CSR and COO
-    smem_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -59,7 +47,6 @@ class Kernel:
     #: "row groups") and the unit one gathered B access reads ("row", "block", "group")
     split: str = ""
     reuse_unit: str = ""
-    cta: CtaShape | None = None
 
     @property
     def is_nm(self) -> bool:
@@ -68,6 +55,22 @@ class Kernel:
     @property
     def is_gather(self) -> bool:
         return self.family == "gather"
+
+    @property
+    def prunes_rows(self) -> bool:
+        """Whole rows of A removed: what is left is a smaller dense GEMM (channel pruning)."""
+        return self.family == "channel"
+
+    @property
+    def coordinates(self) -> bool:
+        """A gather whose A holds a (row, column) pair per nonzero: one dependent load (COO)."""
+        return self.is_gather and self.dependent_access_depth == 1
+
+    @property
+    def row_pointers(self) -> bool:
+        """A gather whose A holds a pointer per row, then column indices: two dependent
+        loads (CSR, BSR, grouped)."""
+        return self.is_gather and self.dependent_access_depth == 2
 
     @property
     def needs_pattern(self) -> bool:
@@ -87,20 +90,18 @@ _NM_16BIT = ("fp16", "bf16", "int8", "fp8")
 #: (cuSPARSELt: 2:4 for fp16/bf16/int8/fp8, 1:2 for tf32).
 KERNEL_OBJECTS = {k.name: k for k in (
     Kernel("dense", "gemm"),
-    Kernel("coo", "gather", dependent_access_depth=1, pipe="vector", split="nonzeros", reuse_unit="row",
-           cta=CtaShape(warps=8, columns=128, registers_per_thread=64)),
-    Kernel("csr", "gather", dependent_access_depth=2, pipe="vector", split="rows", reuse_unit="row",
-           cta=CtaShape(warps=8, columns=128, registers_per_thread=64)),
-    Kernel("bsr", "gather", dependent_access_depth=2, pipe="tensor", split="block rows", reuse_unit="block",
-           cta=CtaShape(warps=4, columns=64, registers_per_thread=128, smem_bytes=16384)),
-    Kernel("grouped", "gather", dependent_access_depth=2, pipe="tensor", split="row groups", reuse_unit="group",
-           cta=CtaShape(warps=4, columns=64, registers_per_thread=128, smem_bytes=16384)),
+    Kernel("coo", "gather", dependent_access_depth=1, pipe="vector", split="nonzeros", reuse_unit="row"),
+    Kernel("csr", "gather", dependent_access_depth=2, pipe="vector", split="rows", reuse_unit="row"),
+    Kernel("bsr", "gather", dependent_access_depth=2, pipe="tensor", split="block rows", reuse_unit="block"),
+    Kernel("grouped", "gather", dependent_access_depth=2, pipe="tensor", split="row groups", reuse_unit="group"),
     Kernel("2:4", "nm", keep=2, group=4, dtypes=_NM_16BIT, pipe="sparse_tensor"),
     Kernel("1:2", "nm", keep=1, group=2, dtypes=("tf32", "fp32"), pipe="sparse_tensor"),
     Kernel("channel", "channel"),
 )}
 #: kernel names, for CLI choices
 KERNELS = tuple(KERNEL_OBJECTS)
+#: the kernel every other is compared against: the dense GEMM on the same weights
+BASELINE = "dense"
 
 
 def kernel_of(name: str) -> Kernel:

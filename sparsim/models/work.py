@@ -83,11 +83,16 @@ class KernelWork:
     a_element_bytes: float = 0.0
     dequant_ops: float = 0.0
     act_quant_bytes: tuple[int, int] = (0, 0)
+    #: the :class:`~sparsim.models.kernels.Kernel` itself (its properties, not its name,
+    #: are what the mappings read); ``kernel`` is its name, as a Prediction reports it
+    spec: Kernel = field(default=None, repr=False, compare=False)
 
-    @property
-    def spec(self) -> Kernel:
-        """The kernel's properties (:mod:`sparsim.models.kernels`)."""
-        return kernel_of(self.kernel)
+    def __post_init__(self):
+        if self.spec is None:
+            object.__setattr__(self, "spec", kernel_of(self.kernel))
+        elif self.spec.name != self.kernel:
+            raise SparsimError(f"work: kernel {self.kernel!r} with the properties of {self.spec.name!r}; "
+                               "allowed: the Kernel of that name")
 
     @property
     def bytes_a(self) -> int:
@@ -124,7 +129,7 @@ class KernelWork:
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for name in self.__dataclass_fields__:
-            if name == "stats":
+            if name in ("stats", "spec"):
                 continue
             value = getattr(self, name)
             out[name] = list(value) if isinstance(value, tuple) else value
@@ -258,7 +263,8 @@ def build_work(
     check_choice("--index-policy", index_policy, formats.INDEX_POLICIES)
     check_choice("--b-layout", b_layout, B_LAYOUTS)
     budget = limits.memory_budget(memory_budget)
-    common = dict(kernel=spec.name, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout, index_policy=index_policy)
+    common = dict(kernel=spec.name, spec=spec, m=m, k=k, n=n, dtype=dt.name, b_layout=b_layout,
+                  index_policy=index_policy)
     if spec.family in ("gemm", "channel"):
         return _dense_work(spec, common, dt, density, weights)
     if spec.is_nm:

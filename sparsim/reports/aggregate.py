@@ -35,6 +35,8 @@ from pathlib import PurePath
 import numpy as np
 import pandas as pd
 
+from ..models.kernels import BASELINE, KERNEL_OBJECTS
+
 __all__ = [
     "TIME_SPLIT", "SPARSE_FORMATS", "STRUCTURED_FORMATS", "model_totals", "break_even", "speedups",
     "weight_memory", "layer_times", "roofline_points", "time_split", "default_choice", "FORMAT_ORDER",
@@ -47,7 +49,9 @@ DEFAULT_PATH = "default"
 #: formats whose benefit depends on the density (unstructured, or fewer channels)
 SPARSE_FORMATS = ("csr", "coo", "bsr", "grouped", "channel")
 #: formats that keep a fixed structured fraction whatever the density
-STRUCTURED_FORMATS = ("2:4", "1:2")
+STRUCTURED_FORMATS = tuple(name for name, k in KERNEL_OBJECTS.items() if k.is_nm)
+#: formats that remove whole rows (a smaller dense GEMM)
+ROW_PRUNING_FORMATS = tuple(name for name, k in KERNEL_OBJECTS.items() if k.prunes_rows)
 #: order formats appear in legends and tables
 FORMAT_ORDER = ("dense", "2:4", "1:2", "csr", "coo", "bsr", "grouped", "channel")
 _STEP = ["workload", "hw", "dtype", "format", "path", "density", "batch"]
@@ -121,7 +125,7 @@ _REF = ["workload", "hw", "dtype", "batch"]
 def _dense_reference(totals: pd.DataFrame) -> pd.DataFrame:
     """Dense time per (workload, hw, dtype, batch, path) with the dense implementation; a
     dense kernel ignores the density, so the fastest of its rows stands for all."""
-    dense = totals[totals["format"] == "dense"]
+    dense = totals[totals["format"] == BASELINE]
     if dense.empty:
         return pd.DataFrame(columns=_REF + ["path", "dense_time_s", "dense_impl"])
     idx = dense.groupby(_REF + ["path"], observed=True)["time_s"].idxmin()
@@ -163,7 +167,7 @@ def break_even(totals: pd.DataFrame) -> pd.DataFrame:
     study swept: the real break-even lies beyond the swept range (it is at least that
     density), so reports say "≥ X" instead of presenting X as the limit."""
     sp = speedups(totals)
-    sp = sp[sp["format"] != "dense"]
+    sp = sp[sp["format"] != BASELINE]
     rows = []
     for key, group in sp.groupby(["workload", "hw", "dtype", "batch", "format", "path"], sort=False, observed=True):
         if key[4] in STRUCTURED_FORMATS:

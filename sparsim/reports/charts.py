@@ -22,6 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..models.kernels import BASELINE
 from .aggregate import FORMAT_ORDER, STRUCTURED_FORMATS, TIME_SPLIT, default_choice, path_order
 
 __all__ = [
@@ -244,7 +245,7 @@ def speedup_chart(sp: pd.DataFrame, title: str, prefer: dict | None = None) -> a
     """Whole-network speedup over dense (on the same software path) against density, one
     line per format and implementation."""
     sp = _with_series(sp)
-    data = sp[sp["format"] != "dense"].assign(time_ms=sp["time_s"] * 1e3, dense_ms=sp["dense_time_s"] * 1e3)
+    data = sp[sp["format"] != BASELINE].assign(time_ms=sp["time_s"] * 1e3, dense_ms=sp["dense_time_s"] * 1e3)
     formats = _series(data)
     data = data[["hw_display", "dtype", "batch", "format", "path", "series", "density", "speedup", "time_ms",
                  "dense_ms"]]
@@ -296,7 +297,7 @@ def memory_chart(mem: pd.DataFrame, title: str) -> alt.TopLevelMixin:
     differently) and density, values vs index/metadata stacked."""
     mem = _with_series(mem)
     formats = _series(mem)
-    dense = mem[mem["format"] == "dense"].groupby("dtype")[["bytes_values", "bytes_index"]].max().sum(axis=1)
+    dense = mem[mem["format"] == BASELINE].groupby("dtype")[["bytes_values", "bytes_index"]].max().sum(axis=1)
     long = []
     for part, col in (("values", "bytes_values"), ("index + metadata", "bytes_index")):
         long.append(mem.assign(part=part, gib=mem[col] / 2**30))

@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..atomic import write_text_atomic
 from ..errors import SparsimError
+from ..models.kernels import BASELINE
 from . import aggregate as agg
 from . import charts
 from .html import esc, page, table
@@ -125,7 +126,7 @@ def _workload_section(d: dict, w: str, name: str, anchor: str, figure: _Figures)
                         "Bars: predicted time of one call of the layer, per format; one panel per GPU. "
                         "Hover a bar for its GEMM shape, what bounds it and its time per step."))
     sw = sp[sp["workload"] == w]
-    if (sw["format"] != "dense").any():
+    if (sw["format"] != BASELINE).any():
         parts.append(figure(charts.speedup_chart(sw, f"{name}: speedup over dense by density", prefer),
                             "Whole-model time of dense divided by each format's at the same batch size, dense "
                             "on the same software path (cuSPARSELt against cuBLAS, PyTorch's 2:4 against "

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SparsimError
+from ..models.kernels import BASELINE
 from ..units import prose_bytes, prose_seconds
 from .aggregate import DEFAULT_PATH
 
@@ -83,7 +84,7 @@ def step_speedups(steps: pd.DataFrame) -> pd.DataFrame:
                          ("memory_capacity_bytes", np.nan)):
         if col not in s:
             s[col] = default
-    dense = s[(s["format"] == "dense") & (s["quant"] == "none")]
+    dense = s[(s["format"] == BASELINE) & (s["quant"] == "none")]
     ref = dense[_CELL + ["path", "tokens_per_s", "fits", "memory_bytes"]].drop_duplicates(_CELL + ["path"])
     ref = ref.rename(columns={"tokens_per_s": "dense_tokens_per_s", "fits": "dense_fits",
                               "memory_bytes": "dense_memory_bytes"})
@@ -163,7 +164,7 @@ def _fastest(group: pd.DataFrame, several_tp: bool) -> str | None:
 
 def _memory(group: pd.DataFrame) -> str | None:
     """Where dense runs out of memory, and which path still fits."""
-    dense = group[(group["format"] == "dense") & (group["quant"] == "none")]
+    dense = group[(group["format"] == BASELINE) & (group["quant"] == "none")]
     out = dense[~dense["fits"]]
     if out.empty:
         return None
@@ -178,7 +179,7 @@ def _memory(group: pd.DataFrame) -> str | None:
 def _host_bound(steps: pd.DataFrame) -> list[str]:
     """Eager steps whose GPU sits idle, and what CUDA graphs give there."""
     out = []
-    eager = steps[(steps["mode"] == "eager") & (steps["format"] == "dense") & (steps["quant"] == "none")
+    eager = steps[(steps["mode"] == "eager") & (steps["format"] == BASELINE) & (steps["quant"] == "none")
                   & (steps["path"] == DEFAULT_PATH) & steps["fits"]]
     for hw, g in eager.groupby("hw", sort=False):
         r = g.sort_values("batch").iloc[0]
@@ -199,7 +200,7 @@ def _ceiling(steps: pd.DataFrame) -> list[str]:
     """How much of dense's step sparsity could remove at best (Amdahl's law on the
     prunable share)."""
     out = []
-    dense = steps[(steps["format"] == "dense") & (steps["quant"] == "none") & (steps["path"] == DEFAULT_PATH)
+    dense = steps[(steps["format"] == BASELINE) & (steps["quant"] == "none") & (steps["path"] == DEFAULT_PATH)
                   & steps["fits"]]
     if "prunable_share" not in dense:
         return out
@@ -234,7 +235,7 @@ def step_findings(sp: pd.DataFrame, workload: str) -> list[str]:
             out.append(sentence)
     out += _host_bound(s1) + _ceiling(s1)
     if s["phase"].iloc[0] == "generate" and "ttft_s" in s:
-        d = s1[(s1["format"] == "dense") & (s1["quant"] == "none") & s1["fits"]].sort_values("batch")
+        d = s1[(s1["format"] == BASELINE) & (s1["quant"] == "none") & s1["fits"]].sort_values("batch")
         if not d.empty:
             r = d.iloc[0]
             out.append(f"A request on {r['hw_display']} at batch {int(r['batch'])} waits "

@@ -18,14 +18,16 @@ from __future__ import annotations
 import pandas as pd
 
 from ..units import prose_bytes as fmt_bytes, prose_seconds as fmt_seconds
-from .aggregate import DEFAULT_PATH, FORMAT_ORDER, STRUCTURED_FORMATS, path_order
+from ..models.kernels import BASELINE, kernel_of
+from .aggregate import DEFAULT_PATH, FORMAT_ORDER, ROW_PRUNING_FORMATS, STRUCTURED_FORMATS, path_order
 
 __all__ = ["recommendations", "winners", "fmt_ratio", "fmt_density", "fmt_bytes", "fmt_seconds", "fmt_times",
            "FORMAT_NAMES", "impl_name", "library_of", "knob_of"]
 
 FORMAT_NAMES = {"dense": "dense", "2:4": "2:4", "1:2": "1:2", "csr": "CSR", "coo": "COO", "bsr": "BSR",
                 "grouped": "grouped (vector-sparse)", "channel": "channel pruning"}
-_UNSTRUCTURED = ("csr", "coo", "bsr", "grouped")
+#: formats whose cost depends on where the nonzeros are, in report order
+_UNSTRUCTURED = tuple(f for f in FORMAT_ORDER if kernel_of(f).needs_pattern)
 
 
 def fmt_ratio(x: float) -> str:
@@ -100,7 +102,7 @@ def _batches(values) -> str:
 def winners(sp: pd.DataFrame, density: float) -> pd.DataFrame:
     """Fastest (format, implementation) other than channel pruning per (workload, hw,
     dtype, batch) at ``density`` (2:4/1:2 count at any density: they keep their fixed half)."""
-    at = sp[(sp["density"] == density) & (sp["format"] != "channel")]
+    at = sp[(sp["density"] == density) & (~sp["format"].isin(ROW_PRUNING_FORMATS))]
     idx = at.groupby(["workload", "hw", "dtype", "batch"], observed=True)["time_s"].idxmin()
     cols = ["workload", "hw", "hw_display", "dtype", "batch", "format", "time_s", "speedup"]
     return at.loc[idx, cols + [c for c in ("path", "impl", "series") if c in at]]
@@ -182,8 +184,8 @@ def _format_parts(fmt: str, b_hw: pd.DataFrame, s_hw: pd.DataFrame, s_all: pd.Da
             if len(never):
                 text += f"; never at {_batches(never)}"
             parts.append(text)
-    elif fmt == "channel":
-        ch = s_hw[s_hw["format"] == "channel"]
+    elif fmt in ROW_PRUNING_FORMATS:
+        ch = s_hw[s_hw["format"] == fmt]
         if not ch.empty:
             half = ch.loc[(ch["density"] - 0.5).abs().sort_values(kind="stable").index[:1]]
             d = float(half["density"].iloc[0])
@@ -192,7 +194,7 @@ def _format_parts(fmt: str, b_hw: pd.DataFrame, s_hw: pd.DataFrame, s_all: pd.Da
                      else f"runs at {fmt_ratio(lo)}-{fmt_ratio(hi)} the speed of dense")
             parts.append(f"channel pruning to {fmt_density(d)} of output channels {speed} "
                          "(a smaller dense GEMM: its price is accuracy, not speed)")
-    if parts and fmt != "channel" and "impl" in s_hw:
+    if parts and fmt not in ROW_PRUNING_FORMATS and "impl" in s_hw:
         impls = [i for i in dict.fromkeys(s_hw.loc[s_hw["format"] == fmt, "impl"]) if i]
         knob = _knob(impls[0], fmt, rows if not rows.empty else s_hw, s_all) if impls else ""
         if knob:
@@ -220,7 +222,7 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
             s_hw, b_hw = s_all[s_all["path"] == path], be[(be["hw"] == hw) & (be["path"] == path)]
             dense = s_hw.groupby("batch")["dense_time_s"].min()
             parts = []
-            for fmt in STRUCTURED_FORMATS + _UNSTRUCTURED + ("channel",):
+            for fmt in STRUCTURED_FORMATS + _UNSTRUCTURED + ROW_PRUNING_FORMATS:
                 parts += _format_parts(fmt, b_hw, s_hw, s_all, dense)
             if not parts:
                 continue
@@ -239,7 +241,7 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
         mem = mem[mem["path"] == DEFAULT_PATH]  # as the default libraries store the weights
     if not mem.empty:
         total = mem.assign(total=mem["bytes_values"] + mem["bytes_index"])
-        dense_rows = total[total["format"] == "dense"]
+        dense_rows = total[total["format"] == BASELINE]
         dense_bytes = float(dense_rows["total"].max()) if not dense_rows.empty else None
         bits = []
         if dense_bytes:
@@ -250,7 +252,7 @@ def recommendations(workload: str, sp: pd.DataFrame, be: pd.DataFrame, mem: pd.D
                 r = r.iloc[0]
                 bits.append(f"{fmt} {fmt_bytes(r['total'])} ({fmt_bytes(r['bytes_values'])} values + "
                             f"{fmt_bytes(r['bytes_index'])} metadata)")
-        for fmt in ("csr", "coo", "bsr", "grouped"):
+        for fmt in _UNSTRUCTURED:
             r = total[total["format"] == fmt].sort_values("density")
             if r.empty or not dense_bytes:
                 continue

@@ -18,16 +18,22 @@ from __future__ import annotations
 from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
-from .library import basis_of, call_params, call_timeline, library_call
+from .library import call_timeline
 from .machine import Machine, pipe_efficiency
 from .roofline import math_peak, roofline_floor
 
-__all__ = ["predict_analytic"]
+__all__ = ["predict_analytic", "analytic_on"]
 
 
 def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *, impl: str | None = None) -> Prediction:
-    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
-    machine = Machine.build(hw, call_params(call, calibration))
+    """``work`` on ``hw`` (the machine of ``impl``'s call under ``calibration``)."""
+    return analytic_on(work, Machine.for_call(hw, calibration, impl=impl, kernel=work.kernel, dtype=work.dtype,
+                                              quant=work.quant))
+
+
+def analytic_on(work: KernelWork, machine: Machine) -> Prediction:
+    """The roofline-style prediction of ``work`` on ``machine`` (its call's host work and extra kernels included)."""
+    hw, call, calibration = machine.hw, machine.call, machine.calibration
     params = machine.params
     floor = roofline_floor(work, hw)
     t_math = work.flops_executed / (math_peak(work, hw) * pipe_efficiency(params, work, hw))
@@ -57,7 +63,7 @@ def predict_analytic(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     return Prediction(
         **work.prediction_fields(), hw=hw.name, model="analytic",
         calibration=getattr(calibration, "name", None), impl=call.impl, kernel_s=kernel_s,
-        overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
+        overhead_s=overhead_s, kernels=kernels, basis=machine.basis,
         time_s=kernel_s + overhead_s, roofline_floor_s=floor, bytes_hbm=bytes_hbm, bytes_l2=bytes_l2,
         bound=bound, waves=0.0, notes=tuple(work.notes),
         busy={"math": t_math / time_s, "hbm": t_hbm / time_s, "l2": t_l2 / time_s},

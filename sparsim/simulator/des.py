@@ -32,49 +32,14 @@ from ..hwprofiles import HardwareProfile
 from ..models.work import KernelWork
 from ..prediction import Prediction
 from .engine import BOUND_OF, POOL_KINDS, SimResult, simulate
-from .library import LibraryCall, basis_of, call_params, call_timeline, library_call
 from .l2state import resident_fraction
+from .library import call_timeline
 from .machine import Machine
+from .mappings import plan_kernel
 from .plan import KernelPlan
 from .roofline import roofline_floor
 
-__all__ = ["KernelPlan", "plan_kernel", "predict_des"]
-
-def plan_kernel(work: KernelWork, machine: Machine, seed: int = 0, *,
-                tile: tuple[int, int] | None = None, call: LibraryCall | None = None) -> KernelPlan:
-    """Choose the mapping of ``work`` on ``machine`` (see the module docstring).
-
-    ``tile`` (tile_m, tile_n) forces a GEMM tile instead of the library's choice;
-    ``call`` gives the library's candidate tiles and split-K (none: the reference choice).
-    """
-    if machine.is_cpu:
-        from .cpu import plan_cpu
-
-        return plan_cpu(work, machine, seed)
-    if work.spec.is_gather:
-        from .gather import plan_gather
-
-        if work.index_policy == "int64":
-            # 64-bit indices: wider address math and loads slow the gather loop (library
-            # behaviour measured per implementation; 1.0 without a measurement)
-            params = machine.params
-            slow = params["index64_efficiency"]
-            machine = machine.with_params(gather_efficiency=params["gather_efficiency"] * slow,
-                                          vector_efficiency=params["vector_efficiency"] * slow)
-        return plan_gather(work, machine, seed)
-    from .gemm import make_tile, plan_gemm
-
-    # whose tile the note names: sparsim's own mapping has no library
-    who = "sparsim reference" if call is not None and call.mapping == "reference" else None
-    if tile:
-        return plan_gemm(work, machine, make_tile(work, machine, tile), who=who)
-    if call is not None and call.fixed_tile and call.split_k in (None, (1,)):
-        # a plan with one fixed algorithm (cuSPARSELt's default): no choice to make
-        return plan_gemm(work, machine, make_tile(work, machine, call.tile_for(work.n)), who=who,
-                         why="the library's default plan: one fixed algorithm, no search")
-    if call is not None:
-        return plan_gemm(work, machine, tiles=call.tiles, splits=call.split_k, who=who)
-    return plan_gemm(work, machine)
+__all__ = ["KernelPlan", "plan_kernel", "predict_des", "des_on"]
 
 
 def _tail_note(plan: KernelPlan, result: SimResult) -> str | None:
@@ -106,12 +71,19 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
     tile (tile_m, tile_n), e.g. to study wave quantization at a fixed tile; ``l2`` the
     state of L2 when the call starts (:mod:`~sparsim.simulator.l2state`).
     """
-    call = library_call(impl, work.kernel, work.dtype, hw, quant=work.quant)
-    params = call_params(call, calibration)
-    machine = Machine.build(hw, params, l2=l2)
+    machine = Machine.for_call(hw, calibration, impl=impl, kernel=work.kernel, dtype=work.dtype,
+                               quant=work.quant, l2=l2)
+    return des_on(work, machine, seed=seed, tile=tile)
+
+
+def des_on(work: KernelWork, machine: Machine, *, seed: int = 0, tile: tuple[int, int] | None = None) -> Prediction:
+    """The discrete-event prediction of ``work`` on ``machine`` (its call's mapping, host
+    work and extra kernels included; operands already in L2 as far as ``machine.l2_state``
+    says)."""
+    hw, call, calibration = machine.hw, machine.call, machine.calibration
     resident = resident_fraction(machine, work.bytes_a + work.bytes_b + work.bytes_c) if work.math != "vector" else 0.0
     floor = roofline_floor(work, hw, resident)
-    plan = plan_kernel(work, machine, seed, tile=tile, call=call)
+    plan = plan_kernel(work, machine, seed, tile=tile)
     result = plan.result or simulate(plan.program, trace=False)
     notes = [*work.notes, *plan.notes]
     tail = _tail_note(plan, result)
@@ -143,7 +115,7 @@ def predict_des(work: KernelWork, hw: HardwareProfile, calibration=None, *,
         **work.prediction_fields(), hw=hw.name, model="des",
         calibration=getattr(calibration, "name", None),
         time_s=kernel_s + overhead_s, roofline_floor_s=floor, impl=call.impl, kernel_s=kernel_s,
-        overhead_s=overhead_s, kernels=kernels, basis=basis_of(calibration),
+        overhead_s=overhead_s, kernels=kernels, basis=machine.basis,
         bytes_hbm=round(result.bytes_hbm + plan.extra_hbm_bytes),
         bytes_l2=round(result.bytes_l2 + plan.extra_l2_bytes),
         bound=bound, waves=plan.waves, ctas=plan.ctas, events=result.events,

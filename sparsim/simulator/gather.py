@@ -52,8 +52,8 @@ from .reuse import gather_footprint, per_block_counts
 
 __all__ = ["plan_gather"]
 
-# Each kernel's CTA shape (warps, columns of B, registers, shared memory) is mapping
-# data: ``work.spec.cta`` (:mod:`sparsim.models.kernels`).
+# Each call's CTA shape (warps, columns of B, registers, shared memory) is mapping data
+# with its source, in the implementation files (``cta``; the machine's call carries it).
 #: nonzeros per COO CTA: 8 warps x 32 lanes x 4
 COO_CHUNK = 1024
 #: stored blocks a BSR CTA keeps in flight (double buffering)
@@ -72,6 +72,17 @@ def chain_s(items, *, depth: int, index_s: float, first_s: float, data_s: float,
     return (depth - 1) * index_s + np.where(items > 0, walk, 0.0)
 
 
+def cta_of(work: KernelWork, machine: Machine):
+    """The CTA the machine's library call launches for ``work`` (a bare machine: the
+    reference implementation's, :mod:`sparsim.impls`)."""
+    call = machine.call
+    if call is not None and call.cta is not None:
+        return call.cta
+    from ..impls import plan_rule
+
+    return plan_rule("reference", work.kernel).cta
+
+
 def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, float]:
     """(index load, first B load, later B loads) latency of a gather kernel's warps.
 
@@ -83,7 +94,7 @@ def _data_latency(work: KernelWork, machine: Machine) -> tuple[float, float, flo
     nonzeros never make a warp faster; the pattern's own reuse sets the DRAM bytes).
     """
     lat_l2, lat_dram = machine.l2_latency_s, machine.dram_latency_s
-    b_bytes = work.k * float(b_row_slices(work, machine.hw.sector_bytes)[1].sum())
+    b_bytes = work.k * float(b_row_slices(work, cta_of(work, machine).columns, machine.hw.sector_bytes)[1].sum())
     capacity_miss = min(1.0, max(0.0, 1.0 - machine.l2_usable_bytes / b_bytes))
     return lat_dram, lat_dram, lat_l2 + capacity_miss * (lat_dram - lat_l2)
 
@@ -95,19 +106,20 @@ def _rates(work: KernelWork, machine: Machine) -> dict:
             "l2": machine.l2_bytes_per_s * machine.params["gather_efficiency"], "hbm": machine.hbm_bytes_per_s}
 
 
-def b_row_slices(work: KernelWork, sector_bytes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(columns, bytes moved) of each N-slice a CTA covers of one B row, whole sectors of
-    ``sector_bytes`` (the profile's)."""
-    n_tile = min(work.spec.cta.columns, work.n)
+def b_row_slices(work: KernelWork, columns: int, sector_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns, bytes moved) of each N-slice of ``columns`` a CTA covers of one B row,
+    whole sectors of ``sector_bytes`` (the profile's)."""
+    n_tile = min(columns, work.n)
     n_slices = -(-work.n // n_tile)
     cols = np.full(n_slices, n_tile, dtype=np.int64)
     cols[-1] = work.n - (n_slices - 1) * n_tile
     return cols, row_fetch_bytes(cols, get_dtype(work.dtype).bytes, work.b_layout, sector_bytes).astype(np.float64)
 
 
-def b_miss_ratio(work: KernelWork, capacity_bytes: float, seed: int, sector_bytes: int) -> float:
-    """Miss ratio of the B reads of ``work`` in a cache of ``capacity_bytes``, from its pattern."""
-    return pattern_miss_ratio(work, capacity_bytes, float(b_row_slices(work, sector_bytes)[1].sum()), seed)
+def b_miss_ratio(work: KernelWork, columns: int, capacity_bytes: float, seed: int, sector_bytes: int) -> float:
+    """Miss ratio of the B reads of ``work`` (N-slices of ``columns``, whole sectors of
+    ``sector_bytes``) in a cache of ``capacity_bytes``, from its pattern."""
+    return pattern_miss_ratio(work, capacity_bytes, float(b_row_slices(work, columns, sector_bytes)[1].sum()), seed)
 
 
 def pattern_miss_ratio(work: KernelWork, capacity_bytes: float, row_bytes: float, seed: int) -> float:
@@ -153,11 +165,12 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     st = work.stats
     if st is None:
         raise SparsimError(f"--kernel {work.kernel}: work has no pattern statistics")
-    warps = work.spec.cta.warps
-    cols, fetch = b_row_slices(work, machine.hw.sector_bytes)
+    cta = cta_of(work, machine)
+    warps = cta.warps
+    cols, fetch = b_row_slices(work, cta.columns, machine.hw.sector_bytes)
     n_slices = cols.size
     out_bytes = work.bytes_c / (work.m * work.n)
-    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
+    miss = b_miss_ratio(work, cta.columns, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
     index_s, first_s, data_s = _data_latency(work, machine)
     u = machine.params["gather_loads_in_flight"]
     lat = dict(depth=work.dependent_access_depth, index_s=index_s, first_s=first_s, data_s=data_s)
@@ -188,7 +201,7 @@ def _per_cta(work: KernelWork, machine: Machine, seed: int):
     amounts[LATENCY] = np.repeat(latency, n_slices)
     amounts["ctas"] = ctas
     notes = [f"B-row gathers hit L2 {1 - miss:.0%} (reuse distances of the pattern, sampled; "
-             f"B row = {fetch.sum():,.0f} B in 32-B sectors)"]
+             f"B row = {fetch.sum():,.0f} B in {machine.hw.sector_bytes}-B sectors)"]
     if merged > 1:
         notes.append(f"{ctas:,} CTAs scheduled as {fill.size:,} units of {merged} consecutive row blocks")
     return amounts, fill, notes
@@ -202,7 +215,7 @@ def _issue_flops(flops: np.ndarray, work: KernelWork, machine: Machine, rates: d
     with N = 16 costs nearly as much per nonzero as one with N = 128 (H200 atlas,
     sparsim/validate/data/h200-2026-11-29: cuSPARSE CSR_ALG2 ~41 ps per nonzero at N = 16).
     """
-    cols_per_cta = work.n / b_row_slices(work, machine.hw.sector_bytes)[0].size
+    cols_per_cta = work.n / b_row_slices(work, cta_of(work, machine).columns, machine.hw.sector_bytes)[0].size
     nonzeros = flops / (2.0 * cols_per_cta)
     return nonzeros * machine.params["gather_nonzero_cycles"] * rates["math"] / machine.clock_hz
 
@@ -213,7 +226,7 @@ def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
     if not spec.is_gather:
         gathers = ", ".join(name for name, k in KERNEL_OBJECTS.items() if k.is_gather)
         raise SparsimError(f"--kernel: got {work.kernel!r}; allowed: {gathers}")
-    cta = spec.cta
+    cta = cta_of(work, machine)
     warps = cta.warps
     occ = machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes, regs_per_thread=cta.registers_per_thread)
     rates = _rates(work, machine)
@@ -248,19 +261,19 @@ def plan_gather(work: KernelWork, machine: Machine, seed: int = 0):
 
 def _coo(work: KernelWork, machine: Machine, seed: int, warps: int):
     st = work.stats
-    cols, fetch = b_row_slices(work, machine.hw.sector_bytes)
+    cta = cta_of(work, machine)
+    cols, fetch = b_row_slices(work, cta.columns, machine.hw.sector_bytes)
     n_slices = cols.size
     # Nonzero-split kernels size the grid to the device and cut the nonzeros into equal
     # chunks (merge-based SpMV, Merrill & Garland, SC 2016): at most COO_CHUNK each, and
     # enough chunks to give every resident slot one. (Fixed 1024-nonzero chunks left a
     # small matrix on a few SMs, where twice the nonzeros, on twice the SMs, ran faster.)
-    cta = work.spec.cta
     slots = machine.sm_count * machine.occupancy(threads=32 * warps, smem_bytes=cta.smem_bytes,
                                                  regs_per_thread=cta.registers_per_thread)
     chunks = max(1, min(st.nnz, max(math.ceil(st.nnz / COO_CHUNK), slots // n_slices)))
     ctas = chunks * n_slices
     gather = st.nnz * float(fetch.sum())
-    miss = b_miss_ratio(work, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
+    miss = b_miss_ratio(work, cta.columns, machine.l2_usable_bytes, seed, machine.hw.sector_bytes)
     b_miss = max(miss, work.bytes_b / gather) if gather else 0.0
     out_row = work.bytes_c / work.m
     # atomics: every row a chunk touches, plus one split row per chunk boundary, read and written

@@ -2,9 +2,11 @@
 
 **Mapping.** cuBLAS and CUTLASS compute C in CTA tiles of ``tile_m × tile_n``, looping over
 K in steps of ``tile_k`` with a multistage shared-memory pipeline (cp.async on Ampere,
-TMA on Hopper). The candidate tiles are the ones NVIDIA's "Matrix Multiplication
-Background User's Guide" lists for cuBLAS (256×128, 128×256, 128×128, 256×64, 64×256,
-128×64, 64×128, 64×64) plus the narrow ones cuBLAS uses for skinny N; ``tile_k`` is 128
+TMA on Hopper). The candidate tiles and split-K slices are implementation data with
+their sources (``sparsim/impls/data``: cuBLAS's are the ones NVIDIA's "Matrix
+Multiplication Background User's Guide" lists, plus the narrow ones cuBLAS uses for
+skinny N; the machine's library call carries them, and a bare machine gets the reference
+implementation's); ``tile_k`` is 128
 bytes of K (64 fp16, 32 tf32: CUTLASS's default ``128x256x64`` / ``128x128x32``); the
 stage count is as many as fit 90% of shared memory, 2 to 6 (CUTLASS sm80 kernels use 3-6).
 Warps: 8 for 128×256-sized tiles, else 4 (CUTLASS 64×64 warp tiles). Occupancy follows
@@ -35,12 +37,10 @@ The same holds across profiles: a profile better in one resource (bandwidth, rat
 latency, L2 size) makes no candidate slower, so the minimum is no slower either.
 
 **Split-K** (cuBLAS/CUTLASS ``GemmSplitKParallel``): when there are fewer output tiles
-than SMs, K can be cut into slices (:data:`SPLITS`, never more than one per k-tile);
-each CTA writes fp32 partials and a second kernel reduces them (its launch included).
-cuSPARSELt does not split K unless asked (``CUSPARSELT_MATMUL_SPLIT_K``, set by
-``cusparseLtMatmulSearch``), so 2:4/1:2 never does (:data:`SPARSE_SPLITS`); their tiles
-are those of CUTLASS's sm80 sparse GEMMs (N ≥ 64). ``tiles`` and ``splits`` arguments
-replace the candidate lists (per-library data).
+than SMs, K can be cut into slices (the call's ``split_k``, never more than one per
+k-tile); each CTA writes fp32 partials and a second kernel reduces them (its launch
+included). cuSPARSELt does not split K unless asked (``CUSPARSELT_MATMUL_SPLIT_K``, set by
+``cusparseLtMatmulSearch``). ``tiles`` and ``splits`` arguments replace the candidate lists.
 
 **Traffic.** Every CTA reads its A panel (tile_m × K) and B panel (K × tile_n) through
 L2: L2 bytes = tiles_n·A + tiles_m·B + C. DRAM sees each operand once if A and B fit in
@@ -87,16 +87,19 @@ from .l2state import resident_fraction
 from .machine import Machine
 from .plan import KernelPlan
 
-__all__ = ["DENSE_TILES", "SPARSE_SPLITS", "SPARSE_TILES", "SPLITS", "GemmCandidate", "GemmTile", "candidates",
-           "choose_tile", "gemm_traffic", "lower_bound_s", "make_tile", "plan_gemm", "search"]
+__all__ = ["GemmCandidate", "GemmTile", "candidates", "choose_tile", "gemm_traffic", "lower_bound_s", "make_tile",
+           "plan_gemm", "search"]
 
-DENSE_TILES = ((256, 128), (128, 256), (128, 128), (256, 64), (64, 256), (128, 64), (64, 128), (64, 64),
-               (128, 32), (64, 32), (128, 16), (64, 16))
-SPARSE_TILES = ((256, 128), (128, 256), (128, 128), (256, 64), (128, 64), (64, 128), (64, 64))
-#: split-K slice counts offered to dense GEMMs (cuBLAS/CUTLASS ``GemmSplitKParallel``)
-SPLITS = (1, 2, 3, 4, 6, 8, 12, 16)
-#: cuSPARSELt splits K only when asked (``CUSPARSELT_MATMUL_SPLIT_K``)
-SPARSE_SPLITS = (1,)
+
+def _call(work: KernelWork, machine: Machine, *, with_tiles: bool = False):
+    """The library call whose plan data (tiles, split-K, library) a GEMM runs: the
+    machine's, or for a bare machine (or, ``with_tiles``, a rule that names no tiles) the
+    reference implementation's."""
+    if machine.call is not None and not (with_tiles and machine.call.tiles is None):
+        return machine.call
+    from .library import library_call
+
+    return library_call("reference", work.kernel, work.dtype, machine.hw)
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ def _a_bytes_per_element(work: KernelWork) -> float:
     return keep / group * (b + nm_metadata_bits(group) / 8)
 
 
-def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], sparse: bool, split: int = 1) -> GemmTile:
+def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], split: int = 1) -> GemmTile:
     b = work.bytes_b / (work.k * work.n)  # element bytes of B
     tm, tn = shape
     tk = max(16, 128 // int(b))
@@ -173,7 +176,7 @@ def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], sparse: bo
     regs = min(255, tm * tn // threads + 64)
     smem = int(stages * stage)
     occ = machine.occupancy(threads=threads, smem_bytes=smem, regs_per_thread=regs)
-    return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, "cuSPARSELt" if sparse else "cuBLAS")
+    return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, _call(work, machine).plan_library)
 
 
 def _panel_reads(machine: Machine, tile: GemmTile, tiles_m: int, tiles_n: int, split: int) -> tuple[float, float]:
@@ -310,14 +313,14 @@ def candidates(work: KernelWork, machine: Machine, *, tiles: tuple | None = None
                splits: tuple | None = None) -> list[tuple[tuple[int, int], int]]:
     """(tile shape, split) pairs the library may run ``work`` with, in preference order.
 
-    ``tiles`` and ``splits`` default to :data:`DENSE_TILES` / :data:`SPLITS`, or
-    :data:`SPARSE_TILES` / :data:`SPARSE_SPLITS` for 2:4 and 1:2. A split is offered only
+    ``tiles`` and ``splits`` default to the machine's library call's (implementation
+    data; a bare machine: the reference implementation's). A split is offered only
     while the output tiles leave SMs idle (``tiles · (split - 1) < SMs``), so the set
     only shrinks as M or N grows and does not depend on K (see the module docstring).
     """
-    sparse = work.math == "sparse_tensor"
-    tiles = tiles or (SPARSE_TILES if sparse else DENSE_TILES)
-    splits = splits or (SPARSE_SPLITS if sparse else SPLITS)
+    call = _call(work, machine) if not (tiles and splits) else None
+    splits = splits or call.split_k
+    tiles = tiles or _call(work, machine, with_tiles=True).tiles
     out = []
     for shape in tiles:
         output_tiles = -(-_m_eff(work) // shape[0]) * -(-work.n // shape[1])
@@ -366,12 +369,11 @@ def search(work: KernelWork, machine: Machine, *, tiles: tuple | None = None,
     one to three are simulated. A tie goes to the candidate simulated first.
     """
     rates = _rates(work, machine)
-    sparse = work.math == "sparse_tensor"
     offered, shapes, seen = [], {}, set()
     pairs = candidates(work, machine, tiles=tiles, splits=splits)
     for i, (shape, split) in enumerate(pairs):
         if shape not in shapes:
-            shapes[shape] = _tile(work, machine, shape, sparse)
+            shapes[shape] = _tile(work, machine, shape)
         base = shapes[shape]
         effective = min(split, -(-work.k // base.k))
         if (shape, effective) in seen:
@@ -399,7 +401,7 @@ def choose_tile(work: KernelWork, machine: Machine, *, tiles: tuple | None = Non
 
 def make_tile(work: KernelWork, machine: Machine, shape: tuple[int, int], split: int = 1) -> GemmTile:
     """The tile of ``shape`` (stages, warps, occupancy derived as for the candidates)."""
-    return _tile(work, machine, tuple(shape), work.math == "sparse_tensor", split)
+    return _tile(work, machine, tuple(shape), split)
 
 
 def plan_gemm(work: KernelWork, machine: Machine, tile: GemmTile | None = None, *,

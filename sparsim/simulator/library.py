@@ -9,7 +9,10 @@ into what the time model needs:
   a calibration's device-wide ``[params]``, then its ``[impl.NAME]`` table, where NAME is
   the rule's ``params_from`` (PyTorch's ``torch.mm`` runs cuBLAS kernels, so it uses
   cuBLAS's fitted values) or the implementation's own name;
-* the **candidate tiles and split-K** of a tensor-core GEMM (one tile: a fixed plan);
+* the **mapping** the rule names for this kind of hardware (:mod:`~sparsim.simulator.mappings`
+  runs the one of that name), and its plan data: the **candidate tiles and split-K** of a
+  tensor-core GEMM (one tile: a fixed plan), the **CTA shape** of a gather, and the
+  library whose plan it is (:func:`sparsim.impls.plan_rule`);
 * the **extra kernels** and the **host seconds** per call.
 
 ``time_s = kernel_s + overhead_s``: ``kernel_s`` is the device time of the kernels of
@@ -28,8 +31,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ..errors import SparsimError
-from ..impls import check_impl, default_impl, get_impl
-from ..impls.spec import ExtraKernel
+from ..impls import check_impl, default_impl, get_impl, plan_library, plan_rule
+from ..impls.spec import NO_LIBRARY, CtaShape, ExtraKernel
 from .params import DEFAULT_PARAMS
 
 __all__ = ["LibraryCall", "library_call", "call_params", "call_timeline", "basis_of"]
@@ -39,10 +42,10 @@ __all__ = ["LibraryCall", "library_call", "call_params", "call_timeline", "basis
 class LibraryCall:
     impl: str
     kernel: str
-    mapping: str  # "gemm" | "gather" | "cpu" | "reference"
+    mapping: str  # a name of sparsim.impls.spec.MAPPINGS, for this kind of hardware
     params_key: str  # the [impl.NAME] table of a calibration that applies
-    tiles: tuple[tuple[int, int], ...] | None  # None: the mapping's own candidates
-    split_k: tuple[int, ...] | None  # None: the mapping's own choice
+    tiles: tuple[tuple[int, int], ...] | None  # a GEMM's candidate tiles (None: the reference's)
+    split_k: tuple[int, ...] | None  # a GEMM's candidate split-K slices
     mma_n: int = 0  # a fixed tile's MMAs follow the N that holds data at this granularity
     extra_kernels: tuple[ExtraKernel, ...] = ()
     host_s: float = 0.0
@@ -52,6 +55,8 @@ class LibraryCall:
     knob: str = ""
     library: str = ""
     defaults: tuple[tuple[str, float], ...] = ()  # the implementation file's [params]
+    cta: CtaShape | None = None  # a gather's CTA
+    plan_library: str = ""  # the library whose tiles / CTA the plan runs (cuBLAS for torch.mm)
 
     @property
     def fixed_tile(self) -> bool:
@@ -77,22 +82,22 @@ def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) ->
         if key not in DEFAULT_PARAMS:
             raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "
                                f"allowed: {', '.join(DEFAULT_PARAMS)}")
-    reference = rule.mapping == "reference"
+    plan = plan_rule(implementation, kernel)
     # the kernels' library behaviour: that of the implementation whose kernels run
     # (PyTorch's A_csr @ B runs cuSPARSE's kernels, with cuSPARSE's int64 slow-down)
     from ..impls import impl_names
 
     owner = get_impl(rule.params_from) if rule.params_from in impl_names(public_only=False) else implementation
     cc = getattr(hw, "compute_capability", None)
+    tiles = plan.tiles_for(cc=cc, dtype=dtype)
     return LibraryCall(
-        impl=implementation.name, kernel=kernel, mapping=rule.mapping,
+        impl=implementation.name, kernel=kernel, mapping=rule.mapping_for(hw.kind),
         params_key=rule.params_from or implementation.name,
-        tiles=None if reference else rule.tiles_for(cc=cc, dtype=dtype),
-        split_k=None if reference or rule.mapping != "gemm" else rule.split_k,
-        mma_n=0 if reference else rule.mma_n,
+        tiles=tiles, split_k=plan.split_k, mma_n=plan.mma_n,
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
-        defaults=tuple(sorted(owner.params.items())),
+        defaults=tuple(sorted(owner.params.items())), cta=plan.cta,
+        plan_library=plan_library(implementation, kernel),
     )
 
 
@@ -112,7 +117,7 @@ def call_params(call: LibraryCall, calibration=None) -> dict[str, float]:
 def call_timeline(call: LibraryCall, work, main_s: float):
     """((kernel name, seconds) of each kernel one call launches, kernel seconds, host seconds)."""
     # sparsim's own mapping (library "none") runs no library kernel: say so, not "none dense"
-    name = call.label or (f"{call.library} {work.kernel}" if call.mapping != "reference"
+    name = call.label or (f"{call.library} {work.kernel}" if call.library != NO_LIBRARY
                           else f"sparsim reference {work.kernel} kernel (no library)")
     kernels = [(name, main_s)]
     kernels += [(extra.name, extra.time_s(work.nnz)) for extra in call.extra_kernels]

@@ -1,11 +1,15 @@
-"""The machine a kernel runs on: a hardware profile with its tunable parameters applied.
+"""The machine a kernel runs on: a hardware profile, a calibration and an implementation.
 
-A :class:`Machine` is built once per prediction (:meth:`Machine.build`) from a profile and
-the resolved parameters (:func:`~sparsim.simulator.library.call_params`), and holds every
-number derived from the two: launch time, load latencies, usable L2, the rates of the
-pools the engine shares (per-SM L2 port, L2, HBM) and the math rate of each pipe. The
-mappings (:mod:`.gemm`, :mod:`.gather`, :mod:`.cpu`) take ``(work, machine)``, so none of
-them recomputes a derived number from ``hw`` and ``params`` (they did, in 11 places).
+A :class:`Machine` is built once per prediction (:meth:`Machine.for_call`) from a profile
+(with a calibration's measured ceilings), the parameters the calibration fits for the
+implementation (:func:`~sparsim.simulator.library.call_params`) and the library call the
+implementation makes (:func:`~sparsim.simulator.library.library_call`: its mapping,
+tiles, split-K, CTA shape, extra kernels and host work). It holds every number derived
+from them: launch time, load latencies, usable L2, the rates of the pools the engine
+shares (per-SM L2 port, L2, HBM) and the math rate of each pipe. The mappings
+(:mod:`.gemm`, :mod:`.gather`, :mod:`.cpu`) take ``(work, machine)``, so none of them
+recomputes a derived number from ``hw`` and ``params`` (they did, in 11 places), and
+:func:`sparsim.simulator.predict_work` takes ``(problem, machine)``.
 
 >>> from sparsim.hwprofiles import load_profile
 >>> from sparsim.simulator.params import resolve_params
@@ -14,6 +18,9 @@ them recomputes a derived number from ``hw`` and ``params`` (they did, in 11 pla
 4
 >>> round(m.l2_usable_bytes / m.hw.l2_bytes, 2), m.dram_latency_s > m.l2_latency_s
 (0.75, True)
+>>> call = Machine.for_call(load_profile("h200-sxm-141gb"), None, impl="torch", kernel="2:4", dtype="fp16")
+>>> call.call.mapping, call.call.tiles, call.params["hbm_efficiency"], call.basis
+('gemm', ((128, 256),), 0.3, 'datasheet only')
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from ..hwprofiles import HardwareProfile
+from ..hwprofiles import HardwareProfile, apply_measured
 from .roofline import math_peak
 
 __all__ = ["Machine", "PIPE_EFFICIENCY", "pipe_efficiency"]
@@ -73,14 +80,20 @@ class Machine:
     #: achievable shared rates (datasheet × ``l2_efficiency`` / ``hbm_efficiency``)
     l2_bytes_per_s: float
     hbm_bytes_per_s: float
+    #: the library call whose kernels run (:class:`~sparsim.simulator.library.LibraryCall`);
+    #: None: a bare machine, the mappings' reference choices
+    call: object = field(default=None, repr=False)
+    #: the calibration its parameters and ceilings came from (None: datasheet only)
+    calibration: object = field(default=None, repr=False)
     #: what L2 holds when the call starts: "cold" (flushed) or "warm" (:mod:`.l2state`)
     l2_state: str = "cold"
 
     @classmethod
-    def build(cls, hw: HardwareProfile, params: Mapping[str, float], *, l2: str = "cold") -> Machine:
+    def build(cls, hw: HardwareProfile, params: Mapping[str, float], call=None, calibration=None, *,
+              l2: str = "cold") -> Machine:
         scale = params["latency_scale"]
         return cls(
-            hw=hw, params=params,
+            hw=hw, params=params, call=call, calibration=calibration,
             launch_s=hw.launch_overhead_s * params["launch_scale"],
             l2_latency_s=hw.l2_latency_ns * 1e-9 * scale,
             dram_latency_s=hw.hbm_latency_ns * 1e-9 * scale,
@@ -90,9 +103,39 @@ class Machine:
             hbm_bytes_per_s=hw.hbm_bytes_per_s * params["hbm_efficiency"], l2_state=l2,
         )
 
+    @classmethod
+    def for_call(cls, hw: HardwareProfile, calibration=None, *, impl: str | None, kernel: str, dtype: str,
+                 quant: str | None = None, l2: str = "cold") -> Machine:
+        """The machine that runs ``impl``'s call for ``kernel`` in ``dtype`` (None: the
+        kernel's default library) with weights quantized as ``quant`` on ``hw`` under
+        ``calibration`` (None, a Calibration, or a mapping of parameter values), L2
+        ``l2`` ("cold" or "warm") when the call starts: measured ceilings applied,
+        parameters resolved."""
+        from .l2state import check_l2
+        from .library import call_params, library_call
+
+        l2 = check_l2(l2)
+        measured = getattr(calibration, "measured", None)
+        if measured:
+            hw = apply_measured(hw, measured)
+        call = library_call(impl, kernel, dtype, hw, quant=quant)
+        return cls.build(hw, call_params(call, calibration), call, calibration, l2=l2)
+
     def with_params(self, **changes: float) -> Machine:
         """The same profile with some parameters replaced (e.g. a library's slow-down)."""
-        return Machine.build(self.hw, {**self.params, **changes}, l2=self.l2_state)
+        return Machine.build(self.hw, {**self.params, **changes}, self.call, self.calibration, l2=self.l2_state)
+
+    def on(self, hw: HardwareProfile) -> Machine:
+        """The same call, parameters and L2 state on profile ``hw`` (e.g. the board at the
+        clock it sustains under its power limit, :mod:`.power`)."""
+        return Machine.build(hw, self.params, self.call, self.calibration, l2=self.l2_state)
+
+    @property
+    def basis(self) -> str:
+        """What the machine's figures rest on (``datasheet only``, ``calibrated on ...``)."""
+        from .library import basis_of
+
+        return basis_of(self.calibration)
 
     @property
     def sm_count(self) -> int:
@@ -101,10 +144,6 @@ class Machine:
     @property
     def clock_hz(self) -> float:
         return self.hw.clock_hz
-
-    @property
-    def is_cpu(self) -> bool:
-        return self.hw.kind == "cpu"
 
     def occupancy(self, *, threads: int, smem_bytes: int, regs_per_thread: int) -> int:
         """Resident CTAs per SM allowed by CTA slots, warps, shared memory and registers."""

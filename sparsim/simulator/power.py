@@ -164,14 +164,15 @@ def _reference_board(calibration, hw: HardwareProfile) -> HardwareProfile | None
 
 
 def predict_under_power(run, work, hw: HardwareProfile, calibration=None, *, impl=None,
-                        power_limit_w: float | None = None):
+                        power_limit_w: float | None = None, params=None):
     """``run(profile)`` (one prediction on a profile) at the clock the kernel sustains
     under the power limit: run at boost, take the tensor and DRAM activity it shows, solve
     for the clock (:func:`sustained_clock`) and run again on the clocked profile when it is
     lower. Only tensor-core kernels are modelled (gathers and CPU code do not load the
     board near its limit). A calibration's efficiencies already hold the clock of the board
     they were measured on, so only the ratio of this board's clock to that one's applies,
-    and never above 1."""
+    and never above 1. ``params``: the call's resolved parameters (None: resolved here
+    from ``impl``'s call and ``calibration``)."""
     limit = check_power_limit(hw, power_limit_w)
     first = run(hw)
     if not limit or hw.kind != "gpu" or work.math not in ("tensor", "sparse_tensor"):
@@ -179,8 +180,10 @@ def predict_under_power(run, work, hw: HardwareProfile, calibration=None, *, imp
     from .library import call_params, library_call
     from .machine import pipe_efficiency
 
-    call = library_call(impl, work.kernel, work.dtype, hw, quant=getattr(work, "quant", None))
-    efficiency = pipe_efficiency(call_params(call, calibration), work, hw)
+    if params is None:
+        params = call_params(library_call(impl, work.kernel, work.dtype, hw, quant=getattr(work, "quant", None)),
+                             calibration)
+    efficiency = pipe_efficiency(params, work, hw)
     busy = getattr(first, "busy", {}) or {}
     activity = busy.get(work.math, 0.0) * efficiency * hw.tensor_rate_fraction(work.dtype)
     memory = busy.get("hbm", 0.0)

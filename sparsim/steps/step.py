@@ -31,6 +31,7 @@ from typing import Callable
 
 from ..dtypes import get_dtype
 from ..errors import SparsimError, check_choice
+from ..models.kernels import kernel_of
 from ..models.step_ops import Op, StepOps, step_ops
 from ..simulator.attention import attention_time
 from ..simulator.streaming import stream_machine, streaming_time
@@ -85,7 +86,8 @@ class _Kernels:
                 extra.update(quant=self.quant, group=self.group)
             if self.power_limit_w is not None:
                 extra["power_limit_w"] = self.power_limit_w
-            density = self.density if kernel in ("csr", "channel") and self.density is not None else 1.0
+            spec = kernel_of(kernel)  # a density of its own: unstructured or channel-pruned weights
+            density = self.density if (spec.needs_pattern or spec.prunes_rows) and self.density is not None else 1.0
             self.cache[key] = self.predict(kernel, m=op.m, k=op.k, n=op.n, hw=self.profile, dtype=self.dtype,
                                            density=density, impl=impl, calibration=self.calibration,
                                            compare=False, **extra)

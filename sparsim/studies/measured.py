@@ -97,6 +97,7 @@ def _call_of(record: dict, profile) -> dict:
     """The implementation and call options a measured record timed (its ``impl``,
     ``b_layout`` and ``index_bits``; older records by their backend), for ``predict``."""
     from ..impls import get_impl, impl_names
+    from ..models.kernels import kernel_of
     from ..validate.spec import impl_of
 
     out = {}
@@ -105,9 +106,9 @@ def _call_of(record: dict, profile) -> dict:
         out["impl"] = impl
     if record.get("b_layout") in ("row", "col"):
         out["b_layout"] = record["b_layout"]
-    elif record.get("impl") is None and record.get("backend") == "cupy" and record["kernel"] in ("csr", "coo"):
+    elif record.get("impl") is None and record.get("backend") == "cupy" and kernel_of(record["kernel"]).reuse_unit == "row":
         out["b_layout"] = "col"  # cupyx.cusparse.spmm, before records named their variant
-    if record.get("index_bits") in (32, 64) and record["kernel"] not in ("dense", "2:4"):
+    if record.get("index_bits") in (32, 64) and kernel_of(record["kernel"]).needs_pattern:
         out["index_policy"] = "int64" if record["index_bits"] == 64 else "library"
     return out
 

@@ -46,8 +46,7 @@ DEFAULT_PATH = "default"
 
 
 def _runs(name: str, kernel: str, hw_kind: str) -> bool:
-    impl = get_impl(name)
-    return kernel in impl.rules and (impl.kind == hw_kind or impl.name == "reference")
+    return get_impl(name).runs_on(kernel, hw_kind)
 
 
 def resolve(kernel: str, entries, hw_kind: str = "gpu") -> tuple[tuple[str, str], ...]:

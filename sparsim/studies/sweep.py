@@ -40,10 +40,10 @@ from dataclasses import dataclass, field
 from ..calibration import load_calibration
 from ..errors import SparsimError
 from ..hwprofiles import load_profile, shipped_calibration
-from ..impls import check_impl
 from ..models.limits import decide, memory_budget
 from ..models.patterns import generate, pattern_options
 from ..problem import Problem, call_options
+from ..simulator import machine_for, predict_work
 from ..simulator.roofline import math_peak
 from .paths import resolve
 from .spec import KernelOptions, Study
@@ -164,12 +164,6 @@ def _calibration(path: str):
     return load_calibration(path)
 
 
-def _time_model(work, profile, calibration, model: str, seed: int, impl: str | None = None):
-    from ..simulator import predict_work
-
-    return predict_work(work, profile, calibration, model=model, impl=impl, seed=seed)
-
-
 def time_split(prediction) -> dict[str, float]:
     """Seconds of ``prediction.time_s`` per :data:`TIME_SPLIT` category.
 
@@ -228,10 +222,10 @@ def _generated_pattern(pattern, m, k, density, seed, options):
     return generate(pattern, m, k, density, seed=seed, **dict(options))
 
 
-def _work_options(task: SweepTask, rule) -> tuple[tuple[str, str], ...]:
+def _work_options(task: SweepTask, call) -> tuple[tuple[str, str], ...]:
     """Index policy and B layout of one implementation's call (a study's explicit value wins)."""
     explicit = {"index_policy": task.kernel.index_policy, "b_layout": task.kernel.b_layout}
-    return tuple(sorted(call_options(rule, explicit).items()))
+    return tuple(sorted(call_options(call, explicit).items()))
 
 
 def run_task(task: SweepTask) -> TaskResult:
@@ -259,22 +253,22 @@ def run_task(task: SweepTask) -> TaskResult:
                     cal_path = cals.get(profile.name)
                     cal = _calibration(cal_path) if cal_path else None
                     for impl, path in paths[profile.name]:
+                        explicit = {key: value for key, value in (("index_policy", task.kernel.index_policy),
+                                                                  ("b_layout", task.kernel.b_layout)) if value}
+                        problem = Problem(kernel, m=task.m, k=task.k, n=n, dtype=dtype, density=density,
+                                          pattern=task.kernel.pattern, seed=task.seed, impl=impl,
+                                          options={**explicit, "group_size": task.kernel.group_size,
+                                                   "block": task.kernel.block, **options})
                         try:
-                            _, rule = check_impl(impl, kernel, dtype, profile.kind)
+                            machine = machine_for(problem, profile, cal)  # checks impl, kernel, dtype
                         except SparsimError as exc:
                             out.skipped.append((kernel, dtype, profile.name, batch, str(exc)))
                             continue
-                        how = _work_options(task, rule)
+                        how = _work_options(task, machine.call)
                         if how not in works:
+                            # one count of the work per way the libraries store A
                             try:
-                                # the implementation's choices are already in ``how``: the
-                                # Problem only fills the library defaults for what is left
-                                works[how] = Problem(
-                                    kernel, m=task.m, k=task.k, n=n, dtype=dtype, density=density,
-                                    pattern=task.kernel.pattern, seed=task.seed,
-                                    options={"index_policy": "library", "b_layout": "row", **dict(how),
-                                             "group_size": task.kernel.group_size, "block": task.kernel.block,
-                                             **options}).work()
+                                works[how] = problem.work_for(machine)
                             except SparsimError as exc:
                                 works[how] = exc
                         work = works[how]
@@ -282,7 +276,7 @@ def run_task(task: SweepTask) -> TaskResult:
                             out.skipped.append((kernel, dtype, profile.name, batch, str(work)))
                             continue
                         try:
-                            p = _time_model(work, profile, cal, task.model, task.seed, impl)
+                            p = predict_work(work, machine, model=task.model, seed=task.seed)
                             peak = math_peak(work, profile)
                         except SparsimError as exc:
                             out.skipped.append((kernel, dtype, profile.name, batch, str(exc)))

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SparsimError
+from ..models.kernels import kernel_of
 from ..models.layers import Layer
 from ..models.patterns import (channel_prune, from_mask, list_tensors, load_weights, magnitude_prune,
                                nm_prune)
@@ -74,16 +75,16 @@ def pruned(path: str, tensor: str, kernel: str, density: float):
     """What ``kernel`` at ``density`` gets from the real weights: a dict of options for
     :func:`sparsim.models.build_work` (``weights`` or ``sparsity_pattern``) and the density
     to pass."""
+    spec = kernel_of(kernel)  # the kernel's properties, not its name (N:M kept per group...)
     w = _weights(path, tensor)
-    if kernel == "dense":
-        return {}, density
-    if kernel in ("2:4", "1:2"):
-        n, m_group = (2, 4) if kernel == "2:4" else (1, 2)
-        return {"weights": np.where(nm_prune(w, n, m_group), w, 0)}, density
-    if kernel == "channel":
+    if spec.is_nm:
+        return {"weights": np.where(nm_prune(w, spec.keep, spec.group), w, 0)}, density
+    if spec.prunes_rows:
         kept = channel_prune(w, density)
         return {}, max(len(kept), 1) / w.shape[0]
-    return {"sparsity_pattern": _magnitude_pattern(path, tensor, density)}, density
+    if spec.needs_pattern:
+        return {"sparsity_pattern": _magnitude_pattern(path, tensor, density)}, density
+    return {}, density  # the dense GEMM runs the weights as they are
 
 
 @functools.lru_cache(maxsize=4)

@@ -19,35 +19,35 @@ bsr16 / bsr32              torch        torch (Triton BSR kernel)
 coo-torch                  torch        torch (torch.sparse.mm on COO)
 =========================  ===========  ==================================
 
-:func:`fit_atlas` fits, per parameter set (a calibration's ``[impl.NAME]`` table), the few
-parameters the data identifies, on log-ratio residuals inside physical bounds;
-:func:`cross_validate` scores each shape with a fit that never saw it (leave one shape
-out).
+Each time is a :class:`~sparsim.validate.points.Point`. The one fitter,
+:class:`~sparsim.validate.calibrator.Calibrator`, fits them (:func:`calibrator`: per
+parameter set, a calibration's ``[impl.NAME]`` table, the few parameters of
+:data:`FIT_PARAMS` the data identifies, on log-ratio residuals inside physical bounds; a
+parameter that ends on a bound keeps its default); :func:`cross_validate` scores each
+shape with a fit that never saw it (leave one shape out).
 
 >>> pts = load_atlas(ATLAS_FILES[0])
->>> len(pts), sorted({p.impl for p in pts})
-(294, ['cublas', 'cusparse', 'cusparselt', 'cusparselt-search', 'torch'])
+>>> len(pts), sorted({p.impl for p in pts}), sum(p.fit for p in pts)
+(294, ['cublas', 'cusparse', 'cusparselt', 'cusparselt-search', 'torch'], 177)
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import SparsimError
-from ..hwprofiles import load_profile
+from ..models.kernels import kernel_of
 from ..problem import Problem
-from ..simulator import predict_work
-from ..simulator.library import library_call
 from ..simulator.params import PARAM_BOUNDS as _PARAM_BOUNDS
+from .points import Point, PointPredictor, mape
+from .points import predict_points as _predict_points
 
 __all__ = ["ATLAS_DIR", "ATLAS_FILES", "AtlasPoint", "FIT_PARAMS", "PARAM_BOUNDS", "load_atlas",
-           "predict_points", "fit_atlas", "cross_validate", "mape", "default_points"]
+           "predict_points", "calibrator", "cross_validate", "mape", "default_points"]
 
 ATLAS_DIR = Path(__file__).parent / "data" / "h200-2026-11-29"
 ATLAS_FILES = (ATLAS_DIR / "atlas.json", ATLAS_DIR / "atlas-dtypes.json")
@@ -90,38 +90,22 @@ FIT_START = {"cusparselt": {"hbm_efficiency": 0.3, "launch_scale": 3.0, "sparse_
 PARAM_BOUNDS = _PARAM_BOUNDS
 
 
-@dataclass(frozen=True)
-class AtlasPoint:
-    """One measured time of one implementation on one problem."""
-
-    series: str
-    impl: str
-    target: str  # "kernel" (device time of the kernels) or "call" (one eager call)
-    problem: Problem
-    measured_s: float
-    params_key: str  # which [impl.NAME] parameter set predicts it
-    source: str = ""
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.problem.m, self.problem.k)
-
-    @property
-    def group(self) -> str:
-        return f"{self.problem.m}x{self.problem.k}"
+#: an atlas time is a measured point like any other
+AtlasPoint = Point
 
 
 def _problem(p: dict, kernel: str, impl: str) -> Problem:
-    dtype = p.get("dtype", "fp16")
-    if kernel == "dense":
-        return Problem("dense", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, impl=impl)
-    if kernel == "2:4":
-        return Problem("2:4", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=0.5, pattern="nm", impl=impl)
-    if kernel == "bsr":
+    dtype, spec = p.get("dtype", "fp16"), kernel_of(kernel)
+    shape = dict(m=p["m"], k=p["k"], n=p["n"], dtype=dtype, impl=impl)
+    if spec.is_nm:  # dense weights pruned to N:M
+        return Problem(kernel, **shape, density=spec.keep / spec.group, pattern="nm")
+    if "block" in p:  # a block-sparse series: the pattern keeps whole blocks
         b = int(p["block"])
-        return Problem("bsr", m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=p["density"], pattern="block",
-                       options={"block": b, "pattern_options": {"block": (b, b)}}, impl=impl)
-    return Problem(kernel, m=p["m"], k=p["k"], n=p["n"], dtype=dtype, density=p["density"], impl=impl)
+        return Problem(kernel, **shape, density=p["density"], pattern="block",
+                       options={"block": b, "pattern_options": {"block": (b, b)}})
+    if spec.needs_pattern:
+        return Problem(kernel, **shape, density=p["density"])
+    return Problem(kernel, **shape)
 
 
 def load_atlas(path: str | Path) -> list[AtlasPoint]:
@@ -142,103 +126,51 @@ def load_atlas(path: str | Path) -> list[AtlasPoint]:
             if impl is None or not isinstance(seconds, (int, float)) or not seconds > 0:
                 continue
             problem = _problem(p, kernel, impl)
-            key = library_call(impl, kernel, problem.dtype, load_profile(PROFILE)).params_key
-            out.append(AtlasPoint(p["impl"], impl, target, problem, float(seconds), key, path.name))
+            # per-call times carry host work no kernel parameter explains: they only score
+            out.append(Point(problem, target, float(seconds), group=(problem.m, problem.k), fit=target == "kernel",
+                             series=p["impl"], source=path.name))
     return out
 
 
-@dataclass
-class _Cache:
-    """Each point's work is counted once (patterns are the slow part) and reused."""
-
-    works: dict = field(default_factory=dict)
-
-    def work(self, point: AtlasPoint, kind: str):
-        key = (point.problem.key, kind)
-        if key not in self.works:
-            self.works[key] = point.problem.work(kind)
-        return self.works[key]
+_PREDICTORS: dict = {}
 
 
-_CACHE = _Cache()
+def predict_points(points: Sequence[Point], calibration=None, *, hw=PROFILE, model: str = "des") -> np.ndarray:
+    """Predicted seconds of each point (kernel_s or time_s as its target says); each
+    point's work is counted once per process (patterns are the slow part) and reused."""
+    key = (tuple(map(id, points)), str(hw), model)
+    if key not in _PREDICTORS:
+        _PREDICTORS.clear()
+        _PREDICTORS[key] = PointPredictor(points, hw, model)
+    return _predict_points(points, calibration, hw=hw, model=model, predictor=_PREDICTORS[key])
 
 
-def predict_points(points: Sequence[AtlasPoint], calibration=None, *, hw=PROFILE, model: str = "des",
-                   cache: _Cache = _CACHE) -> np.ndarray:
-    """Predicted seconds of each point (kernel_s or time_s as its target says)."""
-    profile = load_profile(hw)
-    out = np.empty(len(points))
-    for i, point in enumerate(points):
-        p = predict_work(cache.work(point, profile.kind), profile, calibration, model=model, impl=point.impl)
-        out[i] = p.kernel_s if point.target == "kernel" else p.time_s
-    return out
+def calibrator(*, measured: dict | None = None, start: dict | None = None, max_nfev: int = 40, folds: int = 5,
+               exact_cv: bool = False):
+    """The :class:`~sparsim.validate.calibrator.Calibrator` that fits the atlas: the
+    candidates of :data:`FIT_PARAMS` per parameter set, started from ``start`` (an earlier
+    fit) and :data:`FIT_START` as well as the defaults, least squares on the log ratios
+    (plain squares: every atlas point is a median of repeats, so no outlier needs a robust loss)."""
+    from .calibrator import Calibrator
+
+    starts = {key: {**FIT_START.get(key, {}), **(start or {}).get(key, {})} for key in set(FIT_START) | set(start or {})}
+    return Calibrator(hw=PROFILE, params=FIT_PARAMS, measured=measured, start=starts,
+                      max_params=max(len(v) for v in FIT_PARAMS.values()), loss="linear", max_nfev=max_nfev,
+                      folds=folds, exact_cv=exact_cv)
 
 
-def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
-    predicted, measured = np.asarray(list(predicted), float), np.asarray(list(measured), float)
-    return float(np.mean(np.abs(predicted / measured - 1.0))) if measured.size else math.nan
-
-
-def _calibration(params: dict[str, dict[str, float]], measured: dict | None):
-    from ..calibration import Calibration
-
-    return Calibration(hw=PROFILE, impl_params=params, measured=measured or {})
-
-
-def fit_atlas(points: Sequence[AtlasPoint], *, measured: dict | None = None, start: dict | None = None,
-              max_nfev: int = 40) -> dict[str, dict[str, float]]:
-    """Fitted parameters per parameter set: ``{params_key: {param: value}}``.
-
-    Each set is fitted on the kernel times it predicts (per-call times add host work that
-    no kernel parameter explains, so they only score), by least squares on
-    log(predicted / measured) within :data:`PARAM_BOUNDS`. The time model is not convex
-    in its parameters, so the fit starts from ``start`` (an earlier fit), from
-    :data:`FIT_START` and from the defaults, and keeps the start that ends lowest.
-    """
-    from scipy.optimize import least_squares
-
-    from ..simulator.params import DEFAULT_PARAMS
-
-    fitted: dict[str, dict[str, float]] = {k: dict(v) for k, v in (start or {}).items()}
-    for key, names in FIT_PARAMS.items():
-        group = [p for p in points if p.params_key == key and p.target == "kernel"]
-        if not group:
-            continue
-        measured_s = np.array([p.measured_s for p in group])
-        lo = np.array([PARAM_BOUNDS[n][0] for n in names])
-        hi = np.array([PARAM_BOUNDS[n][1] for n in names])
-
-        def residuals(x, key=key, names=names, group=group, measured_s=measured_s):
-            trial = {**fitted, key: {**fitted.get(key, {}), **dict(zip(names, map(float, x)))}}
-            return np.log(predict_points(group, _calibration(trial, measured)) / measured_s)
-
-        starts = []
-        for source in ((start or {}).get(key, {}), FIT_START.get(key, {}), {}):
-            x0 = tuple(np.clip([source.get(n, DEFAULT_PARAMS[n]) for n in names], lo, hi))
-            if x0 not in starts:
-                starts.append(x0)
-        best = None
-        for x0 in starts:
-            result = least_squares(residuals, np.array(x0), bounds=(lo, hi), diff_step=0.03, max_nfev=max_nfev,
-                                   x_scale="jac")
-            if best is None or result.cost < best.cost:
-                best = result
-        fitted[key] = {**fitted.get(key, {}), **dict(zip(names, map(float, best.x)))}
-    return fitted
-
-
-def cross_validate(points: Sequence[AtlasPoint], *, measured: dict | None = None, start: dict | None = None,
+def cross_validate(points: Sequence[Point], *, measured: dict | None = None, start: dict | None = None,
                    max_nfev: int = 25) -> np.ndarray:
     """Leave-one-shape-out predictions: each (m, k) shape predicted by a fit without it."""
     out = np.full(len(points), np.nan)
     for group in sorted({p.group for p in points}):
         train = [p for p in points if p.group != group]
         test = [i for i, p in enumerate(points) if p.group == group]
-        params = fit_atlas(train, measured=measured, start=start, max_nfev=max_nfev)
-        out[test] = predict_points([points[i] for i in test], _calibration(params, measured))
+        cal = calibrator(measured=measured, start=start, max_nfev=max_nfev, folds=0).fit(train).calibration_
+        out[test] = predict_points([points[i] for i in test], cal)
     return out
 
 
-def default_points() -> list[AtlasPoint]:
+def default_points() -> list[Point]:
     """Every point of the shipped atlas files."""
     return [p for f in ATLAS_FILES for p in load_atlas(f)]

@@ -2,9 +2,12 @@
 
 What is fitted, and how:
 
-* **Per implementation.** Records are grouped by the implementation that ran them
-  (:func:`~sparsim.validate.spec.impl_of`: ``cublas``, ``cusparse``, ``torch``, ``numpy``,
-  ``scipy``, ...), and each group gets its own parameters (the calibration's
+* **Per implementation.** Measurements become points
+  (:mod:`~sparsim.validate.points`: a results-file record, or an atlas point, each a
+  Problem with its implementation, :func:`~sparsim.validate.spec.impl_of`), grouped by
+  the parameter table their implementation's kernels read (``cublas``, ``cusparse``,
+  ``numpy``, ``scipy``, ...; PyTorch's ``torch.mm`` runs cuBLAS kernels, so its points
+  are fitted with cuBLAS's), and each group gets its own parameters (the calibration's
   ``[impl.NAME]`` tables). Hardware ceilings are not fitted: they come from the profile,
   or from a probe's ``measured`` values (:func:`with_measured`).
 * **Only what the data identifies.** Candidates are the parameters that move the group's
@@ -40,21 +43,21 @@ It follows scikit-learn's estimator shape: ``__init__`` stores keyword-only sett
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import numpy as np
 
 from ..calibration import Calibration
 from ..errors import SparsimError, check_choice
-from ..hwprofiles import HardwareProfile, load_profile
-from ..simulator import MODELS, predict_work
+from ..hwprofiles import HardwareProfile, apply_measured, load_profile
+from ..simulator import MODELS
 from ..simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS, PARAM_BOUNDS
+from .points import Point, PointPredictor, mape, points_from_record
+from .points import predict_points as _predict
 from .results import ResultSet, read_results
-from .spec import impl_of, shape_group, spec_from_record
 
 __all__ = ["Calibrator", "usable_records", "predict_records", "predict_points", "with_measured",
            "group_folds", "PARAM_BOUNDS"]
@@ -67,25 +70,9 @@ SELECT_POINTS = 24
 #: within this distance (in log units, ~1%) of an edge of its range, a value is "at bound"
 _EDGE = 0.01
 
-# profile attribute each measured key replaces (see sparsim.calibration.MEASURED_KEYS)
-_MEASURED_ATTR = {"hbm_bytes_per_s": "hbm_bytes_per_s", "l2_bytes_per_s": "l2_bytes_per_s",
-                  "l2_latency_ns": "l2_latency_ns", "hbm_latency_ns": "hbm_latency_ns",
-                  "l1_latency_ns": "l1_latency_ns", "launch_overhead_s": "launch_overhead_s",
-                  "l2_bytes": "l2_bytes", "clock_mhz": "boost_clock_mhz"}
-
-
-def with_measured(hw: HardwareProfile, measured) -> HardwareProfile:
-    """``hw`` with a probe's measured ceilings in place of its datasheet values."""
-    if not measured:
-        return hw
-    changes, tensor = {}, dict(hw.tensor_dense_flops_per_s)
-    for key, value in dict(measured).items():
-        if key in _MEASURED_ATTR:
-            attr = _MEASURED_ATTR[key]
-            changes[attr] = int(value) if attr == "l2_bytes" else float(value)
-        elif key.startswith("tensor_flops_per_s."):
-            tensor[key.split(".", 1)[1]] = float(value)
-    return dataclasses.replace(hw, tensor_dense_flops_per_s=tensor, **changes)
+#: ``hw`` with a probe's measured ceilings in place of its datasheet values (the one
+#: owner of the measured-key map is :mod:`sparsim.hwprofiles.loader`)
+with_measured = apply_measured
 
 
 def _as_records(results) -> list[dict]:
@@ -120,93 +107,43 @@ def usable_records(results, split: str | None = None, include_flagged: bool | It
     return keep
 
 
-def _targets(r: dict) -> tuple[float, float]:
-    """(measured kernel seconds or nan, measured per-call seconds or nan)."""
-    def num(key):
-        v = r.get(key)
-        return float(v) if isinstance(v, (int, float)) and v > 0 else math.nan
-
-    kernel, call = num("kernel_s"), num("call_s")
-    if math.isnan(kernel) and math.isnan(call):
-        call = num("time_s")
-    return kernel, call
+def records_to_points(records: list[dict]) -> list[Point]:
+    """Every point of the records (:func:`~sparsim.validate.points.points_from_record`)."""
+    return [point for r in records for point in points_from_record(r)]
 
 
-class _Points:
-    """Records with their work built once, and a memo of predictions by parameter values."""
+class _Points(PointPredictor):
+    """The fitter's view of the points: log residuals under trial parameter values."""
 
-    def __init__(self, records: list[dict], hw: HardwareProfile, model: str):
-        self.records = records
-        self.hw = hw
-        self.model = model
-        self.works = [spec_from_record(r).work() for r in records]
-        self.impls = [impl_of(r) for r in records]
-        self.kernels = [str(r.get("kernel")) for r in records]
-        self.groups = [shape_group(r) for r in records]
-        targets = np.array([_targets(r) for r in records], dtype=np.float64).reshape(-1, 2)
-        self.kernel_measured, self.call_measured = targets[:, 0], targets[:, 1]
-        self.evaluations = 0  # model predictions actually run (memo misses)
-        self._memo: dict = {}
-
-    def predict(self, i: int, values: dict) -> tuple[float, float]:
-        key = (i, tuple(sorted(values.items())))
-        hit = self._memo.get(key)
-        if hit is None:
-            p = predict_work(self.works[i], self.hw, dict(values), model=self.model, impl=self.impls[i], seed=0)
-            hit = (float(getattr(p, "kernel_s", p.time_s)), float(p.time_s))
-            self._memo[key] = hit
-            self.evaluations += 1
-        return hit
+    def __init__(self, points: list[Point], hw: HardwareProfile, model: str):
+        super().__init__(points, hw, model)
+        self.measured = np.array([p.measured_s for p in points], dtype=np.float64)
+        self.groups = [p.group for p in points]
+        self.kernels = [p.kernel for p in points]
+        self.keys = [self.params_key(i) for i in range(len(points))]
 
     def residuals(self, idx, values: dict) -> np.ndarray:
-        out = []
-        for i in idx:
-            kernel, call = self.predict(i, values)
-            if not math.isnan(self.kernel_measured[i]):
-                out.append(math.log(kernel) - math.log(self.kernel_measured[i]))
-            if not math.isnan(self.call_measured[i]):
-                out.append(math.log(call) - math.log(self.call_measured[i]))
-        return np.array(out, dtype=np.float64)
-
-    def owners(self, idx) -> np.ndarray:
-        """The point each entry of :meth:`residuals` belongs to."""
-        out = []
-        for i in idx:
-            out += [i] * (int(not math.isnan(self.kernel_measured[i])) + int(not math.isnan(self.call_measured[i])))
-        return np.array(out, dtype=int)
+        return np.array([math.log(self.predict(i, values)) - math.log(self.measured[i]) for i in idx],
+                        dtype=np.float64)
 
     def primary(self, i: int, values: dict) -> tuple[float, float]:
-        """(predicted, measured) of the one number a point is scored on: its kernel time
-        when it has one, else its per-call time."""
-        kernel, call = self.predict(i, values)
-        if not math.isnan(self.kernel_measured[i]):
-            return kernel, self.kernel_measured[i]
-        return call, self.call_measured[i]
+        """(predicted, measured) of point ``i``."""
+        return self.predict(i, values), self.measured[i]
 
 
 def predict_points(records: list[dict], hw: HardwareProfile, calibration: Calibration | dict | None,
                    model: str) -> tuple[np.ndarray, np.ndarray]:
     """(predicted, measured) seconds for each record: its kernel time when it has one,
-    else its per-call time, under ``calibration``'s parameters for the record's impl."""
-    points = _Points(records, hw, model)
-    pred, meas = np.empty(len(records)), np.empty(len(records))
-    for i in range(len(records)):
-        values = _values_for(calibration, points.impls[i])
-        pred[i], meas[i] = points.primary(i, values)
-    return pred, meas
+    else its per-call time, under ``calibration`` (the parameters of the table its
+    implementation's kernels read)."""
+    points = [next(p for p in points_from_record(r, untimed=True) if p.primary) for r in records]
+    pred = _predict(points, calibration, hw=hw, model=model)
+    return pred, np.array([p.measured_s for p in points], dtype=np.float64)
 
 
 def predict_records(records: list[dict], hw: HardwareProfile, calibration, model: str) -> np.ndarray:
     """Predicted seconds for each record (see :func:`predict_points`)."""
     return predict_points(records, hw, calibration, model)[0]
-
-
-def _values_for(calibration, impl: str) -> dict:
-    if calibration is None:
-        return {}
-    if isinstance(calibration, Calibration):
-        return {**dict(calibration.params), **dict(calibration.impl_params.get(impl, {}))}
-    return dict(calibration)
 
 
 def _check_hw(records: list[dict], hw: HardwareProfile, what: str) -> None:
@@ -245,8 +182,7 @@ def _spread(points: "_Points", idx, limit: int) -> np.ndarray:
     return np.array(sorted(set(chosen)), dtype=int)
 
 
-def _mape(pred: np.ndarray, meas: np.ndarray) -> float:
-    return float(np.mean(np.abs(pred - meas) / meas)) if len(meas) else math.nan
+_mape = mape
 
 
 class Calibrator:
@@ -265,10 +201,11 @@ class Calibrator:
     Gauss-Newton step from the full fit; ``include_flagged`` True, or the flags (``{"contended"}``) whose points are fitted too.
     """
 
-    def __init__(self, *, hw="host", model: str = "des", params: Iterable[str] | None = None,
+    def __init__(self, *, hw="host", model: str = "des", params: Iterable[str] | Mapping | None = None,
                  measured=None, max_params: int = 3, folds: int = 5, loss: str = "soft_l1",
                  f_scale: float = 0.1, max_nfev: int | None = 25, n_starts: int = 0, random_state: int = 0,
-                 max_uncertainty: float = MAX_LOG_UNCERTAINTY, exact_cv: bool = False, include_flagged=False):
+                 max_uncertainty: float = MAX_LOG_UNCERTAINTY, exact_cv: bool = False, include_flagged=False,
+                 start: Mapping | None = None):
         self.hw = hw
         self.model = model
         self.params = params
@@ -283,37 +220,57 @@ class Calibrator:
         self.max_uncertainty = max_uncertainty
         self.exact_cv = exact_cv
         self.include_flagged = include_flagged
+        self.start = start
 
     # -- sklearn-style API -----------------------------------------------------------
 
-    def fit(self, results) -> "Calibrator":
-        """Fit on ``results`` (a results path, ResultSet, records or Measurements); returns self.
+    def _points(self, results, hw) -> list[Point]:
+        """The fit's points: measured :class:`~sparsim.validate.points.Point` objects as
+        given (the atlas), or the usable records of a results file (checked to be of ``hw``)."""
+        if isinstance(results, (list, tuple)) and results and all(isinstance(p, Point) for p in results):
+            return [p for p in results if p.fit]
+        records = usable_records(results, include_flagged=self.include_flagged)
+        _check_hw(records, hw, "Calibrator.fit")
+        return records_to_points(records)
 
-        Every usable measurement given is fitted: pass the training split only
+    def _candidates(self, key: str) -> list[str] | None:
+        """The candidate parameters of parameter table ``key`` (None: every one the data moves)."""
+        if self.params is None:
+            return None
+        names = self.params.get(key, ()) if isinstance(self.params, Mapping) else self.params
+        return [check_choice("params", name, tuple(DEFAULT_PARAMS)) for name in names]
+
+    def fit(self, results) -> "Calibrator":
+        """Fit on ``results``; returns self. ``results``: a results path, ResultSet, records
+        or Measurements (their usable points), or measured points
+        (:class:`~sparsim.validate.points.Point`, e.g. the atlas' :func:`~sparsim.validate.atlas.default_points`;
+        those marked ``fit=False`` only score).
+
+        Points are grouped by the parameter table their implementation's kernels read
+        (a calibration's ``[impl.NAME]``: PyTorch's CSR kernels are cuSPARSE's, so they are
+        fitted with cuSPARSE's). Every point given is fitted: pass the training split only
         (``usable_records(results, split="train")``) to keep a held-out set.
         """
         self._validate()
         hw = with_measured(load_profile(self.hw), self.measured)
-        records = usable_records(results, include_flagged=self.include_flagged)
-        if not records:
+        points = self._points(results, hw)
+        if not points:
             raise SparsimError("Calibrator.fit: got no usable measurements (status ok, timed, not flagged as "
                                "throttled or contended); allowed: results with at least one such point "
                                "(run 'sparsim calibrate' again to re-measure flagged points, or pass --accept-contended "
                                "on a machine that is never idle)")
-        _check_hw(records, hw, "Calibrator.fit")
-        candidates = list(self.params) if self.params is not None else None
-        for name in candidates or ():
-            check_choice("params", name, tuple(DEFAULT_PARAMS))
-
-        points = _Points(records, hw, self.model)
-        self._x_of: dict[str, dict[str, float]] = {}  # full-fit solution per impl: CV's start
+        points = _Points(points, hw, self.model)
+        for key in (self.params if isinstance(self.params, Mapping) else {None: None}):
+            self._candidates(key)  # unknown names are refused before any work
+        self._x_of: dict[str, dict[str, float]] = {}  # full-fit solution per table: CV's start
+        self._table_defaults: dict[str, dict[str, float]] = {}  # each table's values before the fit
         self.impl_params_: dict[str, dict[str, float]] = {}
         self.param_report_: list[dict] = []
         self.cv_: list[dict] = []
         nfev = 0
-        for impl in sorted(set(points.impls)):
-            idx = np.array([i for i, name in enumerate(points.impls) if name == impl], dtype=int)
-            kept, report, n = self._fit_impl(points, idx, impl, hw, candidates)
+        for key in sorted(set(points.keys)):
+            idx = np.array([i for i, name in enumerate(points.keys) if name == key], dtype=int)
+            kept, report, n = self._fit_impl(points, idx, key, hw, self._candidates(key))
             self.param_report_ += report
             nfev += n
             cv = self._cross_validate(points, idx, list(kept)) if kept else None
@@ -325,15 +282,16 @@ class Calibrator:
                             row["status"] = "worse than datasheet in cross-validation"
                     kept = {}
             if kept:
-                self.impl_params_[impl] = kept
+                self.impl_params_[key] = kept
+        scored = [i for i, p in enumerate(points.points) if p.primary]
         self.hw_ = hw
-        self.n_samples_ = len(records)
+        self.n_samples_ = len(scored)
         self.evaluations_ = points.evaluations
         self.nfev_ = nfev
-        pred, meas = self._primary(points, range(len(records)))
+        pred, meas = self._primary(points, scored)
         self.residuals_ = np.log(pred) - np.log(meas)
         self.fit_error_ = _mape(pred, meas)
-        base_pred, _ = self._primary(points, range(len(records)), defaults=True)
+        base_pred, _ = self._primary(points, scored, defaults=True)
         self.datasheet_fit_error_ = _mape(base_pred, meas)
         self.cv_mape_ = self._cv_by_kernel("fitted")
         self.cv_datasheet_mape_ = self._cv_by_kernel("datasheet")
@@ -383,21 +341,27 @@ class Calibrator:
         if self.folds == 1:
             raise SparsimError("folds: got 1; allowed: 0 (no cross-validation) or a whole number >= 2")
 
-    def _select(self, points: _Points, idx, impl: str, hw, candidates) -> tuple[list[str], list[dict]]:
-        """Parameters that move this implementation's predictions and are not collinear."""
+    def _select(self, points: _Points, idx, impl: str, hw, candidates, exclude=()) -> tuple[list[str], list[dict]]:
+        """Parameters that move this implementation's predictions and are not collinear,
+        probed at the given start of this table (an earlier fit), else at the defaults:
+        a term of a max() that binds only near the solution moves nothing at the defaults."""
         from scipy.linalg import qr
 
         names = candidates if candidates is not None else [
             n for n in DEFAULT_PARAMS if hw.kind == "cpu" or not n.startswith("cpu_")]
+        names = [n for n in names if n not in exclude]
         # which parameters matter is a property of the kinds of point, not of every point:
         # probe a spread of at most SELECT_POINTS of them (one per shape first)
         idx = _spread(points, idx, SELECT_POINTS)
-        base = points.residuals(idx, {})
+        given = dict((self.start or {}).get(impl, {}))
+        at = {n: float(given[n]) for n in names if n in given}  # excluded ones stay at their defaults
+        base = points.residuals(idx, at)
         columns, moving = [], []
         for name in names:
             lo, hi = PARAM_BOUNDS[name]
-            value = DEFAULT_PARAMS[name] / 1.25 if DEFAULT_PARAMS[name] * 1.25 > hi else DEFAULT_PARAMS[name] * 1.25
-            col = (points.residuals(idx, {name: value}) - base) / (math.log(value) - math.log(DEFAULT_PARAMS[name]))
+            v0 = at.get(name, DEFAULT_PARAMS[name])
+            value = v0 / 1.25 if v0 * 1.25 > hi else v0 * 1.25
+            col = (points.residuals(idx, {**at, name: value}) - base) / (math.log(value) - math.log(v0))
             if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
                 columns.append(col)
                 moving.append(name)
@@ -420,10 +384,11 @@ class Calibrator:
                                         f"not fitted (weaker than the {self.max_params} fitted)"))
         return chosen, report
 
-    @staticmethod
-    def _row(impl, name, value, std_log, status) -> dict:
+    def _row(self, impl, name, value, std_log, status) -> dict:
         lo, hi = PARAM_BOUNDS[name]
-        return {"impl": impl, "param": name, "value": value, "default": float(DEFAULT_PARAMS[name]),
+        # the value the table keeps when this one is not written: the implementation file's, else the default
+        default = self._table_defaults.get(impl, {}).get(name, DEFAULT_PARAMS[name])
+        return {"impl": impl, "param": name, "value": value, "default": float(default),
                 "std_log": std_log, "lo": lo, "hi": hi, "status": status}
 
     def _least_squares(self, points, idx, names, x0_list, max_nfev):
@@ -455,12 +420,16 @@ class Calibrator:
         final.nfev += sum(res.nfev for res in tries)
         return final, lo, hi
 
-    def _starts(self, points, idx, names) -> list[np.ndarray]:
-        """The defaults, the defaults with every efficiency rescaled so the median
-        prediction is right (a model of max() terms leaves far-off terms never binding),
-        every efficiency at 0.5, and ``n_starts`` seeded random ones."""
+    def _starts(self, points, idx, names, key: str = "") -> list[np.ndarray]:
+        """The given start of table ``key`` (an earlier fit), the defaults, the defaults
+        with every efficiency rescaled so the median prediction is right (a model of max()
+        terms leaves far-off terms never binding), every efficiency at 0.5, and
+        ``n_starts`` seeded random ones."""
         x0 = np.log([DEFAULT_PARAMS[n] for n in names])
         starts = [x0]
+        given = dict((self.start or {}).get(key, {}))
+        if any(n in given for n in names):
+            starts.insert(0, np.log([given.get(n, DEFAULT_PARAMS[n]) for n in names]))
         ratio = float(np.median(np.exp(-points.residuals(idx, {}))))  # measured / predicted
         if math.isfinite(ratio) and abs(math.log(ratio)) > 0.05:
             shift = np.array([-math.log(ratio) if n in EFFICIENCY_PARAMS else
@@ -478,10 +447,12 @@ class Calibrator:
         return starts
 
     def _fit_impl(self, points: _Points, idx, impl: str, hw, candidates):
-        names, report = self._select(points, idx, impl, hw, candidates)
-        nfev, x_of = 0, {}
-        starts = self._starts(points, idx, names) if names else []
-        for _round in range(len(names) + 1):
+        self._table_defaults[impl] = dict(points.machine(int(idx[0]), None).params)
+        names, selected = self._select(points, idx, impl, hw, candidates)
+        report = {row["param"]: row for row in selected}
+        nfev, x_of, at_bound = 0, {}, set()
+        starts = self._starts(points, idx, names, impl) if names else []
+        for _round in range(len(DEFAULT_PARAMS) + 1):
             if not names:
                 break
             best, lo, hi = self._least_squares(points, idx, names, starts, self.max_nfev)
@@ -504,16 +475,28 @@ class Calibrator:
                 unsure = [(std[j], names[j]) for j, row in enumerate(rows) if row["status"] != "fitted"]
                 drop = [max(unsure)[1]] if unsure else []
             if not drop:
-                report += rows
+                report.update({row["param"]: row for row in rows})
                 x_of = {n: float(np.exp(x)) for n, x in zip(names, best.x)}
                 break
             # report the dropped ones as they ended, refit the rest without them
-            report += [row for row in rows if row["param"] in drop]
+            report.update({row["param"]: row for row in rows if row["param"] in drop})
             keep = [j for j, n in enumerate(names) if n not in drop]
             names = [names[j] for j in keep]
             starts = [best.x[keep]]
+            if rows and any(row["status"].startswith("at bound") for row in rows if row["param"] in drop):
+                # a parameter held at its default may leave room for one that was collinear
+                # with it (latency and loads in flight trade off in Little's law): select again
+                at_bound |= set(drop)
+                fitted = dict(zip(names, best.x[keep]))
+                names, again = self._select(points, idx, impl, hw, candidates, exclude=at_bound)
+                for row in again:
+                    report.setdefault(row["param"], row)
+                for n in names:
+                    report.pop(n, None)  # selected now: its row comes from the fit
+                x0 = np.array([fitted.get(n, math.log(DEFAULT_PARAMS[n])) for n in names])
+                starts = [x0] + [x for x in self._starts(points, idx, names, impl) if not np.allclose(x, x0)]
         self._x_of[impl] = x_of
-        return x_of, report, nfev
+        return x_of, list(report.values()), nfev
 
     @staticmethod
     def _std_log(res, p: int) -> np.ndarray:
@@ -534,14 +517,13 @@ class Calibrator:
         k = min(self.folds, len(set(groups)))
         if self.folds == 0 or k < 2:
             return None
-        impl = points.impls[idx[0]]
+        impl = points.keys[idx[0]]
         x0 = np.log([self._x_of[impl][n] for n in names])
         lo = np.log([PARAM_BOUNDS[n][0] for n in names])
         hi = np.log([PARAM_BOUNDS[n][1] for n in names])
         if not self.exact_cv:
             # the Jacobian of every residual at the full fit, for the linearized refits
             r0 = points.residuals(idx, dict(zip(names, np.exp(x0).tolist())))
-            owners = points.owners(idx)
             step = 0.02
             jac = np.column_stack([
                 (points.residuals(idx, dict(zip(names, np.exp(x0 + step * np.eye(len(names))[j]).tolist()))) - r0)
@@ -558,7 +540,7 @@ class Calibrator:
             else:
                 # one Gauss-Newton step from the full fit on the fold's training residuals
                 # (a linearized refit: exact for a model linear in log parameters)
-                rows = np.array([o not in held for o in owners])
+                rows = np.array([int(i) not in held for i in idx])
                 a, b = jac[rows] * weight[rows, None], r0[rows] * weight[rows]
                 dx = np.linalg.lstsq(a, -b, rcond=None)[0]
                 x_fold = np.clip(x0 + dx, lo, hi)
@@ -567,7 +549,10 @@ class Calibrator:
                 pred[j], meas[j] = points.primary(idx[j], values)
                 base[j], _ = points.primary(idx[j], {})
         rows = []
-        kernels = [points.kernels[i] for i in idx]
+        # each measurement is scored on its primary time
+        scored = np.array([points.points[i].primary for i in idx])
+        pred, base, meas = pred[scored], base[scored], meas[scored]
+        kernels = [points.kernels[i] for i in idx if points.points[i].primary]
         for kernel in sorted(set(kernels)):
             sel = np.array([kk == kernel for kk in kernels])
             rows.append({"impl": impl, "kernel": kernel, "n": int(sel.sum()),
@@ -583,7 +568,7 @@ class Calibrator:
     def _primary(self, points: _Points, idx, defaults: bool = False):
         pred, meas = [], []
         for i in idx:
-            values = {} if defaults else self.impl_params_.get(points.impls[i], {})
+            values = {} if defaults else self.impl_params_.get(points.keys[i], {})
             p, m = points.primary(i, values)
             pred.append(p)
             meas.append(m)

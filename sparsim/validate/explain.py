@@ -30,7 +30,7 @@ from typing import Any, Mapping
 from ..errors import SparsimError, shown
 from .diagnose import Alternative, alternatives, causes, path_that_ran, predict_path
 from .kernelnames import classify
-from .matmuls import densified, find_calls, link
+from .matmuls import densified, find_calls, link, spec_of
 from .replay import Change, Segment, gpu_busy_s, prepare, replay
 from .trace import Trace, read_trace
 
@@ -192,7 +192,7 @@ def _explain_group(members, profile, cc, density, calibration, between_s):
     if p and call.nnz:
         nnz_density = min(call.nnz / (p.m * p.k), 1.0)
     use_density = nnz_density if nnz_density is not None else density
-    needs_density = call.kernel in ("csr", "coo", "bsr")
+    needs_density = spec_of(call.kernel).needs_pattern
     fallback = bool(p and p.sparse_operand and call.library == "cuBLAS" and densified(call))
     extra_causes = []
     if p is None:
@@ -217,7 +217,7 @@ def _explain_group(members, profile, cc, density, calibration, between_s):
     alts = {}
     if pred is not None:
         for name, spec in alternatives(call, ran, fallback):
-            if spec.kernel in ("csr", "coo", "bsr") and use_density is None:
+            if spec_of(spec.kernel).needs_pattern and use_density is None:
                 continue
             try:
                 t = predict_path(spec, p.m, p.k, p.n, p.dtype, profile, density=density_or_1, calibration=calibration)

@@ -39,6 +39,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..models.kernels import KERNEL_OBJECTS, Kernel
 from .kernelnames import classify
 from .trace import CpuOp, GpuActivity, Trace
 
@@ -227,6 +228,15 @@ def link(trace: Trace) -> Linked:
     return Linked(calls, other, parent, root_of, launch_of)
 
 
+#: the properties of no kernel (a call sparsim does not name)
+_NO_KERNEL = Kernel("", "gemm")
+
+
+def spec_of(name) -> Kernel:
+    """The :class:`~sparsim.models.kernels.Kernel` called ``name`` (a kernel of none: no properties)."""
+    return KERNEL_OBJECTS.get(name, _NO_KERNEL)
+
+
 def _construction(trace: Trace):
     out = []
     for op in trace.ops:
@@ -241,9 +251,10 @@ def _nonzeros(built, fmt: str, problem: Problem, before: float):
     best = None
     for ts, kind, dims in built:
         try:
-            if kind == "coo" and fmt == "coo" and len(dims[0]) == 2:
+            built_as, called_as = spec_of(kind), spec_of(fmt)
+            if built_as.coordinates and called_as.coordinates and len(dims[0]) == 2:
                 found = (dims[0][1], None)
-            elif kind in ("csr", "bsr") and fmt in ("csr", "bsr"):
+            elif built_as.row_pointers and called_as.row_pointers:
                 rows = dims[0][0] - 1
                 values = dims[2]
                 if len(values) == 3:  # BSR: values[nnzb, bs, bs]
@@ -317,7 +328,7 @@ def find_calls(trace: Trace, linked: Linked | None = None) -> list[MatmulCall]:
                 except ValueError:
                     pass
         nnz = block = None
-        if problem and kernel in ("csr", "coo", "bsr"):
+        if problem and spec_of(kernel).needs_pattern:
             nnz, block = _nonzeros(built, kernel, problem, op.ts)
         out.append(MatmulCall(op.name, op.ts, op.dur, op.tid, problem, kernel, library, gpu, child_names,
                               alg_id, nnz, block, root))

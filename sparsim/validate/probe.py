@@ -54,7 +54,7 @@ import time
 
 import numpy as np
 
-from ..calibration import MEASURED_KEYS
+from ..hwprofiles.measured import MEASURED_KEYS, is_measured_key
 from ..errors import SparsimError, check_choice
 
 __all__ = ["run_probe", "probe", "plateau", "format_probe", "PROBE_BACKENDS", "PROBE_KEYS", "PROBE_SCHEMA"]
@@ -84,7 +84,7 @@ def probe(backend: str, *, quick: bool = False) -> dict:
     else:
         device, measured, details = _cupy_probe(quick)
     for key in measured:
-        if key not in MEASURED_KEYS and not key.startswith("tensor_flops_per_s."):
+        if not is_measured_key(key):
             raise AssertionError(f"probe key {key!r} is not a calibration [measured] key")
     return {"schema": PROBE_SCHEMA, "backend": backend, "quick": bool(quick), "device": device, "date": date,
             "measured": {k: float(v) for k, v in measured.items() if _isfinite_positive(v)},

@@ -1,6 +1,8 @@
 """Measurement specs: which kernel, shape, dtype and sparsity to time, and sweep plans.
 
-A :class:`MeasureSpec` is plain data. The same spec drives everything downstream: the
+A :class:`MeasureSpec` is a :class:`~sparsim.problem.Problem` plus how to measure it: its
+``split`` (fitted or held out) and the call variant timed (B's layout, the index width).
+It is plain data. The same spec drives everything downstream: the
 backends build their operands from :meth:`MeasureSpec.sparsity_pattern` (the seeded
 pattern of :mod:`sparsim.models.patterns`), and the calibration predicts the kernel from
 :meth:`MeasureSpec.work`, the :func:`sparsim.models.build_work` count of the very same
@@ -8,8 +10,8 @@ pattern. Each spec carries its ``split``: ``"train"`` points are fitted, ``"test
 are held out; the test set uses shapes (and densities and patterns) the fit never sees.
 
 >>> spec = MeasureSpec("csr", m=512, k=512, n=64, dtype="fp32", density=0.05)
->>> spec.key
-'csr|512x512x64|fp32|d=0.05|uniform|s0'
+>>> spec.key, isinstance(spec, Problem)
+('csr|512x512x64|fp32|d=0.05|uniform|s0', True)
 >>> spec.work().nnz == spec.sparsity_pattern().nnz
 True
 """
@@ -18,19 +20,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from ..errors import SparsimError, check_choice, shown
-from ..impls import get_impl, impl_names
+from ..impls import default_impl, get_impl, impl_names
 from ..models import build_work, patterns
+from ..models.kernels import KERNELS, kernel_of
 from ..models.work import KernelWork
+from ..problem import Problem
 
 __all__ = ["MeasureSpec", "SPLITS", "plan", "PLANS", "split_by_shape", "spec_from_record", "check_record", "IMPLS",
            "B_LAYOUTS", "INDEX_BITS", "atlas_plan", "impl_of", "shape_group"]
 
 SPLITS = ("train", "test")
 #: implementations a measurement can name (GPU libraries, the framework, the CPU stacks)
-IMPLS = tuple(name for name in impl_names() if name != "reference")
+IMPLS = tuple(name for name in impl_names() if get_impl(name).measurable)
 #: storage order of the dense operand B (and C) of a sparse point
 B_LAYOUTS = ("row", "col")
 #: width of a sparse point's row/column indices
@@ -39,40 +45,52 @@ INDEX_BITS = (32, 64)
 MEASURED_KERNELS = ("dense", "csr", "coo", "2:4")
 
 
-@dataclass(frozen=True)
-class MeasureSpec:
-    """One point to time: ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel``."""
+@dataclass(frozen=True, eq=False, init=False)
+class MeasureSpec(Problem):
+    """One point to time: the Problem ``C[M×N] = A[M×K] @ B[K×N]`` with kernel ``kernel``,
+    plus how it is measured (its split and call variant). Positional arguments keep the
+    order results files list them in: kernel, m, k, n, dtype, density, pattern, seed, split."""
 
-    kernel: str
-    m: int
-    k: int
-    n: int
-    dtype: str
-    density: float = 1.0
-    pattern: str = "uniform"  # generator of A's nonzeros (ignored by dense; "nm" for 2:4)
-    seed: int = 0
     split: str = "train"
-    #: which implementation to time (None: the backend's default for the kernel)
-    impl: str | None = None
     #: sparse points only: B's storage order and the index width (None: the backend's default)
     b_layout: str | None = None
     index_bits: int | None = None
 
+    def __init__(self, kernel: str, m: int, k: int, n: int, dtype: str, density: float = 1.0,
+                 pattern: str = "uniform", seed: int = 0, split: str = "train", impl: str | None = None,
+                 b_layout: str | None = None, index_bits: int | None = None, options: Mapping | None = None,
+                 quant: str | None = None, group: int | None = None):
+        # impl: which implementation to time (None: the backend's default for the kernel);
+        # pattern: the generator of A's nonzeros (ignored by dense; "nm" for 2:4);
+        # quant, group: the Problem's quantization scheme (dataclasses.replace passes them)
+        values = dict(kernel=kernel, m=m, k=k, n=n, dtype=dtype, density=density, pattern=pattern, seed=seed,
+                      split=split, impl=impl, b_layout=b_layout, index_bits=index_bits, options=options or {},
+                      quant=quant, group=group)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
     def __post_init__(self):
         check_choice("kernel", self.kernel, MEASURED_KERNELS)
         check_choice("split", self.split, SPLITS)
+        if self.options:
+            raise SparsimError(f"options: got {sorted(self.options)}; allowed: none (a measured point's pattern "
+                               "is seeded; its call variant is b_layout and index_bits)")
+        super().__post_init__()
+        object.__setattr__(self, "options", MappingProxyType({}))
         if self.impl is not None:
             check_choice("impl", self.impl, IMPLS)
         if self.b_layout is not None:
             check_choice("b_layout", self.b_layout, B_LAYOUTS)
         if self.index_bits is not None:
             check_choice("index_bits", self.index_bits, INDEX_BITS)
-        if self.kernel == "dense":
+        spec = kernel_of(self.kernel)
+        if spec.is_nm:  # dense weights pruned to N:M
+            object.__setattr__(self, "pattern", "nm")
+            object.__setattr__(self, "density", spec.keep / spec.group)
+        elif not spec.needs_pattern:  # the dense GEMM: every element stored
             object.__setattr__(self, "pattern", "dense")
             object.__setattr__(self, "density", 1.0)
-        elif self.kernel == "2:4":
-            object.__setattr__(self, "pattern", "nm")
-            object.__setattr__(self, "density", 0.5)
 
     @property
     def key(self) -> str:
@@ -94,11 +112,11 @@ class MeasureSpec:
 
     def sparsity_pattern(self) -> patterns.SparsityPattern | None:
         """A's nonzeros for sparse kernels (seeded, so every caller gets the same ones)."""
-        if self.kernel == "dense":
+        if self.pattern == "dense":
             return None
         return _pattern(self.pattern, self.m, self.k, self.density, self.seed)
 
-    def options(self) -> dict:
+    def measured_options(self) -> dict:
         """How the measured call stored A and laid out B: the point's own index width and
         B layout, else its implementation's (PyTorch: int64 indices), else the defaults."""
         from ..problem import call_options
@@ -108,27 +126,30 @@ class MeasureSpec:
                     "b_layout": self.b_layout}
         return call_options(rule, explicit)
 
-    def problem(self):
-        """This point as a :class:`~sparsim.problem.Problem`: its seeded pattern, and A's
-        indices and B's layout as the measured call had them (:meth:`options`)."""
-        from ..problem import Problem
-
-        options = {"index_policy": "library", "b_layout": "row", **self.options()}
-        if self.kernel == "dense":
-            return Problem("dense", m=self.m, k=self.k, n=self.n, dtype=self.dtype, options=options)
-        if self.kernel == "2:4":
-            return Problem("2:4", m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=0.5, options=options)
+    def problem(self) -> Problem:
+        """This point as the Problem a prediction takes: its seeded pattern, and A's
+        indices and B's layout as the measured call had them (:meth:`measured_options`)."""
+        options = {"index_policy": "library", "b_layout": "row", **self.measured_options()}
+        if not kernel_of(self.kernel).needs_pattern:  # dense, or N:M with its density fixed
+            return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
+                           options=options)
         options["sparsity_pattern"] = self.sparsity_pattern()
         return Problem(self.kernel, m=self.m, k=self.k, n=self.n, dtype=self.dtype, density=self.density,
                        pattern=self.pattern, options=options, seed=self.seed)
 
-    def work(self) -> KernelWork:
+    def work(self, hw_kind: str = "gpu") -> KernelWork:
         """The kernel's work as :mod:`sparsim.models` counts it, on the measured pattern,
         with A's indices and B's layout as the measured call had them."""
-        return self.problem().work()
+        return self.problem().work(hw_kind)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, MeasureSpec) and (self.key, self.split) == (other.key, other.split)
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.split))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _SPEC_FIELDS}
 
 
 @functools.lru_cache(maxsize=4)
@@ -207,9 +228,10 @@ def spec_from_record(record: dict) -> MeasureSpec:
     for key in ("split", "impl", "b_layout", "index_bits"):  # checked by MeasureSpec itself
         if record.get(key) is not None:
             fields[key] = record[key]
-    if fields["kernel"] in ("dense", "2:4"):  # the spec fixes their pattern and density
+    spec = kernel_of(fields["kernel"])
+    if not spec.needs_pattern:  # the spec fixes their pattern and density
         fields.pop("pattern", None)
-    if record.get("impl") is None and record.get("backend") == "cupy" and fields["kernel"] in ("csr", "coo"):
+    if record.get("impl") is None and record.get("backend") == "cupy" and spec.reuse_unit == "row":
         # written before records named their variant: cupyx.cusparse.spmm, column-major B
         fields.setdefault("b_layout", "col")
     try:
@@ -231,19 +253,17 @@ def impl_of(record: dict) -> str:
         return str(record["impl"])
     backend, kernel = record.get("backend"), record.get("kernel")
     library = str(record.get("library") or "").lower()
-    if backend == "numpy":
-        return "numpy" if kernel == "dense" else "scipy"
+    if kernel not in KERNELS:
+        return "unknown"
+    if backend == "numpy":  # NumPy for the dense GEMM, SciPy for sparse: the CPU defaults
+        return default_impl(kernel, "cpu")
     if backend == "torch":
         return "torch"
-    if kernel == "dense":
-        return "cublas"
-    if kernel in ("csr", "coo", "bsr"):
-        return "cusparse"  # cupyx.cusparse.spmm (column-major B)
-    if kernel in ("2:4", "1:2"):
+    if kernel_of(kernel).is_nm and "torch" in library:
         # the CuPy backend's 2:4 runs through torch.to_sparse_semi_structured when torch is
         # installed (per-call host work included), else a ctypes cuSPARSELt binding
-        return "torch" if "torch" in library else "cusparselt"
-    return "unknown"
+        return "torch"
+    return default_impl(kernel)  # cuBLAS, cuSPARSE (cupyx.cusparse.spmm), cuSPARSELt
 
 
 def shape_group(record) -> tuple[int, ...]:

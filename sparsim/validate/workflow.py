@@ -188,12 +188,12 @@ def _probe(backend_name: str, quick: bool, echo) -> dict:
     except ImportError:
         echo("probe: sparsim.validate.probe is not available here; using the profile's values")
         return {}
-    from ..calibration import MEASURED_KEYS
+    from ..hwprofiles import is_measured_key
 
     found = probe.run_probe(backend_name, quick=quick) or {}
     # only ceilings a calibration can carry (and the time models read) are kept
     measured = {k: float(v) for k, v in found.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
-                and v > 0 and (k in MEASURED_KEYS or k.startswith("tensor_flops_per_s."))}
+                and v > 0 and is_measured_key(k)}
     if set(found) - set(measured):
         echo(f"probe: not used here: {', '.join(sorted(set(found) - set(measured)))}")
     echo(f"probe: {', '.join(f'{k}={v:.4g}' for k, v in sorted(measured.items())) or 'nothing measured'}")

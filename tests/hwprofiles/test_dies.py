@@ -53,11 +53,14 @@ def test_the_boards_own_calibration_wins_and_datasheet_stays_datasheet():
 
 def test_tiny_gemms_cost_alike_on_boards_of_one_die():
     """Issue 17: the H100 datasheet gave 4.0 us, the H200 calibration 6.7 us, for the same
-    die's launch and fixed costs; now both use the die's."""
+    die's launch and fixed costs; now both use the die's (after the refit of the H200
+    calibration: 3.7 us datasheet, 4.6 us calibrated)."""
     times = [sparsim.predict("dense", m=256, k=256, n=256, hw=hw, compare=False).kernel_s
              for hw in ("h100-sxm5-80gb", H200)]
+    datasheet = sparsim.predict("dense", m=256, k=256, n=256, hw="h100-sxm5-80gb", calibration=False,
+                                compare=False).kernel_s
     assert times[0] == pytest.approx(times[1], rel=0.02)
-    assert times[0] > 5e-6
+    assert times[0] > 1.2 * datasheet
 
 
 def test_an_explicit_calibration_of_another_die_is_refused(tmp_path):

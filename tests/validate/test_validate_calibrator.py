@@ -45,7 +45,7 @@ def test_init_only_stores_its_arguments():
     assert vars(c) == {"hw": "l4", "model": "analytic", "params": ["hbm_efficiency"], "measured": None,
                        "max_params": 3, "folds": 5, "loss": "linear", "f_scale": 0.1, "max_nfev": 25,
                        "n_starts": 0, "random_state": 0, "max_uncertainty": math.log(2.0),
-                       "exact_cv": False, "include_flagged": False}
+                       "exact_cv": False, "include_flagged": False, "start": None}
     assert not any(k.endswith("_") for k in vars(c))
 
 
@@ -180,3 +180,22 @@ def test_linearized_cross_validation_agrees_with_refitting_every_fold(model):
     assert quick.cv_mape_["dense"] == pytest.approx(exact.cv_mape_["dense"], abs=0.01)
     assert quick.cv_datasheet_mape_ == exact.cv_datasheet_mape_
     assert quick.evaluations_ < exact.evaluations_
+
+
+def test_measured_points_are_one_more_input_fitted_by_the_table_their_kernels_read():
+    # torch.mm runs cuBLAS's kernels: its points fit the [impl.cublas] table that its
+    # predictions read (a [impl.torch] table would be written and never used)
+    from sparsim.problem import Problem
+    from sparsim.validate.points import Point, predict_points
+
+    hw = load_profile(GPU)
+    problems = [Problem("dense", m=m, k=k, n=n, dtype="fp16", impl="torch") for (m, k, n) in DENSE_SHAPES]
+    truth = Calibration(hw=GPU, impl_params={"cublas": {"tensor_efficiency": 0.6}})
+    probe = [Point(p, "kernel", 1.0) for p in problems]
+    times = predict_points(probe, truth, hw=hw, model="des")
+    points = [Point(p, "kernel", float(t), group=(p.m, p.k, p.n)) for p, t in zip(problems, times)]
+    scored_only = Point(problems[0], "call", 1.0, fit=False)  # a per-call time with host work: scores only
+    fitted = Calibrator(hw=GPU, params={"cublas": ["tensor_efficiency"]}, folds=0).fit(points + [scored_only])
+    assert set(fitted.impl_params_) == {"cublas"}
+    assert fitted.impl_params_["cublas"]["tensor_efficiency"] == pytest.approx(0.6, rel=0.02)
+    assert fitted.n_samples_ == len(points) and fitted.fit_error_ < 0.01

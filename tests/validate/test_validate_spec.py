@@ -70,5 +70,5 @@ def test_split_by_shape_keeps_a_shape_in_one_set():
 
 
 def test_spec_round_trips_through_a_record():
-    spec = MeasureSpec("csr", 64, 32, 8, "fp32", 0.25, "uniform", 2, "test")
+    spec = MeasureSpec("csr", 64, 32, 8, "fp32", 0.25, "uniform", seed=2, split="test")
     assert spec_from_record({**spec.to_dict(), "time_s": 1.0}) == spec

@@ -139,7 +139,7 @@ DRIVER = textwrap.dedent('''
     from sparsim.calibration import Calibration
     from sparsim.hwprofiles import load_profile
     from sparsim.simulator import predict_work
-    from sparsim.validate import calibrator, workflow
+    from sparsim.validate import points as calibrator, workflow  # points.py runs every prediction of a fit
     from sparsim.validate.backends.base import Backend
     from sparsim.validate.spec import MeasureSpec
 

@@ -51,6 +51,7 @@ import numpy as np
 
 from ...errors import SparsimError
 from ...hwprofiles import HardwareProfile, load_profile
+from ...impls import default_impl
 from ..spec import MeasureSpec
 from ..telemetry import Telemetry
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance
@@ -187,7 +188,7 @@ class CupyBackend(Backend):
     def default_impl(self, spec: MeasureSpec) -> str:
         if spec.impl is not None:
             return spec.impl
-        return {"dense": "cublas", "csr": "cusparse", "coo": "cusparse", "2:4": "cusparselt"}[spec.kernel]
+        return default_impl(spec.kernel)  # the kernel's default library (sparsim.impls owns the list)
 
     def describe(self) -> dict:
         cp = self.cp
@@ -590,5 +591,5 @@ def _sm_clock_hz(cp, props, device: int) -> float:
 @functools.lru_cache(maxsize=1)
 def _host_pattern(kernel, m, k, density, pattern, seed):
     """A's nonzeros as a SciPy CSR (float32 values), cached: the atlas varies N innermost."""
-    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed)
+    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed=seed)
     return spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=seed)
