@@ -338,6 +338,9 @@ def test_the_cpu_mode_measures_and_resumes(tmp_path):
     # resume; clear the flags so the test sees the resume rule, not the machine's load
     for record in measured:
         record.pop("flag", None)
+    # keep the run record and two points, so the rerun has points left to measure however
+    # fast this machine measured them all the first time
+    measured = measured[:3]
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in measured))
     before = len(records.done_keys(out / "results.jsonl"))
     assert before >= 1
