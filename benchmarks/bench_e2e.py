@@ -30,7 +30,10 @@ import sparsim
 from sparsim.errors import SparsimError
 from sparsim.models.transformer import TransformerConfig
 
-HW = {"A100": "a100-sxm4-80gb", "H100": "h100-sxm5-80gb", "RTX 4090": "rtx-4090", "H200": "h200-sxm-141gb"}
+HW = {"A100": "a100-sxm4-80gb", "H100": "h100-sxm5-80gb", "RTX 4090": "rtx-4090", "H200": "h200-sxm-141gb",
+      "L40S": "l40s", "B200": "b200"}
+#: PCIe boards of a chip that also comes as SXM (the SKU string says "PCIe")
+PCIE = {"A100": "a100-pcie-80gb", "H100": "h100-pcie-80gb"}
 HAS_QUANT = "quant" in inspect.signature(sparsim.predict).parameters
 HAS_POWER = "power_limit_w" in inspect.signature(sparsim.predict).parameters
 
@@ -56,6 +59,8 @@ def hw_of(p) -> str:
         if key in sku:
             if key == "A100" and "40GB" in sku:
                 return "a100-sxm4-40gb"
+            if key in PCIE and "PCIE" in sku.upper():
+                return PCIE[key]
             return name
     raise Uncovered(f"no profile for {sku!r}")
 
