@@ -198,6 +198,10 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
     check_choice("--attention", attention, ATTENTION_KINDS)
     if linear in ("csr", "channel") and density is None:
         raise SparsimError(f"--density: got None with --linear {linear}; allowed: a number in (0, 1]")
+    if density is not None and not 0 < density <= 1:
+        raise SparsimError(f"--density: got {density} with --linear {linear}; allowed: a number in (0, 1]")
+    if density is not None and linear not in ("csr", "channel"):
+        raise SparsimError(f"--density: got {density} with --linear {linear}; allowed: only with --linear csr or channel")
     dtype_bytes = get_dtype(dtype).bytes
     try:
         kv_bytes = dtype_bytes if kv_dtype is None else get_dtype(kv_dtype).bytes

@@ -63,3 +63,13 @@ def test_datasheet_changes_the_basis(capsys):
     assert code == 0 and json.loads(out)["basis"].startswith("calibrated on NVIDIA H200")
     code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--datasheet", "--json")
     assert code == 0 and json.loads(out)["basis"] == "datasheet only"
+
+
+def test_density_out_of_range_or_without_a_sparse_format_names_density(capsys):
+    for density in ("0", "2", "-0.5"):
+        code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--linear", "csr",
+                             "--density", density)
+        assert code == 2 and out == ""
+        assert err == f"sparsim: error: --density: got {float(density)} with --linear csr; allowed: a number in (0, 1]\n"
+    code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--density", "0.5")
+    assert code == 2 and "--density: got 0.5 with --linear dense; allowed: only with --linear csr or channel" in err
