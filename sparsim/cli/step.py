@@ -106,8 +106,7 @@ def render_step(p) -> str:
         ("model", f"{p.model}  {p.phase}  batch {p.batch}" + (f"  context {p.context}" if p.context else "")
          + (f"  prompt {p.prompt}" if p.prompt else "")),
         ("hardware", f"{p.hw}" + (f" x{p.tp} (tensor parallel)" if p.tp > 1 else "")),
-        ("linears", f"{p.linear}" + (f" {p.quant}" if p.quant else "") + (f" via {p.impl}" if p.impl else "")
-         + f"  {p.dtype}"),
+        ("linears", _linears(p)),
         ("mode", p.mode),
         ("figures", p.basis),
         ("time per step", f"{human_seconds(p.time_s)}  ({p.bound}-bound, GPU idle {human_seconds(p.gpu_idle_s)})"),
@@ -121,10 +120,18 @@ def render_step(p) -> str:
     return kv_table(rows)
 
 
+def _linears(p) -> str:
+    """The ``linears`` row of a step: format, quantization, implementation, dtype."""
+    return (f"{p.linear}" + (f" {p.quant}" if p.quant else "") + (f" via {p.impl}" if p.impl else "")
+            + f"  {p.dtype}")
+
+
 def render_generation(g) -> str:
     rows = [
         ("model", f"{g.model}  batch {g.batch}  prompt {g.prompt}  gen {g.gen}  {g.mode}"),
         ("hardware", g.hw + (f" x{g.tp}" if g.tp > 1 else "")),
+        ("linears", _linears(g.steps[0])),
+        ("figures", g.basis),
         ("TTFT", human_seconds(g.ttft_s)),
         ("TPOT", human_seconds(g.tpot_s)),
         ("request", human_seconds(g.total_s)),

@@ -123,9 +123,14 @@ class GenerationPrediction:
     def tokens_per_s_per_gpu(self) -> float | None:
         return None if not self.total_s else self.tokens_per_s / self.tp
 
+    @property
+    def basis(self) -> str | None:
+        """Which figures the steps used (the prefill step's ``basis``); None when none ran."""
+        return self.steps[0].basis if self.steps else None
+
     def to_dict(self) -> dict[str, Any]:
         out = {name: _plain(getattr(self, name)) for name in self.__dataclass_fields__ if name != "steps"}
         out["steps"] = [s.to_dict() for s in self.steps]
-        for name in ("tokens_per_s", "tokens_per_s_per_seq", "tokens_per_s_per_gpu"):
+        for name in ("tokens_per_s", "tokens_per_s_per_seq", "tokens_per_s_per_gpu", "basis"):
             out[name] = getattr(self, name)
         return out

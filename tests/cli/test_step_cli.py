@@ -73,3 +73,16 @@ def test_density_out_of_range_or_without_a_sparse_format_names_density(capsys):
         assert err == f"sparsim: error: --density: got {float(density)} with --linear csr; allowed: a number in (0, 1]\n"
     code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--density", "0.5")
     assert code == 2 and "--density: got 0.5 with --linear dense; allowed: only with --linear csr or channel" in err
+
+
+def test_generate_names_its_linears_and_figures_like_step(capsys):
+    argv = ("--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--linear", "2:4")
+    code, out, err = run(capsys, "generate", *argv, "--prompt", "64", "--gen", "4")
+    assert code == 0, err
+    rows = dict(line.split(None, 1) for line in out.splitlines())
+    assert rows["linears"] == "2:4  fp16" and rows["figures"].startswith("calibrated on NVIDIA H200")
+    code, out, _ = run(capsys, "generate", *argv, "--prompt", "64", "--gen", "4", "--datasheet", "--json")
+    d = json.loads(out)
+    assert d["basis"] == "datasheet only" == d["steps"][0]["basis"]
+    code, out, _ = run(capsys, "step", *argv)
+    assert "linears         2:4  fp16\n" in out
