@@ -88,9 +88,13 @@ class _Kernels:
                 extra["power_limit_w"] = self.power_limit_w
             spec = kernel_of(kernel)  # a density of its own: unstructured or channel-pruned weights
             density = self.density if (spec.needs_pattern or spec.prunes_rows) and self.density is not None else 1.0
-            self.cache[key] = self.predict(kernel, m=op.m, k=op.k, n=op.n, hw=self.profile, dtype=self.dtype,
-                                           density=density, impl=impl, calibration=self.calibration,
-                                           compare=False, **extra)
+            try:
+                self.cache[key] = self.predict(kernel, m=op.m, k=op.k, n=op.n, hw=self.profile, dtype=self.dtype,
+                                               density=density, impl=impl, calibration=self.calibration,
+                                               compare=False, **extra)
+            except SparsimError as exc:  # a step's flag is --linear, not predict's --kernel
+                raise SparsimError(str(exc).replace(f"--kernel: got {kernel!r}", f"--linear: got {kernel!r}")
+                                   .replace(f" --kernel {kernel}", f" --linear {kernel}")) from None
         return self.cache[key]
 
     def stream(self, read, written, flops):

@@ -86,3 +86,12 @@ def test_generate_names_its_linears_and_figures_like_step(capsys):
     assert d["basis"] == "datasheet only" == d["steps"][0]["basis"]
     code, out, _ = run(capsys, "step", *argv)
     assert "linears         2:4  fp16\n" in out
+
+
+def test_a_linear_the_path_cannot_run_names_linear_not_kernel(capsys):
+    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "v100-sxm2-32gb", "--linear", "2:4")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("sparsim: error: --linear: got '2:4' on v100-sxm2-32gb, which has no sparse tensor cores")
+    code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--impl", "marlin")
+    assert code == 2 and "--quant: got 'none' with --impl marlin --linear dense; allowed: w4a16" in err
+    assert "--kernel" not in err
