@@ -116,9 +116,9 @@ def predict(hw, kernel, m, k, n, dtype, density, pattern, seed, weights, weights
                    weights=weights, weights_tensor=weights_tensor, group_size=group_size, block=block,
                    l2=l2, power_limit_w=power_limit_w, quant=quant, group=group, **options)
     if as_json:
-        click.echo(json.dumps(p.to_dict(), sort_keys=False))
+        click.echo(json.dumps({**p.to_dict(), "l2": l2, "power_limit_w": power_limit_w}, sort_keys=False))
         return
-    click.echo(render(p))
+    click.echo(render(p, l2=l2, power_limit_w=power_limit_w))
 
 
 def _check_weights_flags(weights, tensor, density, pattern) -> None:
@@ -141,11 +141,13 @@ def _check_weights_flags(weights, tensor, density, pattern) -> None:
                            "--weights FILE.safetensors")
 
 
-def render(p) -> str:
+def render(p, *, l2: str = "cold", power_limit_w: float | None = None) -> str:
+    """The table of one prediction; the hardware row names a --power-limit and a warm L2."""
     rows = [
         ("kernel", f"{p.kernel}  {p.m}x{p.k} @ {p.k}x{p.n}  {p.dtype}  density {p.density:.4g} ({p.pattern})"
                    + (f"  weights quantized {p.quant}" if p.quant else "")),
-        ("hardware", p.hw),
+        ("hardware", p.hw + (f"  power limit {power_limit_w:g} W" if power_limit_w is not None else "")
+                     + ("  L2 warm" if l2 == "warm" else "")),
         ("implementation", p.impl),
         ("figures", p.basis + (f"  ({Path(p.calibration).name})" if p.calibration else "")),
         ("model", p.model),

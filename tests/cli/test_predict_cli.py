@@ -155,3 +155,19 @@ def test_bad_power_limit_or_l2_exit_2(capsys, flag, value, message):
     code, out, err = run(capsys, "predict", "--hw", "l4", "--kernel", "dense", "--m", "64", "--k", "64", "--n", "64",
                          flag, value)
     assert code == 2 and message in err
+
+
+def test_power_limit_and_warm_l2_are_named_in_the_output(capsys):
+    """A capped or warm-L2 prediction says so: a memory-bound call's time does not move at
+    150 W, so without the hardware row nothing would show the cap was applied."""
+    argv = ["predict", "--hw", "a100-sxm4-80gb", "--kernel", "dense", "--m", "4096", "--k", "4096", "--n", "16"]
+    code, out, err = run(capsys, *argv, "--power-limit", "150", "--l2", "warm")
+    assert code == 0, err
+    assert "hardware          a100-sxm4-80gb  power limit 150 W  L2 warm\n" in out
+    code, out, _ = run(capsys, *argv)
+    assert "hardware          a100-sxm4-80gb\n" in out
+    code, out, _ = run(capsys, *argv, "--power-limit", "150", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["power_limit_w"] == 150 and d["l2"] == "cold"
+    code, out, err = run(capsys, *argv, "--power-limit", "50")
+    assert code == 2 and out == "" and err.startswith("sparsim: error: --power-limit: got 50 W for a100-sxm4-80gb")
