@@ -96,7 +96,11 @@ def render(result) -> str:
     lines.append(f"  {'other kernels':<54} {human_seconds(s['other_kernels_s'])}")
     if result.changes:
         lines += ["", "predicted step time with each change"]
+        label = {id(c): f"{c['op']} {c['kernel']} {c['m']}x{c['k']}x{c['n']}" for c in result.changes}
+        seen = [label[id(c)] for c in result.changes]
         for c in result.changes:
-            what = "all of them" if c["op"] == "all" else f"{c['op']} {c['kernel']} {c['m']}x{c['k']}x{c['n']}"
+            what = "all of them" if c["op"] == "all" else label[id(c)]
+            if c["op"] != "all" and seen.count(what) > 1 and c.get("path"):
+                what += f" ({c['path']})"  # two calls of one shape on different paths: say which
             lines.append(f"  {human_seconds(c['predicted_step_s']):>10}  ({c['gain']:.2f}x)  {what}: {c['change']}")
     return "\n".join(lines)

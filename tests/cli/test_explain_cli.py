@@ -85,3 +85,16 @@ def test_an_unknown_gpu_needs_hw(capsys, tmp_path):
     assert code == 2 and "--hw: not given, and the trace's device 'Some Future GPU' matches no" in err
     code, _, err = run(capsys, "explain", str(path), "--density", "2")
     assert code == 2 and "--density: got 2.0; allowed: a number in [0, 1]" in err
+
+
+def test_changes_of_one_shape_on_two_paths_name_the_path(capsys):
+    """h200_paths.json holds two 4096x4096x16 CSR calls (int64 and int32 indices): their
+    change rows would read the same without the path."""
+    code, out, err = run(capsys, "explain", PATHS)
+    assert code == 0, err
+    changes = out.split("predicted step time with each change\n")[1].splitlines()
+    assert len(changes) == len(set(line.split(")  ", 1)[1] for line in changes))
+    assert any(line.endswith("aten::mm csr 4096x4096x16 (A_csr @ B -> cuSPARSE (int64)): dense torch.mm (cuBLAS)")
+               for line in changes)
+    assert any(line.endswith("aten::mm dense 4096x4096x16: 2:4 pruning, cusparselt-search (plan built once)")
+               for line in changes)  # a shape on one path keeps the short label
