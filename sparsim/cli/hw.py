@@ -50,9 +50,19 @@ def hw():
 
 
 @hw.command("list")
-def list_cmd():
-    """Print the names of the built-in profiles, one per line, with the GPU's full name."""
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of {name, display_name}.")
+def list_cmd(as_json):
+    """Print the names of the built-in profiles, one per line, with the GPU's full name.
+
+    \b
+    Examples:
+      sparsim hw list
+      sparsim hw list --json
+    """
     names = list_profiles()
+    if as_json:
+        click.echo(json.dumps([{"name": n, "display_name": load_profile(n).display_name} for n in names]))
+        return
     width = max(map(len, names))
     for name in names:
         click.echo(f"{name:<{width}}  {load_profile(name).display_name}")

@@ -92,3 +92,14 @@ def test_show_gives_die_board_power_and_the_sustained_clocks(capsys):
 def test_a_power_limit_below_idle_exits_2_with_one_line(capsys):
     code, out, err = run(capsys, "hw", "show", "l4", "--power-limit", "20")
     assert code == 2 and err.count("\n") == 1 and "--power-limit: got 20 W for l4" in err
+
+
+def test_hw_list_json_names_every_profile_once(capsys):
+    code, out, err = run(capsys, "hw", "list", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    names = [r["name"] for r in rows]
+    assert len(set(names)) == len(names) >= 11
+    assert {"name": "b200", "display_name": "NVIDIA B200"} in rows
+    code, text, _ = run(capsys, "hw", "list")
+    assert [line.split()[0] for line in text.splitlines()] == [r["name"] for r in rows]
