@@ -24,15 +24,29 @@ def impl():
 
 
 @impl.command("list")
-def list_cmd():
-    """Print each implementation with the kernels it runs."""
-    names = impl_names()
-    width = max(map(len, names))
-    for name in names:
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list: name, kind, kernels, display_name, quant.")
+def list_cmd(as_json):
+    """Print each implementation with the kernels it runs.
+
+    \b
+    Examples:
+      sparsim impl list
+      sparsim impl list --json
+    """
+    rows = []
+    for name in impl_names():
         i = get_impl(name)
         schemes = [q for q in dict.fromkeys(q for r in i.rules.values() for q in r.quant) if q != "none"]
-        quant = f"  [quant: {', '.join(schemes)}]" if schemes else ""
-        click.echo(f"{name:<{width}}  {i.kind}  {', '.join(i.kernels):<40s}  {i.display_name}{quant}")
+        rows.append({"name": name, "kind": i.kind, "kernels": list(i.kernels), "display_name": i.display_name,
+                     "quant": schemes})
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    width = max(len(r["name"]) for r in rows)
+    kernels = max(len(", ".join(r["kernels"])) for r in rows)
+    for r in rows:
+        quant = f"  [quant: {', '.join(r['quant'])}]" if r["quant"] else ""
+        click.echo(f"{r['name']:<{width}}  {r['kind']}  {', '.join(r['kernels']):<{kernels}}  {r['display_name']}{quant}")
 
 
 @impl.command("show")

@@ -153,3 +153,20 @@ def test_impl_cli_lists_and_shows_with_sources(capsys):
     assert main(["impl", "show", "torch"]) == 0
     out = capsys.readouterr().out
     assert "host per call" in out and "0.45 ms" in out and "[atlas]" in out
+
+
+def test_impl_list_json_and_aligned_columns(capsys):
+    """--json gives each implementation's kernels and quantization schemes; the table's
+    display-name column starts at one offset even for the longest kernel list (reference)."""
+    import json
+
+    from sparsim.cli import main
+
+    assert main(["impl", "list", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["marlin"]["quant"] == ["w4a16"] and rows["marlin"]["kernels"] == ["dense", "channel"]
+    assert rows["cublas"]["quant"] == [] and rows["reference"]["kind"] == "gpu"
+    assert main(["impl", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    starts = {line.index(rows[line.split()[0]]["display_name"]) for line in lines}
+    assert len(starts) == 1 and len(lines) == len(rows)
