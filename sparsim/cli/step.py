@@ -62,7 +62,8 @@ def _options(kw) -> dict:
 @click.command()
 @_common
 @click.option("--phase", default="decode", show_default=True, type=click.Choice(("decode", "prefill")))
-@click.option("--context", default=None, type=int, help="Decode: tokens in the K/V cache; prefill: tokens cached before.")
+@click.option("--context", default=None, type=int,
+              help="Decode: tokens in the K/V cache (default 1); prefill: tokens cached before (default 0).")
 @click.option("--prompt", default=None, type=int, help="Prefill: prompt tokens per sequence (default 128).")
 def step(as_json, **kw):
     """Predict one prefill or decode step of a model: time, tokens/s, breakdown, memory.
@@ -103,8 +104,10 @@ def generate(as_json, **kw):
 
 def render_step(p) -> str:
     rows = [
-        ("model", f"{p.model}  {p.phase}  batch {p.batch}" + (f"  context {p.context}" if p.context else "")
-         + (f"  prompt {p.prompt}" if p.prompt else "")),
+        ("model", f"{p.model}  {p.phase}  batch {p.batch}"
+         + (f"  context {p.context}" if p.context else "  context 1 (default)" if p.phase == "decode" else "")
+         + (f"  prompt {p.prompt}" if p.prompt else f"  prompt {p.tokens // p.batch} (default)"
+            if p.phase == "prefill" and p.tokens else "")),
         ("hardware", f"{p.hw}" + (f" x{p.tp} (tensor parallel)" if p.tp > 1 else "")),
         ("linears", _linears(p)),
         ("mode", p.mode),

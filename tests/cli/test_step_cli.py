@@ -95,3 +95,15 @@ def test_a_linear_the_path_cannot_run_names_linear_not_kernel(capsys):
     code, _, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--impl", "marlin")
     assert code == 2 and "--quant: got 'none' with --impl marlin --linear dense; allowed: w4a16" in err
     assert "--kernel" not in err
+
+
+def test_decode_without_context_says_it_assumed_one_cached_token(capsys):
+    """The memory and max-batch rows count a 1-token K/V cache then; the header says so."""
+    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb")
+    assert code == 0, err
+    assert out.startswith("model           llama2-7b  decode  batch 1  context 1 (default)\n")
+    assert "kv_cache 512.00 KiB" in out  # 1 token x 32 layers x 2 x 4096 x 2 bytes
+    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--phase", "prefill")
+    assert out.startswith("model           llama2-7b  prefill  batch 1  prompt 128 (default)\n")
+    code, out, _ = run(capsys, "step", "--help")
+    assert "(default 1)" in out and "(default 0)" in out
