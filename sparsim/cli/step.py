@@ -117,7 +117,7 @@ def render_step(p) -> str:
         ("breakdown", ", ".join(f"{k} {human_seconds(v)}" for k, v in p.breakdown.items())),
         ("prunable share", f"{p.prunable_share:.1%} of the step is decoder-layer linears"),
         ("memory", f"{p.fit_message}: " + ", ".join(f"{k} {human_bytes(v)}" for k, v in p.memory_bytes.items())),
-        ("max batch", f"{p.max_batch:,} sequences fit at this context and format"),
+        ("max batch", f"{p.max_batch:,} sequence{'s fit' if p.max_batch != 1 else ' fits'} at this context and format"),
         ("kernels", f"{p.kernels:,} per step"),
     ]
     return kv_table(rows)

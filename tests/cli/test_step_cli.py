@@ -107,3 +107,12 @@ def test_decode_without_context_says_it_assumed_one_cached_token(capsys):
     assert out.startswith("model           llama2-7b  prefill  batch 1  prompt 128 (default)\n")
     code, out, _ = run(capsys, "step", "--help")
     assert "(default 1)" in out and "(default 0)" in out
+
+
+def test_max_batch_of_one_is_singular(capsys):
+    """llama2-7b at a 100,000-token context: 48.8 GiB of K/V per sequence, one fits in 80 GiB."""
+    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "100000")
+    assert code == 0, err
+    assert "max batch       1 sequence fits at this context and format\n" in out
+    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "50000")
+    assert "max batch       2 sequences fit at this context and format\n" in out
