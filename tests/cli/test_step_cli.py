@@ -116,3 +116,9 @@ def test_max_batch_of_one_is_singular(capsys):
     assert "max batch       1 sequence fits at this context and format\n" in out
     code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "50000")
     assert "max batch       2 sequences fit at this context and format\n" in out
+
+
+def test_group_without_quant_is_refused(capsys):
+    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--group", "64")
+    assert code == 2 and out == ""
+    assert err == "sparsim: error: --group: got 64 without --quant; allowed: only with --quant w4a16 (its group size)\n"
