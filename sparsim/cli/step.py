@@ -77,7 +77,7 @@ def step(as_json, **kw):
 
     p = predict_step(kw.pop("model"), **_options(kw))
     if not p.fits:
-        raise SparsimError(p.fit_message)
+        raise SparsimError(_no_fit(p))
     click.echo(json.dumps(p.to_dict()) if as_json else render_step(p))
 
 
@@ -98,8 +98,16 @@ def generate(as_json, **kw):
 
     g = predict_generation(kw.pop("model"), **_options(kw))
     if not g.fits:
-        raise SparsimError(g.fit_message)
+        raise SparsimError(_no_fit(g))
     click.echo(json.dumps(g.to_dict()) if as_json else render_generation(g))
+
+
+def _no_fit(p) -> str:
+    """The one-line error of a configuration over the GPU's memory: what it needs, on what,
+    and which flags bring it down."""
+    return (f"{p.fit_message} ({p.model} on {p.hw}" + (f" x{p.tp}" if p.tp > 1 else "") + f", batch {p.batch}); "
+            "allowed: a configuration within the GPU's memory (a larger --tp, a smaller --batch or fewer "
+            "tokens, or --quant)")
 
 
 def render_step(p) -> str:

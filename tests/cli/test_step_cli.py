@@ -122,3 +122,14 @@ def test_group_without_quant_is_refused(capsys):
     code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--group", "64")
     assert code == 2 and out == ""
     assert err == "sparsim: error: --group: got 64 without --quant; allowed: only with --quant w4a16 (its group size)\n"
+
+
+def test_does_not_fit_names_the_configuration_and_the_way_out(capsys):
+    code, out, err = run(capsys, "step", "--model", "llama2-70b", "--hw", "a100-sxm4-80gb")
+    assert code == 2 and out == ""
+    assert err == ("sparsim: error: does not fit: needs 129.5 GiB of 80.0 GiB (llama2-70b on a100-sxm4-80gb, batch 1); "
+                   "allowed: a configuration within the GPU's memory (a larger --tp, a smaller --batch or fewer "
+                   "tokens, or --quant)\n")
+    code, _, err = run(capsys, "generate", "--model", "llama2-70b", "--hw", "a100-sxm4-80gb", "--tp", "2",
+                       "--batch", "64", "--prompt", "4096", "--gen", "16")
+    assert code == 2 and "(llama2-70b on a100-sxm4-80gb x2, batch 64); allowed: " in err
