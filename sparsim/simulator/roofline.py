@@ -43,6 +43,14 @@ def math_peak(work: KernelWork, hw: HardwareProfile) -> float:
                 f"allowed there: dense, coo, csr, bsr, grouped, channel (or a GPU with sparse tensor cores, "
                 f"compute capability 8.0 or later)")
         what = "sparse tensor cores" if sparse else "tensor cores"
+        # what else a dense-tensor kernel runs: fp32 as tf32 or on CUDA cores ("by dtype"
+        # kernels), fp64 on CUDA cores (the sparse pipe's dtypes are the impl's to list)
+        also = {} if sparse else {
+            "fp32": "tf32" in have or (work.spec.pipe == "by dtype" and "fp32" in hw.vector_flops_per_s),
+            "fp64": "fp64" in hw.vector_flops_per_s}
+        order = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+        have = sorted(set(have) | {d for d, ok in also.items() if ok},
+                      key=lambda d: order.index(d) if d in order else len(order))
         raise SparsimError(
             f"--dtype: got {work.dtype!r} for --kernel {work.kernel} on {hw.name}; "
             f"allowed: {', '.join(have) if have else 'none (this chip has no ' + what + ')'}"

@@ -171,3 +171,19 @@ def test_power_limit_and_warm_l2_are_named_in_the_output(capsys):
     assert code == 0 and d["power_limit_w"] == 150 and d["l2"] == "cold"
     code, out, err = run(capsys, *argv, "--power-limit", "50")
     assert code == 2 and out == "" and err.startswith("sparsim: error: --power-limit: got 50 W for a100-sxm4-80gb")
+
+
+@pytest.mark.parametrize("hw, bad, allowed", [
+    ("v100-sxm2-32gb", "bf16", "fp64, fp32, fp16"),
+    ("a100-sxm4-80gb", "fp8", "fp64, fp32, tf32, fp16, bf16, int8"),
+])
+def test_a_dense_dtype_the_chip_lacks_lists_every_dtype_that_runs(capsys, hw, bad, allowed):
+    """fp32 (CUDA cores or tf32) and fp64 run on these chips: the refusal lists them, and
+    each listed dtype predicts."""
+    argv = ["predict", "--hw", hw, "--kernel", "dense", "--m", "1024", "--k", "1024", "--n", "1024"]
+    code, out, err = run(capsys, *argv, "--dtype", bad)
+    assert code == 2 and out == ""
+    assert err == f"sparsim: error: --dtype: got '{bad}' for --kernel dense on {hw}; allowed: {allowed}\n"
+    for dtype in allowed.split(", "):
+        code, _, err = run(capsys, *argv, "--dtype", dtype, "--impl", "reference")
+        assert code == 0, err
