@@ -144,7 +144,7 @@ def render_generation(g) -> str:
         ("linears", _linears(g.steps[0])),
         ("figures", g.basis),
         ("TTFT", human_seconds(g.ttft_s)),
-        ("TPOT", human_seconds(g.tpot_s)),
+        ("TPOT", human_seconds(g.tpot_s) if g.gen > 1 else "- (--gen 1: the prefill samples the only token)"),
         ("request", human_seconds(g.total_s)),
         ("tokens/s", f"{g.tokens_per_s:,.1f} all sequences, {g.tokens_per_s_per_seq:,.1f} per sequence, "
                      f"{g.tokens_per_s_per_gpu:,.1f} per GPU"),

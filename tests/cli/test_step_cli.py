@@ -133,3 +133,12 @@ def test_does_not_fit_names_the_configuration_and_the_way_out(capsys):
     code, _, err = run(capsys, "generate", "--model", "llama2-70b", "--hw", "a100-sxm4-80gb", "--tp", "2",
                        "--batch", "64", "--prompt", "4096", "--gen", "16")
     assert code == 2 and "(llama2-70b on a100-sxm4-80gb x2, batch 64); allowed: " in err
+
+
+def test_generate_one_token_has_no_tpot(capsys):
+    code, out, err = run(capsys, "generate", "--model", "llama3-8b", "--hw", "h100-sxm5-80gb", "--prompt", "512",
+                         "--gen", "1")
+    assert code == 0, err
+    assert "TPOT      - (--gen 1: the prefill samples the only token)\n" in out
+    rows = dict(line.split(None, 1) for line in out.splitlines())
+    assert rows["TTFT"] == rows["request"]
