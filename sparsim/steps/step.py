@@ -26,11 +26,13 @@ fixed latency.
 
 from __future__ import annotations
 
+import numbers
+
 from dataclasses import replace
 from typing import Callable
 
 from ..dtypes import get_dtype
-from ..errors import SparsimError, check_choice
+from ..errors import SparsimError, check_choice, shown
 from ..models.kernels import kernel_of
 from ..models.step_ops import Op, StepOps, step_ops
 from ..simulator.attention import attention_time
@@ -202,8 +204,9 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
     check_choice("--attention", attention, ATTENTION_KINDS)
     if linear in ("csr", "channel") and density is None:
         raise SparsimError(f"--density: got None with --linear {linear}; allowed: a number in (0, 1]")
-    if density is not None and not 0 < density <= 1:
-        raise SparsimError(f"--density: got {density} with --linear {linear}; allowed: a number in (0, 1]")
+    if density is not None and (isinstance(density, bool) or not isinstance(density, numbers.Real)
+                                or not 0 < density <= 1):  # also NaN
+        raise SparsimError(f"--density: got {shown(density)} with --linear {linear}; allowed: a number in (0, 1]")
     if group is not None and quant is None:
         raise SparsimError(f"--group: got {group} without --quant; allowed: only with --quant w4a16 (its group size)")
     if density is not None and linear not in ("csr", "channel"):

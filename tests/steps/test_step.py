@@ -163,3 +163,9 @@ def test_to_dict_is_plain_json():
     assert d["tp"] == 2 and d["tokens"] == 2 and d["max_batch"] > 2
     assert {r["lane"] for r in d["timeline"]} == {"host", "gpu", "comm"}
     assert all(set(r) == {"name", "op_class", "count", "kernel_s", "host_s", "launches"} for r in d["ops"])
+
+
+@pytest.mark.parametrize("density", ["0.5", True, [0.5], float("nan"), 0.0, 1.5])
+def test_a_density_not_in_zero_one_is_refused_naming_it(density):
+    with pytest.raises(SparsimError, match=r"^--density: got .* with --linear csr; allowed: a number in \(0, 1\]$"):
+        sparsim.predict_step("llama2-7b", hw="a100-sxm4-80gb", linear="csr", density=density)
