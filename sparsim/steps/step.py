@@ -208,7 +208,7 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
                                 or not 0 < density <= 1):  # also NaN
         raise SparsimError(f"--density: got {shown(density)} with --linear {linear}; allowed: a number in (0, 1]")
     if group is not None and quant is None:
-        raise SparsimError(f"--group: got {group} without --quant; allowed: only with --quant w4a16 (its group size)")
+        raise SparsimError(f"--group: got {group} without --quant; allowed: only with --quant w4a16")
     if density is not None and linear not in ("csr", "channel"):
         raise SparsimError(f"--density: got {density} with --linear {linear}; allowed: only with --linear csr or channel")
     dtype_bytes = get_dtype(dtype).bytes

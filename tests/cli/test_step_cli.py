@@ -121,7 +121,7 @@ def test_max_batch_of_one_is_singular(capsys):
 def test_group_without_quant_is_refused(capsys):
     code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "h200-sxm-141gb", "--group", "64")
     assert code == 2 and out == ""
-    assert err == "sparsim: error: --group: got 64 without --quant; allowed: only with --quant w4a16 (its group size)\n"
+    assert err == "sparsim: error: --group: got 64 without --quant; allowed: only with --quant w4a16\n"
 
 
 def test_does_not_fit_names_the_configuration_and_the_way_out(capsys):
