@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except SparsimError as exc:
         click.echo(f"sparsim: error: {exc}", err=True)
         return 2
+    except click.exceptions.NoArgsIsHelpError as exc:  # `sparsim`, `sparsim hw`: the help, as --help
+        click.echo(exc.ctx.get_help())
+        return 0
     except click.ClickException as exc:
         message = exc.format_message().replace("\n", " ")
         click.echo(f"sparsim: error: {message} (see 'sparsim {_subcommand(argv)}--help')", err=True)

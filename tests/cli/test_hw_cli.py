@@ -103,3 +103,12 @@ def test_hw_list_json_names_every_profile_once(capsys):
     assert {"name": "b200", "display_name": "NVIDIA B200"} in rows
     code, text, _ = run(capsys, "hw", "list")
     assert [line.split()[0] for line in text.splitlines()] == [r["name"] for r in rows]
+
+
+@pytest.mark.parametrize("argv, usage", [((), "Usage: sparsim [OPTIONS] COMMAND"),
+                                         (("hw",), "Usage: sparsim hw [OPTIONS] COMMAND"),
+                                         (("impl",), "Usage: sparsim impl [OPTIONS] COMMAND")])
+def test_a_group_without_a_command_prints_its_help_not_a_one_line_error(capsys, argv, usage):
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and err == ""
+    assert out.startswith(usage) and "\nCommands:\n" in out and "sparsim: error" not in out
