@@ -123,10 +123,7 @@ def make_call(torch, call: tuple):
 
 def trace_family(torch, family: str) -> tuple[bytes, dict, list]:
     """Profile the family's calls; (gzipped trace, size info, manifest entries)."""
-    import os
-    import tempfile
-
-    from records import trace_gz
+    from records import exported_trace_gz
     from torch.profiler import ProfilerActivity, profile
 
     prepared, manifest = [], []
@@ -144,15 +141,7 @@ def trace_family(torch, family: str) -> tuple[bytes, dict, list]:
             for _ in range(2):
                 fn()
         torch.cuda.synchronize()
-    handle, path = tempfile.mkstemp(suffix=".json")
-    os.close(handle)
-    try:
-        prof.export_chrome_trace(path)
-        with open(path, encoding="utf-8", errors="replace") as f:
-            trace = json.load(f)
-    finally:
-        os.remove(path)
-    data, info = trace_gz(trace, TRACE_BYTES)
+    data, info = exported_trace_gz(prof, TRACE_BYTES)
     return data, info, manifest
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import trace_gz  # noqa: E402
+from records import exported_trace_gz  # noqa: E402
 
 
 def _torch():
@@ -181,10 +181,6 @@ def capture(step: DecodeStep):
 
 def profile_one(fn, cuda: bool, max_bytes: int) -> tuple[bytes, dict]:
     """A torch.profiler trace (record_shapes) of one call, gzipped and trimmed to ``max_bytes``."""
-    import json
-    import os
-    import tempfile
-
     torch = _torch()
     from torch.profiler import ProfilerActivity, profile
 
@@ -193,12 +189,4 @@ def profile_one(fn, cuda: bool, max_bytes: int) -> tuple[bytes, dict]:
         fn()
         if cuda:
             torch.cuda.synchronize()
-    handle, path = tempfile.mkstemp(suffix=".json")
-    os.close(handle)
-    try:
-        prof.export_chrome_trace(path)
-        with open(path, encoding="utf-8", errors="replace") as f:
-            trace = json.load(f)
-    finally:
-        os.remove(path)
-    return trace_gz(trace, max_bytes)
+    return exported_trace_gz(prof, max_bytes)

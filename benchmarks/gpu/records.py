@@ -219,6 +219,23 @@ def trace_gz(trace: dict, max_bytes: int) -> tuple[bytes, dict]:
         limit = max(1, int(limit * max_bytes / len(data) * 0.9))
 
 
+def exported_trace_gz(prof, max_bytes: int) -> tuple[bytes, dict]:
+    """A finished ``torch.profiler.profile``'s Chrome trace, gzipped and trimmed to
+    ``max_bytes`` (:func:`trace_gz`). ``export_chrome_trace`` writes only to a file, so the
+    trace goes through a temporary one."""
+    import tempfile
+
+    handle, path = tempfile.mkstemp(suffix=".json")
+    os.close(handle)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path, encoding="utf-8", errors="replace") as f:
+            trace = json.load(f)
+    finally:
+        os.remove(path)
+    return trace_gz(trace, max_bytes)
+
+
 def tar_members(tar_path: str | Path) -> list[str]:
     tar_path = Path(tar_path)
     if not tar_path.exists():

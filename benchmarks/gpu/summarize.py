@@ -84,14 +84,22 @@ def _stages(log: Path) -> list[list[str]]:
     return rows
 
 
+def _records(path: Path):
+    """Each record of a JSON-lines file, None for a line that does not parse (a cut-off
+    last line of an interrupted stage)."""
+    for line in path.read_text().splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            yield None
+
+
 def _results(path: Path) -> str:
     if not path.exists():
         return f"- `{path.name}`: not written"
     counts: Counter = Counter()
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
+    for record in _records(path):
+        if record is None:
             counts["(cut-off line)", "error"] += 1
             continue
         if record.get("type") == "measurement":
@@ -111,12 +119,8 @@ def _steps(path: Path) -> list[str]:
     if not path.exists():
         return []
     cells: dict = {}
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("kind") == "decode-step" and record.get("status") == "ok":
+    for record in _records(path):
+        if record is not None and record.get("kind") == "decode-step" and record.get("status") == "ok":
             cells[(record["batch"], record["context"]), (record["mode"], record["linear"])] = record["time_s"] * 1e3
     columns = sorted({c for _, c in cells})
     rows = sorted({r for r, _ in cells})
@@ -136,12 +140,8 @@ def _quant(path: Path) -> list[str]:
     if not path.exists():
         return []
     cells: dict = {}
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("type") == "measurement" and record.get("status") == "ok":
+    for record in _records(path):
+        if record is not None and record.get("type") == "measurement" and record.get("status") == "ok":
             column = f"{record['impl']} {record.get('quant') or record['dtype']}"
             cells[(record["m"], record["k"], record["n"]), column] = record["kernel_s"] * 1e6
     columns = sorted({c for _, c in cells})
