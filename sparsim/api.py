@@ -169,6 +169,7 @@ def predict_step(
     power_limit_w: float | None = None,
     group: int | None = None,
     attention: str = "fused",
+    host=None,
 ):
     """Predict one prefill or decode step of ``model`` (a built-in name such as
     ``"llama3-8b"`` or a path to a Hugging Face ``config.json``) on ``hw``.
@@ -180,7 +181,10 @@ def predict_step(
     :class:`~sparsim.steps.StepPrediction`; one that does not fit in memory has
     ``fits=False`` and no times. ``attention="repeat-kv"`` models gpt-fast's copy of
     grouped K/V heads before SDPA; ``"repeat-kv-math"`` adds its decode steps' math SDPA
-    backend (eager: kernel by kernel, see :mod:`sparsim.steps.sdpa_math`).
+    backend (eager: kernel by kernel, see :mod:`sparsim.steps.sdpa_math`). ``host``: the
+    machine that runs Python (:mod:`sparsim.steps.hosts`): a known host's name or seconds
+    per eager kernel call; by default the host the calibration was measured on, else the
+    published reference host.
     """
     from .steps.step import predict_step_on
 
@@ -188,7 +192,7 @@ def predict_step(
     return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, phase=phase, batch=batch,
                            context=context, prompt=prompt, linear=linear, density=density, impl=impl, quant=quant,
                            group=group, kv_dtype=kv_dtype, mode=mode, tp=tp, dtype=dtype,
-                           power_limit_w=power_limit_w, attention=attention, basis=basis)
+                           power_limit_w=power_limit_w, attention=attention, basis=basis, host=host)
 
 
 def predict_generation(model, *, hw, batch: int = 1, prompt: int = 128, gen: int = 128, prefill_mode: str | None = None,

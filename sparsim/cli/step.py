@@ -39,6 +39,10 @@ def _common(f):
         click.option("--attention", default="fused", show_default=True, type=click.Choice(("fused", "repeat-kv", "repeat-kv-math")),
                      help="fused GQA attention, gpt-fast's repeat of K/V heads before SDPA, or that with "
                           "decode on SDPA's math backend (gpt-fast/torchao)."),
+        click.option("--host", default=None,
+                     help="The machine running Python: a known host (h200-node-2026-11-29, reference-2023) or "
+                          "seconds per eager kernel call (e.g. 12e-6). Default: the host the calibration was "
+                          "measured on, else the published reference."),
         click.option("--calibration", type=click.Path(dir_okay=False), default=None,
                      help="Calibration TOML (default: the one shipped for the profile, if any)."),
         click.option("--datasheet", is_flag=True, help="Use datasheet figures only, not the shipped calibration."),
@@ -120,6 +124,7 @@ def render_step(p) -> str:
         ("linears", _linears(p)),
         ("mode", p.mode),
         ("figures", p.basis),
+        ("host", p.notes[0] if p.notes else "-"),
         ("time per step", f"{human_seconds(p.time_s)}  ({p.bound}-bound, GPU idle {human_seconds(p.gpu_idle_s)})"),
         ("tokens/s", f"{p.tokens_per_s:,.1f} all sequences, {p.tokens_per_s_per_seq:,.1f} per sequence"),
         ("breakdown", ", ".join(f"{k} {human_seconds(v)}" for k, v in p.breakdown.items())),
@@ -143,6 +148,7 @@ def render_generation(g) -> str:
         ("hardware", g.hw + (f" x{g.tp}" if g.tp > 1 else "")),
         ("linears", _linears(g.steps[0])),
         ("figures", g.basis),
+        ("host", g.steps[0].notes[0] if g.steps and g.steps[0].notes else "-"),
         ("TTFT", human_seconds(g.ttft_s)),
         ("TPOT", human_seconds(g.tpot_s) if g.gen > 1 else "- (--gen 1: the prefill samples the only token)"),
         ("request", human_seconds(g.total_s)),

@@ -21,8 +21,13 @@ PyTorch's ``aten/src/ATen/native/transformers/attention.cpp``, 2.5 and later):
 So every key of the allocated cache is read as K and V (already copied per query head
 by gpt-fast's ``repeat_interleave``), converted to fp32 and read again: several times
 the bytes of a fused kernel, which is why a long static cache costs eager decode so
-much. All kernels here are memory-bound (one query row per head); each is timed as a
-streaming kernel. The list is hardware-free: ``(name, bytes read, bytes written, FLOPs)``.
+much. The list is hardware-free: ``(name, bytes read, bytes written, FLOPs)``. The
+elementwise kernels are timed as streaming kernels. The two matmuls are cuBLAS batched
+GEMMs (``bmm``, one per query head) with one query row each: :func:`batched_gemms` gives
+their shapes, so the caller times them with the same GEMM model as a linear layer, tiles
+included. In fp32 that matters: cuBLAS's fp32 kernels have no tile narrower than 32 rows
+of the one-row side (H200 atlas, ``atlas-dtypes.json``: ``sm80_xmma_gemm_f32f32``
+``tilesize128x32x8`` at N = 16), so a one-query matmul does 32 rows of FFMA work per key.
 
 >>> from sparsim.models.step_ops import AttentionWork
 >>> w = AttentionWork(1, 32, 32, 128, 1, 8192, False, 2, 2)
@@ -33,13 +38,29 @@ streaming kernel. The list is hardware-free: ``(name, bytes read, bytes written,
 True
 >>> len(math_kernels(AttentionWork(1, 32, 32, 128, 1, 8192, False, 4, 4)))   # fp32: no casts
 13
+>>> batched_gemms(w)["matmul_pv"]           # per head: V^T (128 x 8192) times one query's scores
+Gemm(m=128, k=8192, n=1, count=32, dtype='fp32')
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..models.step_ops import AttentionWork
 
-__all__ = ["math_kernels", "applies"]
+__all__ = ["math_kernels", "applies", "batched_gemms", "Gemm"]
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """One batched GEMM in the weight-times-tokens convention of a linear layer: ``count``
+    independent products of an ``m x k`` operand with ``k x n``, in ``dtype``."""
+
+    m: int
+    k: int
+    n: int
+    count: int
+    dtype: str
 
 
 def applies(work: AttentionWork) -> bool:
@@ -76,3 +97,14 @@ def math_kernels(work: AttentionWork) -> tuple[tuple[str, int, int, int], ...]:
     if upcast:
         out += [("out_to_dtype", q * acc, q * b, 0), ("scores_to_dtype", scores * acc, scores * b, 0)]
     return tuple(out)
+
+
+def batched_gemms(work: AttentionWork) -> dict[str, Gemm]:
+    """The shapes of the two ``bmm`` calls of :func:`math_kernels`, by kernel name. Scores
+    ``q K^T``: each head's keys (``kv_len x head_dim``) times its queries; output
+    ``P V``: each head's ``V^T`` (``head_dim x kv_len``) times its score rows. Both run in
+    fp32 when the inputs were upcast (the accumulate type), else in the input's dtype."""
+    dtype = "fp32" if work.dtype_bytes <= 4 else "fp64"
+    bh = work.batch * work.heads
+    return {"matmul_qk": Gemm(work.kv_len, work.head_dim, work.q_len, bh, dtype),
+            "matmul_pv": Gemm(work.head_dim, work.kv_len, work.q_len, bh, dtype)}

@@ -38,7 +38,8 @@ from ..models.step_ops import Op, StepOps, step_ops
 from ..simulator.attention import attention_time
 from ..simulator.streaming import stream_machine, streaming_time
 from . import sdpa_math
-from .framework import GRAPH_LAUNCH_S, KERNEL_CALL_S, MODES, host_seconds, plan_groups
+from .framework import MODES, host_seconds, plan_groups
+from .hosts import resolve_host
 from .memory import LINEAR_FORMATS, max_batch, memory_plan
 from .prediction import StepPrediction
 from .timeline import Launch, simulate
@@ -67,8 +68,9 @@ class _Kernels:
     """Kernel seconds of each operator on one machine (linear predictions cached by shape)."""
 
     def __init__(self, profile, calibration, predict, *, dtype, linear, density, impl, quant, group,
-                 power_limit_w, resident, attention_kind, cache=None):
+                 power_limit_w, resident, attention_kind, cache=None, host=None):
         self.profile, self.predict, self.dtype = profile, predict, dtype
+        self.host = host
         self.machine = stream_machine(profile, calibration)
         self.calibration = calibration if calibration is not None else False
         self.linear, self.density, self.impl, self.quant, self.group = linear, density, impl, quant, group
@@ -99,6 +101,17 @@ class _Kernels:
                                    .replace(f" --kernel {kernel}", f" --linear {kernel}")) from None
         return self.cache[key]
 
+    def batched_gemm(self, g) -> float:
+        """Kernel seconds of ``g.count`` independent GEMMs, timed as one GEMM of ``count x m``
+        rows: the same bytes, FLOPs and output tiles (cuBLAS's strided-batched kernels give
+        each product its own tiles along a grid dimension)."""
+        key = ("bmm", self.profile.name, g, self.power_limit_w)
+        if key not in self.cache:
+            extra = {} if self.power_limit_w is None else {"power_limit_w": self.power_limit_w}
+            self.cache[key] = self.predict("dense", m=g.m * g.count, k=g.k, n=g.n, hw=self.profile, dtype=g.dtype,
+                                           calibration=self.calibration, compare=False, **extra)
+        return self.cache[key].kernel_s
+
     def stream(self, read, written, flops):
         return streaming_time(self.machine, bytes_read=read, bytes_written=written, flops=flops, resident=self.resident)
 
@@ -112,8 +125,10 @@ class _Kernels:
             copy, n = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0), 2
             work = replace(work, kv_heads=work.heads)
         if eager and self.attention_kind == "repeat-kv-math" and sdpa_math.applies(work):
-            kernels = sdpa_math.math_kernels(work)
-            return copy + sum(self.stream(r, w, f) for _, r, w, f in kernels), n + len(kernels)
+            kernels, gemms = sdpa_math.math_kernels(work), sdpa_math.batched_gemms(work)
+            seconds = sum(self.batched_gemm(gemms[name]) if name in gemms else self.stream(r, w, f)
+                          for name, r, w, f in kernels)
+            return copy + seconds, n + len(kernels)
         return copy + attention_time(self.machine, work, dtype=self.dtype), n + 1
 
 
@@ -122,9 +137,10 @@ def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
     if op.op_class == "linear":
         p = kern.linear_call(op)
         host = host_seconds(eager_kernels=1, eager_views=op.eager_views, eager_modules=op.eager_modules,
-                            library_host_s=p.overhead_s)
+                            library_host_s=p.overhead_s, kernel_call_s=kern.host.kernel_call_s)
         return Launch(**common, host_s=host, gpu_s=p.kernel_s, kernels=max(1, len(p.kernels)), prunable=op.prunable)
-    host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules)
+    host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules,
+                        kernel_call_s=kern.host.kernel_call_s)
     if op.op_class == "attention":
         seconds, n = kern.attention(op, eager=True)
         work = op.attention
@@ -133,7 +149,7 @@ def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
         copies = op.eager_kernels - repeats - 1  # the other calls copy (contiguous) the attention output
         seconds += copies * kern.stream(work.bytes_qo // 2, work.bytes_qo // 2, 0)
         host = host_seconds(eager_kernels=op.eager_kernels, eager_views=op.eager_views, eager_modules=op.eager_modules,
-                            inner_kernels=inner)
+                            inner_kernels=inner, kernel_call_s=kern.host.kernel_call_s)
         return Launch(**common, host_s=host, gpu_s=seconds, kernels=copies + n)
     if op.op_class == "communication":
         return Launch(**common, host_s=host, gpu_s=allreduce_time(op.comm_bytes, tp, hw), lane="comm")
@@ -172,7 +188,7 @@ def _launches(ops: StepOps, kern: _Kernels, mode: str, hw) -> list[Launch]:
     body, layer, post = build(ops.pre, -1), build(ops.layer, 0), build(ops.post, -1)
     if mode != "eager":  # captured once, replayed: no host work per operator
         body, layer, post = ([replace(i, host_s=0.0) for i in part] for part in (body, layer, post))
-        body.insert(0, Launch("graph launch", "elementwise", host_s=GRAPH_LAUNCH_S, gpu_s=0.0, kernels=0))
+        body.insert(0, Launch("graph launch", "elementwise", host_s=kern.host.graph_launch_s, gpu_s=0.0, kernels=0))
     loop = [_eager_launch(op, kern, -1, hw, ops.tp) for op in ops.loop]
     layers = [replace(i, layer=n) for n in range(ops.n_layers) for i in layer]
     return loop + body + layers + post
@@ -195,12 +211,14 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
                     density: float | None = None, impl: str | None = None, quant: str | None = None,
                     group: int | None = None, kv_dtype: str | None = None, mode: str = "eager", tp: int = 1,
                     dtype: str = "fp16", power_limit_w: float | None = None, attention: str = "fused",
-                    basis: str = "datasheet only", linear_cache: dict | None = None) -> StepPrediction:
+                    basis: str = "datasheet only", linear_cache: dict | None = None, host=None) -> StepPrediction:
     """One step of ``config`` on ``profile``; see :func:`sparsim.predict_step`.
     ``linear_cache`` (a dict the caller owns) lets the steps of one request share their
-    linear-layer predictions: keys hold every argument the prediction depends on."""
+    linear-layer predictions: keys hold every argument the prediction depends on.
+    ``host``: see :func:`sparsim.steps.hosts.resolve_host`."""
     check_choice("--mode", mode, MODES)
     check_choice("--linear", linear, LINEAR_FORMATS)
+    host = resolve_host(host, profile, calibration)
     check_choice("--attention", attention, ATTENTION_KINDS)
     if linear in ("csr", "channel") and density is None:
         raise SparsimError(f"--density: got None with --linear {linear}; allowed: a number in (0, 1]")
@@ -231,7 +249,7 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
         return StepPrediction(**common, basis=basis)
     kern = _Kernels(profile, calibration, predict, dtype=dtype, linear=linear, density=density, impl=impl,
                     quant=quant, group=group, power_limit_w=power_limit_w, resident=phase == "decode",
-                    attention_kind=attention, cache=linear_cache)
+                    attention_kind=attention, cache=linear_cache, host=host)
     items = _launches(ops, kern, mode, profile)
     result = simulate(items)
     if kern.cache:
@@ -243,5 +261,5 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
         host_busy_s=result.host_busy_s, bound="host" if result.host_busy_s > result.gpu_busy_s else "gpu",
         prunable_share=result.prunable_s / result.time_s, ops=_op_rows(items, ops.n_layers),
         timeline=result.records, kernels=result.kernels,
-        notes=(f"{KERNEL_CALL_S * 1e6:.2f} us host per eager kernel call (PyTorch 2.11 on the H200 host)",),
+        notes=(host.label,),
     )
