@@ -240,10 +240,20 @@ def step_findings(sp: pd.DataFrame, workload: str) -> list[str]:
             r = d.iloc[0]
             out.append(f"A request on {r['hw_display']} at batch {int(r['batch'])} waits "
                        f"{prose_seconds(r['ttft_s'])} for its first token, then {prose_seconds(r['tpot_s'])} per token.")
-    basis = s.drop_duplicates("hw")
-    out.append("Figures rest on: " + "; ".join(f"{r['hw_display']}: {r.get('basis') or 'datasheet only'}"
-                                              for _, r in basis.iterrows()) + ".")
+    out.append("Figures rest on: " + "; ".join(f"{hw}: {parts}" for hw, parts in _bases(s).items()) + ".")
     return out
+
+
+def _bases(s) -> dict[str, str]:
+    """Per GPU, the distinct things its rows' figures rest on (calibration, published-only
+    paths, the eager rows' host), each once, in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for _, r in s.iterrows():
+        parts = out.setdefault(r["hw_display"], [])
+        for part in str(r.get("basis") or "datasheet only").split("; "):
+            if part and part not in parts:
+                parts.append(part)
+    return {hw: "; ".join(parts) for hw, parts in out.items()}
 
 
 def valid_timelines(value) -> list[dict]:

@@ -196,6 +196,17 @@ def _memory(prediction) -> float:
     return _number(parts)
 
 
+def _basis(task: StepTask, p) -> str:
+    """What a row's figures rest on; an eager row adds its host's per-call figure and basis
+    (sparsim.steps.hosts): the step is host-bound there."""
+    basis = str(getattr(p, "basis", "") or "")
+    steps = getattr(p, "steps", None)
+    notes = getattr(p, "notes", None) or (steps[0].notes if steps else ())
+    if task.mode == "eager" and notes:
+        basis = f"{basis}; {notes[0]}" if basis else notes[0]
+    return basis
+
+
 def _row(task: StepTask, batch: int, p, profile) -> tuple:
     lengths = dict(task.lengths)
     breakdown = getattr(p, "breakdown", None) or {}
@@ -213,7 +224,7 @@ def _row(task: StepTask, batch: int, p, profile) -> tuple:
         task.tp, task.dtype, step.format, step.quant, step.kept, step.impl or "", step.path, step.label, batch,
         bool(p.fits), time_s, _number(p.tokens_per_s), _number(p.tokens_per_s_per_seq), ttft, tpot,
         _number(getattr(p, "gpu_idle_s", _NAN)), _number(getattr(p, "prunable_share", _NAN)), _memory(p),
-        capacity, str(getattr(p, "basis", "") or ""),
+        capacity, _basis(task, p),
     ) + tuple(_number(breakdown.get(c, _NAN)) for c in STEP_CLASSES)
 
 
