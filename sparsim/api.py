@@ -182,9 +182,15 @@ def predict_step(
     grouped K/V heads before SDPA; ``"repeat-kv-math"`` adds its decode steps' math SDPA
     backend (eager: kernel by kernel, see :mod:`sparsim.steps.sdpa_math`).
     """
+    from .models.transformer import check_positions
     from .steps.step import predict_step_on
 
     config, profile, cal, basis = _step_inputs(model, hw, calibration)
+    # a sequence past the model's positions is refused, not predicted (prefill: context 0 = none cached)
+    if phase == "decode":
+        check_positions(config, context=context)
+    elif phase == "prefill":
+        check_positions(config, prompt=prompt, context=context or None)
     return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, phase=phase, batch=batch,
                            context=context, prompt=prompt, linear=linear, density=density, impl=impl, quant=quant,
                            group=group, kv_dtype=kv_dtype, mode=mode, tp=tp, dtype=dtype,
@@ -198,10 +204,12 @@ def predict_generation(model, *, hw, batch: int = 1, prompt: int = 128, gen: int
     ``options`` are :func:`predict_step`'s; ``prefill_mode`` runs the prefill in another
     mode (gpt-fast compiles only the decode step); ``static_cache``: every decode step
     attends over the whole cache of ``prompt + gen`` tokens (gpt-fast's static cache)."""
+    from .models.transformer import check_positions
     from .steps.generation import predict_generation_on
     from .steps.step import predict_step_on
 
     config, profile, cal, basis = _step_inputs(model, hw, options.pop("calibration", None))
+    check_positions(config, prompt=prompt, gen=gen)  # the last decode step holds prompt + gen tokens
     shared: dict = {}  # the request's steps share their linear-layer predictions
 
     def step(**kw):

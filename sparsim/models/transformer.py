@@ -26,13 +26,14 @@ sparsim.errors.SparsimError: model x.json: key num_local_experts: mixture-of-exp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import SparsimError, check_positive_int, shown
 
-__all__ = ["TransformerConfig", "BUILTIN_CONFIGS", "load_config", "config_from_dict", "builtin_names"]
+__all__ = ["TransformerConfig", "BUILTIN_CONFIGS", "load_config", "config_from_dict", "builtin_names",
+           "positions_allowed", "check_positions"]
 
 # Keys whose presence means an architecture the step model does not describe -> why.
 _REFUSED_KEYS = {
@@ -161,9 +162,47 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "<config>") -> Trans
         num_key_value_heads=kv_heads, head_dim=head_dim, vocab_size=_int(origin, data, "vocab_size"),
         tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
         attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
-        max_position_embeddings=int(data.get("max_position_embeddings") or 0),
+        # absent or null: the config states no limit (0), and none is checked
+        max_position_embeddings=_int(origin, data, "max_position_embeddings", default=0),
         source=str(origin),
     )
+
+
+def positions_allowed(config: TransformerConfig, positions: int) -> str | None:
+    """None when a sequence of ``positions`` tokens (prompt, cached context and generated
+    tokens together) fits the model's ``max_position_embeddings``, or the config states
+    none; else what is allowed, naming the limit and the config key.
+
+    >>> positions_allowed(load_config("llama2-7b"), 4096) is None
+    True
+    >>> positions_allowed(load_config("llama2-7b"), 4097)
+    "at most 4,096 tokens in a sequence for llama2-7b (its config's max_position_embeddings, huggingface.co/meta-llama/Llama-2-7b-hf config.json)"
+    """
+    limit = config.max_position_embeddings
+    if not limit or positions <= limit:
+        return None
+    return (f"at most {limit:,} tokens in a sequence for {config.name} (its config's max_position_embeddings"
+            + (f", {config.source})" if config.source else ")"))
+
+
+def check_positions(config: TransformerConfig, **lengths) -> None:
+    """Refuse token lengths (``context=``, ``prompt=``, ``gen=``: the flags of one step or
+    request, None where not given) whose sum is past the model's
+    ``max_position_embeddings``; the message names the first flag and the sum.
+
+    >>> check_positions(load_config("llama2-7b"), prompt=4000, gen=200)
+    Traceback (most recent call last):
+    sparsim.errors.SparsimError: --prompt: got 4000 (--prompt 4000 + --gen 200 = 4,200 tokens); allowed: at most 4,096 tokens in a sequence for llama2-7b (its config's max_position_embeddings, huggingface.co/meta-llama/Llama-2-7b-hf config.json)
+    """
+    given = {key: check_positive_int(f"--{key}", value) for key, value in lengths.items() if value is not None}
+    total = sum(given.values())
+    why = positions_allowed(config, total)
+    if why is None:
+        return
+    (first, value), *rest = given.items()
+    terms = " + ".join(f"--{key} {v}" for key, v in given.items())
+    raise SparsimError(f"--{first}: got {value}" + (f" ({terms} = {total:,} tokens)" if rest else "")
+                       + f"; allowed: {why}")
 
 
 def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
@@ -183,4 +222,7 @@ def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SparsimError(f"--model: {path.name}: cannot read JSON ({type(exc).__name__}); allowed: a config.json") from None
-    return config_from_dict(data, path.name)
+    config = config_from_dict(data, path.name)
+    if not data.get("_name_or_path") and path.parent.name:  # named after its folder, as a study names it
+        config = replace(config, name=path.parent.name)
+    return config
