@@ -64,6 +64,10 @@ def cli():
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 bad input, 1 internal error)."""
+    nul = _with_nul(sys.argv[1:] if argv is None else argv)
+    if nul is not None:  # no shell passes one; click's path checks would raise ValueError on it
+        click.echo(f"sparsim: error: {nul}; allowed: text without NUL bytes", err=True)
+        return 2
     try:
         cli.main(args=argv, prog_name="sparsim", standalone_mode=False)
     except SparsimError as exc:
@@ -83,7 +87,34 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `sparsim ... | head`
         return 0
+    except OSError as exc:  # a path the OS refuses to open (a name too long, ...): one line naming it
+        if exc.filename is None:
+            raise
+        click.echo(f"sparsim: error: {_path_error(argv, exc)}", err=True)
+        return 2
     return 0
+
+
+def _with_nul(argv) -> str | None:
+    """``FLAG: got VALUE`` of the first argument holding a NUL byte (None: none does)."""
+    from ..errors import shown
+
+    for i, arg in enumerate(argv):
+        if "\x00" in arg:
+            flag = argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}"
+            return f"{flag}: got {shown(arg)}"
+    return None
+
+
+def _path_error(argv, exc: OSError) -> str:
+    """``FLAG: got PATH (why); allowed: ...`` for a path the OS refused."""
+    from ..errors import shown
+
+    argv = sys.argv[1:] if argv is None else argv
+    name = str(exc.filename)
+    i = next((i for i, arg in enumerate(argv) if arg == name), None)
+    flag = (argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}") if i is not None else "path"
+    return f"{flag}: got {shown(name)} ({exc.strerror or type(exc).__name__}); allowed: a path the file system can open"
 
 
 def _subcommand(argv):

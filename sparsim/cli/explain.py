@@ -47,7 +47,7 @@ def explain(trace, hw, density, calibration, as_json, html_out):
         from ..atomic import write_text_atomic
         from ..reports.explain_page import explain_page
 
-        write_text_atomic(Path(html_out), explain_page(result))
+        write_text_atomic(Path(html_out), explain_page(result), label="--html")
     if as_json:
         click.echo(json.dumps(result.to_dict(), allow_nan=False))
         return

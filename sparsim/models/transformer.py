@@ -213,7 +213,11 @@ def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
     if isinstance(model, str) and model in BUILTIN_CONFIGS:
         return BUILTIN_CONFIGS[model]
     path = Path(model) if isinstance(model, (str, Path)) else None
-    if path is None or not (path.is_file() or (path / "config.json").is_file()):
+    try:
+        found = path is not None and (path.is_file() or (path / "config.json").is_file())
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise SparsimError(f"--model: got {shown(model)}; allowed: {', '.join(BUILTIN_CONFIGS)} "
                            "or a path to a Hugging Face config.json")
     if path.is_dir():
@@ -223,6 +227,6 @@ def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SparsimError(f"--model: {path.name}: cannot read JSON ({type(exc).__name__}); allowed: a config.json") from None
     config = config_from_dict(data, path.name)
-    if not data.get("_name_or_path") and path.parent.name:  # named after its folder, as a study names it
-        config = replace(config, name=path.parent.name)
+    if not data.get("_name_or_path"):  # a model's config.json is named after its folder, as a study names it
+        config = replace(config, name=path.parent.name if path.name == "config.json" and path.parent.name else path.stem)
     return config

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..dtypes import DTYPES
 
-__all__ = ["ModelWorkload", "MODEL_KEYS", "PHASES", "MODES", "parse_model_workload", "is_model_workload"]
+__all__ = ["ModelWorkload", "MODEL_KEYS", "PHASES", "MODES", "parse_model_workload", "is_model_workload", "is_file"]
 
 #: keys a model workload may have
 MODEL_KEYS = ("name", "model", "config", "phase", "context", "prompt", "gen", "modes", "tp", "kv_dtype",
@@ -90,12 +90,21 @@ def is_model_workload(table: Any) -> bool:
     return isinstance(table, dict) and ("model" in table or "config" in table)
 
 
+def is_file(path) -> bool:
+    """Whether ``path`` is a file; False (not an OSError) for a name the file system refuses
+    (longer than its limit), so the study's one-line error names the key instead."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _config(c, base: Path | None, key: str, value: Any) -> str:
     path = Path(c.string(key, value)).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
     allowed = "the path of a Hugging Face config.json (a JSON object), relative to the study file"
-    if not path.is_file():
+    if not is_file(path):
         raise c.fail(key, value, allowed)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -166,7 +175,7 @@ def parse_model_workload(c, base: Path | None, i: int, value: Any) -> ModelWorkl
         config = _config(c, base, f"{key}.config", table["config"])
         shown_name = Path(config).parent.name or Path(config).stem
     phase = table.get("phase", "decode")
-    if phase not in PHASES:
+    if not isinstance(phase, str) or phase not in PHASES:  # (a list or table is no phase, and unhashable)
         raise c.fail(f"{key}.phase", phase, ", ".join(PHASES))
     lengths = {}
     for length in ("context", "prompt", "gen"):

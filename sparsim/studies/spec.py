@@ -70,7 +70,7 @@ from ..tomlfile import read_toml
 from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
-from .modelspec import ModelWorkload, is_model_workload, parse_model_workload
+from .modelspec import ModelWorkload, is_file, is_model_workload, parse_model_workload
 from .paths import DEFAULT_IMPLS, NO_QUANT, allowed_entries, resolve, step_paths
 
 __all__ = ["STUDY_VERSION", "Study", "Workload", "KernelOptions", "load_study", "parse_study"]
@@ -233,7 +233,7 @@ def _hardware(c: _Checker, base: Path | None, value: Any) -> tuple[str, ...]:
             out.append(item)
         elif item.endswith(".toml"):
             path = _resolve(base, item)
-            if not Path(path).is_file():
+            if not is_file(path):
                 raise c.fail("sweep.hardware", item, f"{', '.join(names)}, or a path to an existing profile .toml")
             load_profile(path)  # check it now: a bad profile fails before the sweep starts
             out.append(path)
@@ -367,7 +367,7 @@ def _calibration(c: _Checker, base: Path | None, value: Any, hardware: tuple[str
     out = []
     for item in items:
         path = _resolve(base, item)
-        if not Path(path).is_file():
+        if not is_file(path):
             raise c.fail("calibration", item, "paths of existing calibration files (relative to the study file)")
         cal = load_calibration(path)
         if cal.hw not in names:
@@ -436,7 +436,7 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     validation = None
     if data.get("validation"):
         validation = _resolve(base, c.string("validation", data["validation"]))
-        if not Path(validation).is_file():
+        if not is_file(validation):
             raise c.fail("validation", data["validation"], "the path of an existing JSON-lines file of measured times")
 
     study = Study(name=name, description=description, workloads=workloads, hardware=hardware,
