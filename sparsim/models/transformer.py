@@ -49,6 +49,10 @@ _REFUSED_KEYS = {
     "encoder_layers": "encoder-decoder models are not supported",
 }
 _SUPPORTED = "dense decoder-only Llama/Mistral/Qwen2 configs"
+#: most decoder layers a config may have: a step's timeline simulates every layer's launches
+#: (100,000 layers ran for minutes). The deepest published dense decoder, Llama-3.1-405B,
+#: has 126 (huggingface.co/meta-llama/Llama-3.1-405B config.json, num_hidden_layers).
+MAX_LAYERS = 1024
 _MODEL_TYPES = ("llama", "mistral", "qwen2")
 
 
@@ -133,6 +137,14 @@ def _int(origin: str, data: Mapping, key: str, default=None) -> int:
         raise SparsimError(f"model {origin}: key {key}: got {shown(data[key])}; allowed: a whole number >= 1") from None
 
 
+def _layers(origin: str, data: Mapping) -> int:
+    layers = _int(origin, data, "num_hidden_layers")
+    if layers > MAX_LAYERS:
+        raise SparsimError(f"model {origin}: key num_hidden_layers: got {layers:,}; allowed: at most {MAX_LAYERS:,} "
+                           "(Llama-3.1-405B has 126)")
+    return layers
+
+
 def config_from_dict(data: Mapping[str, Any], origin: str = "<config>") -> TransformerConfig:
     """Check a Hugging Face ``config.json`` mapping and build the configuration."""
     if not isinstance(data, Mapping):
@@ -158,7 +170,7 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "<config>") -> Trans
     return TransformerConfig(
         name=str(data.get("_name_or_path") or Path(origin).parent.name or origin),
         hidden_size=hidden, intermediate_size=_int(origin, data, "intermediate_size"),
-        num_hidden_layers=_int(origin, data, "num_hidden_layers"), num_attention_heads=heads,
+        num_hidden_layers=_layers(origin, data), num_attention_heads=heads,
         num_key_value_heads=kv_heads, head_dim=head_dim, vocab_size=_int(origin, data, "vocab_size"),
         tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
         attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
@@ -224,7 +236,7 @@ def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
         path = path / "config.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SparsimError(f"--model: {path.name}: cannot read JSON ({type(exc).__name__}); allowed: a config.json") from None
     config = config_from_dict(data, path.name)
     if not data.get("_name_or_path"):  # a model's config.json is named after its folder, as a study names it

@@ -67,6 +67,14 @@ CASES = {
     "config.json max_position_embeddings 'long'": lambda t: (
         ["step", "--model", _config(t, max_position_embeddings="long"), "--hw", "l4"],
         ["model config.json: key max_position_embeddings: got 'long'", "a whole number >= 1"]),
+    # RecursionError in json, reading a config.json nested 200,000 deep
+    "config.json nested 200,000 deep": lambda t: (
+        ["step", "--model", _deep_config(t), "--hw", "l4"], ["--model: config.json: cannot read JSON"]),
+    # ran for minutes: a step's timeline simulates every layer (no answer, no error)
+    "config.json with 100,000 layers": lambda t: (
+        ["step", "--model", _config(t, hidden_size=1, num_attention_heads=1, intermediate_size=1, vocab_size=1,
+                                    num_hidden_layers=100_000), "--hw", "l4"],
+        ["model config.json: key num_hidden_layers: got 100,000; allowed: at most 1,024"]),
     # accepted in silence before: a sequence past the model's positions
     "step --context past llama3-8b's 8192": lambda t: (
         ["step", "--model", "llama3-8b", "--hw", "h100-sxm5-80gb", "--context", "8193"],
@@ -84,6 +92,13 @@ if sys.platform.startswith("linux"):
     CASES["explain /proc/self/mem"] = lambda t: (["explain", "/proc/self/mem"], ["trace '/proc/self/mem': cannot read"])
 
 
+def _deep_config(tmp_path) -> str:
+    path = tmp_path / "deep" / "config.json"
+    path.parent.mkdir()
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    return str(path)
+
+
 def _fifo(tmp_path) -> str:
     path = tmp_path / "page.html"
     os.mkfifo(path)
@@ -93,8 +108,8 @@ def _fifo(tmp_path) -> str:
 def _config(tmp_path, **extra) -> str:
     path = tmp_path / "tiny" / "config.json"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
-                                "intermediate_size": 128, "vocab_size": 100, **extra}))
+    path.write_text(json.dumps({**{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                                   "intermediate_size": 128, "vocab_size": 100}, **extra}))
     return str(path)
 
 
