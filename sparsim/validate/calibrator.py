@@ -51,7 +51,7 @@ from .fitpoints import FitPoints as _Points
 from .fitpoints import check_records_hw as _check_hw
 from .fitpoints import group_folds, predict_points, predict_records, records_to_points, usable_records
 from .fitpoints import spread as _spread
-from .fitstats import cross_validate, cv_by_kernel, std_log
+from .fitstats import cross_validate, cv_by_kernel, identifiable, std_log
 from .points import Point, mape
 
 __all__ = ["Calibrator", "usable_records", "predict_records", "predict_points", "with_measured",
@@ -233,8 +233,6 @@ class Calibrator:
         """Parameters that move this implementation's predictions and are not collinear,
         probed at the given start of this table (an earlier fit), else at the defaults:
         a term of a max() that binds only near the solution moves nothing at the defaults."""
-        from scipy.linalg import qr
-
         names = candidates if candidates is not None else [
             n for n in DEFAULT_PARAMS if hw.kind == "cpu" or not n.startswith("cpu_")]
         names = [n for n in names if n not in exclude]
@@ -243,34 +241,8 @@ class Calibrator:
         idx = _spread(points, idx, SELECT_POINTS)
         given = dict((self.start or {}).get(impl, {}))
         at = {n: float(given[n]) for n in names if n in given}  # excluded ones stay at their defaults
-        base = points.residuals(idx, at)
-        columns, moving = [], []
-        for name in names:
-            lo, hi = PARAM_BOUNDS[name]
-            v0 = at.get(name, DEFAULT_PARAMS[name])
-            value = v0 / 1.25 if v0 * 1.25 > hi else v0 * 1.25
-            col = (points.residuals(idx, {**at, name: value}) - base) / (math.log(value) - math.log(v0))
-            if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
-                columns.append(col)
-                moving.append(name)
-        report = []
-        if not moving:
-            return [], report
-        jac = np.column_stack(columns)
-        _, r, order = qr(jac, mode="economic", pivoting=True)
-        diag = np.abs(np.diag(r))
-        chosen = []
-        for rank, j in enumerate(order):
-            # fewer residuals than candidates: the ones past the rank are not determined
-            independent = rank < len(diag) and diag[rank] > 0.05 * diag[0]
-            if len(chosen) < self.max_params and independent:
-                chosen.append(moving[j])
-            elif not independent:
-                report.append(self._row(impl, moving[j], None, None, "not identified (collinear with the fitted ones)"))
-            else:
-                report.append(self._row(impl, moving[j], None, None,
-                                        f"not fitted (weaker than the {self.max_params} fitted)"))
-        return chosen, report
+        chosen, rejected = identifiable(points, idx, names, at, self.max_params)
+        return chosen, [self._row(impl, name, None, None, status) for name, status in rejected]
 
     def _row(self, impl, name, value, std_log, status) -> dict:
         lo, hi = PARAM_BOUNDS[name]

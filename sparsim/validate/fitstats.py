@@ -1,5 +1,7 @@
 """How well a calibration fit is determined, and how well it carries to shapes it never saw.
 
+* **Identifiability** (:func:`identifiable`): which parameters the points move, and which
+  of those are not (nearly) collinear: a column-pivoted QR of the residuals' Jacobian.
 * **Uncertainty** (:func:`std_log`): the Gauss-Newton covariance from the Jacobian of the
   log residuals at the solution, ``s^2 (J^T J)^-1`` with ``s^2`` the residual variance,
   reported as the standard deviation of the log of each parameter (``0.1`` ~ +-10%).
@@ -28,11 +30,49 @@ from typing import Callable
 
 import numpy as np
 
-from ..simulator.params import PARAM_BOUNDS
+from ..simulator.params import DEFAULT_PARAMS, PARAM_BOUNDS
 from .fitpoints import FitPoints, group_folds
 from .points import mape
 
-__all__ = ["std_log", "cross_validate", "cv_by_kernel"]
+__all__ = ["identifiable", "std_log", "cross_validate", "cv_by_kernel"]
+
+
+def identifiable(points: FitPoints, idx, names: list[str], at: dict, max_params: int
+                 ) -> tuple[list[str], list[tuple[str, str]]]:
+    """The parameters the points ``idx`` identify, probed at ``at`` (the others at their
+    defaults): those a 25% change moves some prediction by more than 0.25%, kept in the
+    order of a column-pivoted QR of the Jacobian of the log residuals, at most
+    ``max_params`` and none (nearly) collinear with those kept. Returns the chosen names
+    and (name, why not) for the ones that move predictions but are not chosen."""
+    from scipy.linalg import qr
+
+    base = points.residuals(idx, at)
+    columns, moving = [], []
+    for name in names:
+        lo, hi = PARAM_BOUNDS[name]
+        v0 = at.get(name, DEFAULT_PARAMS[name])
+        value = v0 / 1.25 if v0 * 1.25 > hi else v0 * 1.25
+        col = (points.residuals(idx, {**at, name: value}) - base) / (math.log(value) - math.log(v0))
+        if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
+            columns.append(col)
+            moving.append(name)
+    rejected: list[tuple[str, str]] = []
+    if not moving:
+        return [], rejected
+    jac = np.column_stack(columns)
+    _, r, order = qr(jac, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    chosen = []
+    for rank, j in enumerate(order):
+        # fewer residuals than candidates: the ones past the rank are not determined
+        independent = rank < len(diag) and diag[rank] > 0.05 * diag[0]
+        if len(chosen) < max_params and independent:
+            chosen.append(moving[j])
+        elif not independent:
+            rejected.append((moving[j], "not identified (collinear with the fitted ones)"))
+        else:
+            rejected.append((moving[j], f"not fitted (weaker than the {max_params} fitted)"))
+    return chosen, rejected
 
 
 def std_log(res, p: int) -> np.ndarray:
