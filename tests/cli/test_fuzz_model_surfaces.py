@@ -166,7 +166,14 @@ def _argv(draw):
         argv += ["--prompt", "16", "--gen", "4"]
     for key in keys:  # a later flag wins over the defaults above (click keeps the last value)
         argv += [key, draw(st.sampled_from(_VALUES[key]))]
-    return argv
+    return argv + (["--json"] if draw(st.booleans()) else [])
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity (not JSON, though Python writes them)."""
+    def refuse(constant):
+        raise ValueError(f"{constant} in the output")
+    return json.loads(text, parse_constant=refuse)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -176,6 +183,8 @@ def test_step_and_generate_answer_or_refuse_in_one_line(argv, capsys):
     out, err = capsys.readouterr()
     if code == 0:
         assert err == "" and out
+        if "--json" in argv:
+            assert isinstance(_strict_json(out), dict)
     else:
         _one_line(code, out, err)
         # it names the flag (ours or click's), the profile or model file, or what does not fit
