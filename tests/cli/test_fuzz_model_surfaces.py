@@ -75,6 +75,9 @@ CASES = {
         ["step", "--model", _config(t, hidden_size=1, num_attention_heads=1, intermediate_size=1, vocab_size=1,
                                     num_hidden_layers=100_000), "--hw", "l4"],
         ["model config.json: key num_hidden_layers: got 100,000; allowed: at most 1,024"]),
+    # accepted in silence before: every matrix multiply of a GPU trace "unknown" on the host CPU
+    "explain --hw host": lambda t: (
+        ["explain", TRACE, "--hw", "host"], ["--hw: got 'host', a CPU profile; allowed: a GPU profile"]),
     # accepted in silence before: a sequence past the model's positions
     "step --context past llama3-8b's 8192": lambda t: (
         ["step", "--model", "llama3-8b", "--hw", "h100-sxm5-80gb", "--context", "8193"],
