@@ -143,6 +143,11 @@ def _step_inputs(model, hw, calibration):
 
     config = load_config(model)
     profile = load_profile(hw)
+    if profile.kind == "cpu":  # the step model lays out GPU streams, launches and HBM capacity
+        from .errors import SparsimError, shown
+
+        raise SparsimError(f"--hw: got {shown(hw if isinstance(hw, str) else profile.name)}, a CPU profile; "
+                           "allowed: a GPU profile ('sparsim hw list'): a model step runs on GPUs")
     cal = resolve_calibration(calibration, profile)
     from .simulator.library import basis_of
 

@@ -312,6 +312,13 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     workloads = tuple(parse_workload(c, base, i, w) for i, w in tables if not is_model_workload(w))
     model_workloads = tuple(parse_model_workload(c, base, i, w) for i, w in tables if is_model_workload(w))
     c.unique("workloads[].name", [w.name for w in workloads + model_workloads])
+    if model_workloads:  # a model step runs on GPUs: each point on a CPU profile would be refused
+        from ..hwprofiles import load_profile
+
+        for hw in hardware:
+            if load_profile(hw).kind == "cpu":
+                raise c.fail("sweep.hardware", hw, "GPU profiles in a study with model workloads "
+                             f"({', '.join(w.name for w in model_workloads)}); sweep a CPU in a study of its own")
     quant = (NO_QUANT,)
     if "quant" in sweep:
         from ..models.quant import SCHEMES

@@ -75,6 +75,13 @@ CASES = {
         ["step", "--model", _config(t, hidden_size=1, num_attention_heads=1, intermediate_size=1, vocab_size=1,
                                     num_hidden_layers=100_000), "--hw", "l4"],
         ["model config.json: key num_hidden_layers: got 100,000; allowed: at most 1,024"]),
+    # accepted in silence before: a "gpu-bound" CUDA-graph step of Llama-2-7B on this machine's CPU
+    "step --hw host": lambda t: (
+        ["step", "--model", "llama2-7b", "--hw", "host", "--mode", "cuda-graphs"],
+        ["--hw: got 'host', a CPU profile; allowed: a GPU profile"]),
+    "generate --hw host": lambda t: (
+        ["generate", "--model", "llama2-7b", "--hw", "host", "--prompt", "4", "--gen", "2"],
+        ["--hw: got 'host', a CPU profile"]),
     # accepted in silence before: every matrix multiply of a GPU trace "unknown" on the host CPU
     "explain --hw host": lambda t: (
         ["explain", TRACE, "--hw", "host"], ["--hw: got 'host', a CPU profile; allowed: a GPU profile"]),

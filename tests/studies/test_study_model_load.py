@@ -91,3 +91,20 @@ def test_the_limits_hold_exactly_at_the_edge(tmp_path):
     assert study.model_workloads[0].context == 100000
     assert load_study(_study(tmp_path, 'model = "llama2-7b"\ncontext = 16\ntp = [1, 2, 4]\n')).model_workloads[0].tp \
         == (1, 2, 4)
+
+
+def test_a_cpu_profile_beside_model_workloads_is_refused_at_load(tmp_path):
+    from importlib import resources
+
+    from sparsim.calibration import load_calibration
+    from sparsim.tomlfile import dumps
+
+    # a CPU profile as a file (the one stored with the shipped host-example calibration)
+    cal = load_calibration(resources.files("sparsim.validate") / "data" / "host-example" / "calibration.toml")
+    (tmp_path / "cpu.toml").write_text(dumps(json.loads(json.dumps(dict(cal.provenance["profile"])))))
+    path = tmp_path / "s.toml"
+    path.write_text(HEAD.replace('["h100-sxm5-80gb"]', '["h100-sxm5-80gb", "cpu.toml"]')
+                    + '[[workloads]]\nmodel = "llama2-7b"\ncontext = 16\n')
+    with pytest.raises(SparsimError, match=r"key sweep.hardware: got '.*cpu.toml'; allowed: GPU profiles in a study "
+                                           r"with model workloads \(llama2-7b-decode\)"):
+        load_study(path)
