@@ -96,25 +96,49 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _with_nul(argv) -> str | None:
-    """``FLAG: got VALUE`` of the first argument holding a NUL byte (None: none does)."""
+    """``NAME: got VALUE`` of the first argument holding a NUL byte (None: none does)."""
     from ..errors import shown
 
     for i, arg in enumerate(argv):
         if "\x00" in arg:
-            flag = argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}"
-            return f"{flag}: got {shown(arg)}"
+            return f"{_label(argv, i)}: got {shown(arg)}"
     return None
 
 
 def _path_error(argv, exc: OSError) -> str:
-    """``FLAG: got PATH (why); allowed: ...`` for a path the OS refused."""
+    """``NAME: got PATH (why); allowed: ...`` for a path the OS refused."""
     from ..errors import shown
 
     argv = sys.argv[1:] if argv is None else argv
     name = str(exc.filename)
     i = next((i for i, arg in enumerate(argv) if arg == name), None)
-    flag = (argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}") if i is not None else "path"
-    return f"{flag}: got {shown(name)} ({exc.strerror or type(exc).__name__}); allowed: a path the file system can open"
+    label = _label(argv, i) if i is not None else "path"
+    return f"{label}: got {shown(name)} ({exc.strerror or type(exc).__name__}); allowed: a path the file system can open"
+
+
+def _label(argv, i: int) -> str:
+    """What ``argv[i]`` was given as: the option it is the value of (``--hw``), else the
+    command's positional argument (``TRACE``, ``STUDY_FILE``), else its position."""
+    command = None
+    if argv and argv[0] in _COMMANDS:
+        try:
+            command = cli.get_command(None, argv[0])
+        except Exception:  # naming the argument must never hide the error itself
+            command = None
+    if command is None or isinstance(command, click.Group):
+        return argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}"
+    valued = {o for p in command.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    positional, j = 0, 1
+    while j < i:
+        if argv[j] in valued:
+            j += 2
+        else:
+            positional += not argv[j].startswith("-")
+            j += 1
+    if j > i:  # argv[i] is the value of the option before it
+        return argv[i - 1]
+    names = [p.human_readable_name for p in command.params if isinstance(p, click.Argument)]
+    return names[positional] if positional < len(names) else f"argument {i + 1}"
 
 
 def _subcommand(argv):

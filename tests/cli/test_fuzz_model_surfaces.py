@@ -43,7 +43,7 @@ CASES = {
     "step --hw of 5000 characters": lambda t: (
         ["step", "--model", "llama2-7b", "--hw", LONG], ["--hw: got 'yyy", "File name too long"]),
     "explain TRACE of 5000 characters": lambda t: (
-        ["explain", LONG], ["argument 2: got 'yyy", "File name too long"]),
+        ["explain", LONG], ["TRACE: got 'yyy", "File name too long"]),
     "study validation path of 400 characters": lambda t: (
         ["study", _study(t, '[[workloads]]\nmodel = "llama2-7b"\ncontext = 16\n', f'validation = "{"v" * 400}.jsonl"\n'),
          "--out", str(t / "o")], ["key validation: got 'vvv", "existing JSON-lines file"]),
@@ -55,7 +55,7 @@ CASES = {
         ["step", "--model", "llama2-7b", "--hw", "l4", "--calibration", "a\x00b"],
         ["--calibration: got 'a\\x00b'", "without NUL bytes"]),
     "NUL in the study file name": lambda t: (
-        ["study", "s\x00.toml", "--out", str(t / "o")], ["argument 2: got 's\\x00.toml'", "without NUL bytes"]),
+        ["study", "s\x00.toml", "--out", str(t / "o")], ["STUDY_FILE: got 's\\x00.toml'", "without NUL bytes"]),
     # TypeError: unhashable type, from `phase not in PHASES`
     "study phase is a list": lambda t: (
         ["study", _study(t, '[[workloads]]\nmodel = "llama2-7b"\nphase = ["decode"]\ncontext = 16\n'),
