@@ -143,6 +143,11 @@ def _step_inputs(model, hw, calibration):
 
     config = load_config(model)
     profile = load_profile(hw)
+    if profile.kind == "cpu":  # the step model lays out GPU streams, launches and HBM capacity
+        from .errors import SparsimError, shown
+
+        raise SparsimError(f"--hw: got {shown(hw if isinstance(hw, str) else profile.name)}, a CPU profile; "
+                           "allowed: a GPU profile ('sparsim hw list'): a model step runs on GPUs")
     cal = resolve_calibration(calibration, profile)
     from .simulator.library import basis_of
 
@@ -186,9 +191,15 @@ def predict_step(
     per eager kernel call; by default the host the calibration was measured on, else the
     published reference host.
     """
+    from .models.transformer import check_positions
     from .steps.step import predict_step_on
 
     config, profile, cal, basis = _step_inputs(model, hw, calibration)
+    # a sequence past the model's positions is refused, not predicted (prefill: context 0 = none cached)
+    if phase == "decode":
+        check_positions(config, context=context)
+    elif phase == "prefill":
+        check_positions(config, prompt=prompt, context=context or None)
     return predict_step_on(config, profile, cal, predict=predict, model_name=config.name, phase=phase, batch=batch,
                            context=context, prompt=prompt, linear=linear, density=density, impl=impl, quant=quant,
                            group=group, kv_dtype=kv_dtype, mode=mode, tp=tp, dtype=dtype,
@@ -202,10 +213,12 @@ def predict_generation(model, *, hw, batch: int = 1, prompt: int = 128, gen: int
     ``options`` are :func:`predict_step`'s; ``prefill_mode`` runs the prefill in another
     mode (gpt-fast compiles only the decode step); ``static_cache``: every decode step
     attends over the whole cache of ``prompt + gen`` tokens (gpt-fast's static cache)."""
+    from .models.transformer import check_positions
     from .steps.generation import predict_generation_on
     from .steps.step import predict_step_on
 
     config, profile, cal, basis = _step_inputs(model, hw, options.pop("calibration", None))
+    check_positions(config, prompt=prompt, gen=gen)  # the last decode step holds prompt + gen tokens
     shared: dict = {}  # the request's steps share their linear-layer predictions
 
     def step(**kw):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
@@ -109,6 +110,18 @@ def fsync_dir(folder: str | Path) -> None:
         os.close(fd)
 
 
+def _check_replaceable(path: Path, label: str) -> None:
+    """Refuse to rename a file over a device, FIFO or socket: os.replace would put a regular
+    file in place of /dev/null (as root) instead of writing to it."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return  # absent (or unreachable: the write itself says why)
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode) or stat.S_ISDIR(mode)):
+        raise SparsimError(f"{label}: got {path}, a device or special file; allowed: the path of a regular file "
+                           "(or of a new one)")
+
+
 def _fail(path: Path, exc: OSError, label: str) -> SparsimError:
     return SparsimError(f"{label}: cannot write {path}: {exc.strerror or exc}; allowed: a writable path")
 
@@ -122,6 +135,7 @@ def atomic_path(path: str | Path, label: str = "--out") -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent
+    _check_replaceable(path, label)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=folder)
@@ -164,6 +178,7 @@ def atomic_group(label: str = "--out") -> Iterator[Callable[[str | Path], Path]]
 
     def temp(path: str | Path) -> Path:
         path = Path(path)
+        _check_replaceable(path, label)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)

@@ -64,6 +64,10 @@ def cli():
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return the exit status (0 ok, 2 bad input, 1 internal error)."""
+    nul = _with_nul(sys.argv[1:] if argv is None else argv)
+    if nul is not None:  # no shell passes one; click's path checks would raise ValueError on it
+        click.echo(f"sparsim: error: {nul}; allowed: text without NUL bytes", err=True)
+        return 2
     try:
         cli.main(args=argv, prog_name="sparsim", standalone_mode=False)
     except SparsimError as exc:
@@ -83,7 +87,58 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except BrokenPipeError:  # `sparsim ... | head`
         return 0
+    except OSError as exc:  # a path the OS refuses to open (a name too long, ...): one line naming it
+        if exc.filename is None:
+            raise
+        click.echo(f"sparsim: error: {_path_error(argv, exc)}", err=True)
+        return 2
     return 0
+
+
+def _with_nul(argv) -> str | None:
+    """``NAME: got VALUE`` of the first argument holding a NUL byte (None: none does)."""
+    from ..errors import shown
+
+    for i, arg in enumerate(argv):
+        if "\x00" in arg:
+            return f"{_label(argv, i)}: got {shown(arg)}"
+    return None
+
+
+def _path_error(argv, exc: OSError) -> str:
+    """``NAME: got PATH (why); allowed: ...`` for a path the OS refused."""
+    from ..errors import shown
+
+    argv = sys.argv[1:] if argv is None else argv
+    name = str(exc.filename)
+    i = next((i for i, arg in enumerate(argv) if arg == name), None)
+    label = _label(argv, i) if i is not None else "path"
+    return f"{label}: got {shown(name)} ({exc.strerror or type(exc).__name__}); allowed: a path the file system can open"
+
+
+def _label(argv, i: int) -> str:
+    """What ``argv[i]`` was given as: the option it is the value of (``--hw``), else the
+    command's positional argument (``TRACE``, ``STUDY_FILE``), else its position."""
+    command = None
+    if argv and argv[0] in _COMMANDS:
+        try:
+            command = cli.get_command(None, argv[0])
+        except Exception:  # naming the argument must never hide the error itself
+            command = None
+    if command is None or isinstance(command, click.Group):
+        return argv[i - 1] if i and argv[i - 1].startswith("-") else f"argument {i + 1}"
+    valued = {o for p in command.params if isinstance(p, click.Option) and not p.is_flag for o in p.opts}
+    positional, j = 0, 1
+    while j < i:
+        if argv[j] in valued:
+            j += 2
+        else:
+            positional += not argv[j].startswith("-")
+            j += 1
+    if j > i:  # argv[i] is the value of the option before it
+        return argv[i - 1]
+    names = [p.human_readable_name for p in command.params if isinstance(p, click.Argument)]
+    return names[positional] if positional < len(names) else f"argument {i + 1}"
 
 
 def _subcommand(argv):

@@ -42,12 +42,19 @@ def explain(trace, hw, density, calibration, as_json, html_out):
 
     if density is not None:
         density = check_density("--density", density)
+    if hw is not None:  # refused before the trace is read: a GPU trace on a CPU profile predicts nothing
+        from ..errors import SparsimError, shown
+        from ..hwprofiles import load_profile
+
+        if load_profile(hw).kind == "cpu":
+            raise SparsimError(f"--hw: got {shown(hw)}, a CPU profile; allowed: a GPU profile ('sparsim hw list'): "
+                               "a torch.profiler trace's matrix multiplies ran on a GPU")
     result = explain_fn(trace, hw=hw, density=density, calibration=calibration)
     if html_out:
         from ..atomic import write_text_atomic
         from ..reports.explain_page import explain_page
 
-        write_text_atomic(Path(html_out), explain_page(result))
+        write_text_atomic(Path(html_out), explain_page(result), label="--html")
     if as_json:
         click.echo(json.dumps(result.to_dict(), allow_nan=False))
         return

@@ -42,6 +42,8 @@ import numpy as np
 # scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_choice, check_positive_int
+from .indexwidth import INDEX_POLICIES, index_dtype, index_width_bytes  # noqa: F401  (re-exported)
+from .indexwidth import check_count as _check_count
 
 __all__ = [
     "INDEX_POLICIES",
@@ -61,52 +63,12 @@ __all__ = [
     "csr_arrays",
 ]
 
-INDEX_POLICIES = ("minimal", "library", "int32", "int64")
 FORMATS = ("dense", "coo", "csr", "bsr", "nm", "channel")
 #: element widths storage_of can build arrays for: int8/fp8, fp16/bf16, fp32/tf32, fp64
 VALUE_BYTES = (1, 2, 4, 8)
 
-# numpy types that hold an index of each width under each policy (minimal is unsigned:
-# 255 must fit in one byte; library matches cuSPARSE's CUSPARSE_INDEX_32I / _64I)
-_INDEX_DTYPES = {
-    "minimal": {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64},
-    "library": {4: np.int32, 8: np.int64},
-    "int32": {4: np.int32},
-    "int64": {8: np.int64},
-}
 # stand-in value types of each width; only their itemsize matters for byte counts
 _VALUE_DTYPES = {1: np.int8, 2: np.float16, 4: np.float32, 8: np.float64}
-
-
-def index_width_bytes(max_value: int, policy: str = "minimal") -> int:
-    """Bytes per index when the largest value an index array must hold is ``max_value``.
-
-    >>> index_width_bytes(255), index_width_bytes(256), index_width_bytes(65_536)
-    (1, 2, 4)
-    >>> index_width_bytes(255, "library"), index_width_bytes(2**31, "library")
-    (4, 8)
-    """
-    check_choice("index policy", policy, INDEX_POLICIES)
-    max_value = _check_count("largest index value", max_value)
-    if policy == "library":
-        return 4 if max_value < 2**31 else 8
-    if policy == "int64":
-        return 8
-    if policy == "int32":
-        if max_value >= 2**31:
-            raise SparsimError(f"index policy int32: largest index {max_value} does not fit in int32; "
-                               "allowed: values below 2**31 (use int64)")
-        return 4
-    # course notes, "CSR Overhead": 1 byte if it fits in a byte, 2 if in 16 bits, ...
-    for width in (1, 2, 4):
-        if max_value < 2 ** (8 * width):
-            return width
-    return 8
-
-
-def index_dtype(max_value: int, policy: str = "minimal") -> np.dtype:
-    """The numpy dtype an index array with largest value ``max_value`` is stored as."""
-    return np.dtype(_INDEX_DTYPES[policy][index_width_bytes(max_value, policy)])
 
 
 @dataclass(frozen=True)
@@ -141,17 +103,6 @@ def _storage(fmt: str, parts: dict[str, int]) -> Storage:
     parts = {name: int(nbytes) for name, nbytes in parts.items()}
     values = parts.get("values", 0)
     return Storage(fmt, values, sum(parts.values()) - values, MappingProxyType(parts))
-
-
-def _check_count(name: str, value) -> int:
-    """A whole number >= 0 (nnz, block counts and kept rows may be zero)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if not (isinstance(value, float) and value.is_integer()):
-            raise SparsimError(f"{name}: got {value!r}; allowed: a whole number >= 0")
-    value = int(value)
-    if value < 0:
-        raise SparsimError(f"{name}: got {value}; allowed: a whole number >= 0")
-    return value
 
 
 def _check_value_bytes(value_bytes) -> int:

@@ -26,14 +26,19 @@ True
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 # scipy is imported where used: `import sparsim` stays cheap (tests/test_import_cost.py)
 
 from ..errors import SparsimError, check_choice, check_density, check_positive_int
+from .bernoulli import CHUNK as _CHUNK
+from .bernoulli import bernoulli_chunks as _bernoulli_chunks
+from .bernoulli import bernoulli_positions as _bernoulli_positions
+from .bernoulli import bernoulli_rows as _bernoulli_rows
+from .bernoulli import concat_ranges as _concat_ranges
 from .formats import check_nm_shape
+from .pruning import channel_prune, magnitude_prune, nm_prune  # noqa: F401  (re-exported)
 
 __all__ = [
     "PATTERNS",
@@ -60,8 +65,6 @@ _OPTIONS = {
 }
 #: largest dense mask :meth:`SparsityPattern.to_mask` builds (128 MiB of bools)
 MAX_MASK_ELEMENTS = 2**27
-# random draws per vectorized chunk: bounds temporary memory to a few tens of MB
-_CHUNK = 2**22
 
 
 @dataclass(frozen=True, eq=False)
@@ -144,122 +147,6 @@ class SparsityPattern:
 
 
 # -- generators ---------------------------------------------------------------------------
-
-def _geometric_gaps(rng, log_q, size: int, cap: int) -> np.ndarray:
-    """Gaps between successes of a Bernoulli(p) process, each >= 1 (exact inversion).
-
-    P(gap > j) = (1-p)**j, so gap = 1 + floor(log(V) / log(1-p)) with V uniform on (0, 1];
-    ``log_q`` is log(1-p), a number or one per draw. Cheaper than ``rng.geometric`` and
-    allows a per-draw p. Gaps are capped at ``cap`` (a gap that long leaves the range
-    anyway) so a tiny p cannot overflow int64. Computed in place: one float buffer.
-    """
-    v = rng.random(size)
-    np.negative(v, out=v)
-    np.log1p(v, out=v)  # log(V), V = 1 - U in (0, 1]
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf is capped below
-        np.divide(v, log_q, out=v)
-    np.floor(v, out=v)
-    np.minimum(v, cap - 1, out=v)
-    gaps = v.astype(np.int64)
-    gaps += 1
-    return gaps
-
-
-def _bernoulli_chunks(rng, total: int, p: float):
-    """Sorted positions in [0, total) of an exact Bernoulli(p) process, yielded in
-    ascending int64 chunks of about _CHUNK positions each (bounded temporary memory).
-
-    Sparse: positions are the running sum of geometric gaps (no dense array, no sort).
-    Dense-ish (p > 0.3): compare uniform draws with p; cheaper per element there.
-    """
-    if p <= 0.0:
-        return
-    if p >= 1.0 or p > 0.3:
-        for start in range(0, total, _CHUNK):
-            length = min(_CHUNK, total - start)
-            if p >= 1.0:
-                yield np.arange(start, start + length, dtype=np.int64)
-            else:
-                yield np.flatnonzero(rng.random(length) < p) + start
-        return
-    log_q = math.log1p(-p)
-    # linear ranges whose expected nnz is about _CHUNK each
-    span = total if total * p <= _CHUNK else max(1, int(_CHUNK / p))
-    for start in range(0, total, span):
-        length = min(span, total - start)
-        mean = length * p
-        # enough draws to pass the end with overwhelming probability; top up otherwise
-        draws = int(mean + 6 * math.sqrt(mean * (1 - p)) + 16)
-        positions = np.cumsum(_geometric_gaps(rng, log_q, draws, length + 1))
-        while positions[-1] <= length:
-            more = np.cumsum(_geometric_gaps(rng, log_q, draws, length + 1)) + positions[-1]
-            positions = np.concatenate([positions, more])
-        positions = positions[: np.searchsorted(positions, length, side="right")]
-        positions += start - 1  # a first gap of 1 means position 0
-        yield positions
-
-
-def _bernoulli_positions(rng, total: int, p: float) -> np.ndarray:
-    """All positions of :func:`_bernoulli_chunks` in one sorted int64 array."""
-    return np.concatenate([np.zeros(0, dtype=np.int64), *_bernoulli_chunks(rng, total, p)])
-
-
-def _bernoulli_rows(rng, k: int, p_rows: np.ndarray, slack_sd: float = 4.0,
-                    slack: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Each row i an independent Bernoulli(p_rows[i]) process over k columns -> CSR.
-
-    Each row draws ``slack_sd`` standard deviations and ``slack`` gaps more than its
-    expected count; the rare row whose draws all land inside is topped up one by one.
-    """
-    m = p_rows.size
-    mean = k * p_rows
-    draws = np.where(p_rows > 0, np.ceil(mean + slack_sd * np.sqrt(mean * (1 - p_rows)) + slack), 0)
-    draws = draws.astype(np.int64)
-    with np.errstate(divide="ignore"):
-        log_q = np.log1p(-p_rows)  # -inf for a full row: every gap is 1
-    counts = np.zeros(m, dtype=np.int64)
-    pieces: list[np.ndarray] = []
-    # rows in chunks of about _CHUNK draws each
-    cumulative = np.cumsum(draws)
-    cuts = np.searchsorted(cumulative, np.arange(_CHUNK, int(cumulative[-1]), _CHUNK), side="right")
-    bounds = np.unique(np.concatenate([[0], cuts, [m]]))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        d = draws[lo:hi]
-        ends = np.cumsum(d)
-        positions = _geometric_gaps(rng, np.repeat(log_q[lo:hi], d), int(ends[-1]), k + 1)
-        np.cumsum(positions, out=positions)
-        # segmented running sum: subtract what the earlier rows contributed (and 1, since
-        # a first gap of 1 means column 0)
-        before = np.concatenate([[0], positions])[ends - d]
-        positions -= np.repeat(before + 1, d)
-        inside_count = np.concatenate([[0], np.cumsum(positions < k)])
-        counts[lo:hi] = inside_count[ends] - inside_count[ends - d]
-        row_columns = positions[positions < k].astype(np.int32)
-        del positions
-        # rows whose draws all landed inside may have more successes: top them up
-        short = np.flatnonzero((d > 0) & (counts[lo:hi] == d))
-        if short.size:
-            segments = np.split(row_columns.astype(np.int64), np.cumsum(counts[lo:hi])[:-1])
-            for i in short:
-                row = segments[i]
-                while row[-1] < k:
-                    row = np.concatenate([row, row[-1] + np.cumsum(
-                        _geometric_gaps(rng, log_q[lo + i], int(d[i]), k + 1))])
-                segments[i] = row[row < k]
-                counts[lo + i] = segments[i].size
-            row_columns = np.concatenate(segments).astype(np.int32)
-        pieces.append(row_columns)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    return indptr, np.concatenate([np.zeros(0, dtype=np.int32), *pieces])
-
-
-def _concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(s, s + n) for each (s, n), without a Python loop."""
-    lengths = np.asarray(lengths, dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
-        np.asarray(starts, dtype=np.int64) - offsets, lengths)
-
 
 def _uniform(rng, m, k, density, **_):
     row_nnz = np.zeros(m, dtype=np.int64)
@@ -424,71 +311,6 @@ def from_scipy(matrix, name: str = "scipy") -> SparsityPattern:
     csr.sum_duplicates()
     csr.eliminate_zeros()
     return SparsityPattern(csr.shape[0], csr.shape[1], csr.indptr, csr.indices, name)
-
-
-# -- pruning real weights -----------------------------------------------------------------
-
-def _magnitudes(weights, what: str = "weights") -> np.ndarray:
-    a = np.abs(np.asarray(weights))
-    if a.size == 0 or not np.issubdtype(a.dtype, np.number):
-        raise SparsimError(f"{what}: got a {a.dtype} array of shape {a.shape}; allowed: a non-empty numeric array")
-    if np.issubdtype(a.dtype, np.floating) and np.isnan(a).any():
-        raise SparsimError(f"{what}: contains NaN; allowed: finite numbers")
-    return a
-
-
-def magnitude_prune(weights, density: float) -> np.ndarray:
-    """Boolean mask keeping the ``round(density * size)`` largest |w| (global magnitude
-    pruning); ties go to the earlier element in row-major order.
-
-    >>> magnitude_prune([[1, -5], [3, 0.5]], 0.5).tolist()
-    [[False, True], [True, False]]
-    """
-    a = _magnitudes(weights)
-    keep = round(check_density("density", density) * a.size)
-    flat = a.ravel()
-    mask = np.zeros(a.size, dtype=bool)
-    if keep:
-        # O(size) selection instead of a full sort: the keep-th largest magnitude
-        threshold = np.partition(flat, a.size - keep)[a.size - keep]
-        mask = flat > threshold
-        ties = np.flatnonzero(flat == threshold)[: keep - int(np.count_nonzero(mask))]
-        mask[ties] = True
-    return mask.reshape(a.shape)
-
-
-def nm_prune(weights, n: int = 2, m_group: int = 4) -> np.ndarray:
-    """Boolean mask keeping the ``n`` largest |w| in every group of ``m_group`` along the
-    last axis (K); ties go to the earlier position (NVIDIA ASP's 2:4 magnitude rule).
-
-    >>> nm_prune([[1, -4, 3, 2, 5, 5, 5, 0]]).astype(int).tolist()
-    [[0, 1, 1, 0, 1, 1, 0, 0]]
-    """
-    a = _magnitudes(weights)
-    n, m_group = check_nm_shape(a.shape[-1], n, m_group, what="K (last axis)")
-    groups = a.reshape(*a.shape[:-1], a.shape[-1] // m_group, m_group)
-    descending = -groups if np.issubdtype(groups.dtype, np.floating) else -groups.astype(np.float64)
-    order = np.argsort(descending, axis=-1, kind="stable")[..., :n]
-    mask = np.zeros(groups.shape, dtype=bool)
-    np.put_along_axis(mask, order, True, axis=-1)
-    return mask.reshape(a.shape)
-
-
-def channel_prune(weights, density: float) -> np.ndarray:
-    """Sorted indices of the rows (output channels) to keep: the ``round(M * density)``
-    rows of largest L1 norm (Li et al. 2017, "Pruning Filters for Efficient ConvNets":
-    filters with the smallest sum of |w| go first). Weights with more than 2 axes
-    (conv filters) are flattened after the first.
-
-    >>> channel_prune([[1, 1], [5, 0], [0, 0.5]], 2 / 3).tolist()
-    [0, 1]
-    """
-    a = _magnitudes(weights)
-    if a.ndim < 2:
-        raise SparsimError(f"weights: got shape {a.shape}; allowed: 2-D (rows = output channels) or more")
-    norms = a.reshape(a.shape[0], -1).sum(axis=1, dtype=np.float64)
-    keep = round(check_density("density", density) * a.shape[0])
-    return np.sort(np.argsort(-norms, kind="stable")[:keep])
 
 
 from .weights import list_tensors, load_weights  # noqa: E402  (re-exported)

@@ -26,13 +26,14 @@ sparsim.errors.SparsimError: model x.json: key num_local_experts: mixture-of-exp
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import SparsimError, check_positive_int, shown
 
-__all__ = ["TransformerConfig", "BUILTIN_CONFIGS", "load_config", "config_from_dict", "builtin_names"]
+__all__ = ["TransformerConfig", "BUILTIN_CONFIGS", "load_config", "config_from_dict", "builtin_names",
+           "positions_allowed", "check_positions"]
 
 # Keys whose presence means an architecture the step model does not describe -> why.
 _REFUSED_KEYS = {
@@ -48,6 +49,10 @@ _REFUSED_KEYS = {
     "encoder_layers": "encoder-decoder models are not supported",
 }
 _SUPPORTED = "dense decoder-only Llama/Mistral/Qwen2 configs"
+#: most decoder layers a config may have: a step's timeline simulates every layer's launches
+#: (100,000 layers ran for minutes). The deepest published dense decoder, Llama-3.1-405B,
+#: has 126 (huggingface.co/meta-llama/Llama-3.1-405B config.json, num_hidden_layers).
+MAX_LAYERS = 1024
 _MODEL_TYPES = ("llama", "mistral", "qwen2")
 
 
@@ -132,6 +137,14 @@ def _int(origin: str, data: Mapping, key: str, default=None) -> int:
         raise SparsimError(f"model {origin}: key {key}: got {shown(data[key])}; allowed: a whole number >= 1") from None
 
 
+def _layers(origin: str, data: Mapping) -> int:
+    layers = _int(origin, data, "num_hidden_layers")
+    if layers > MAX_LAYERS:
+        raise SparsimError(f"model {origin}: key num_hidden_layers: got {layers:,}; allowed: at most {MAX_LAYERS:,} "
+                           "(Llama-3.1-405B has 126)")
+    return layers
+
+
 def config_from_dict(data: Mapping[str, Any], origin: str = "<config>") -> TransformerConfig:
     """Check a Hugging Face ``config.json`` mapping and build the configuration."""
     if not isinstance(data, Mapping):
@@ -157,13 +170,51 @@ def config_from_dict(data: Mapping[str, Any], origin: str = "<config>") -> Trans
     return TransformerConfig(
         name=str(data.get("_name_or_path") or Path(origin).parent.name or origin),
         hidden_size=hidden, intermediate_size=_int(origin, data, "intermediate_size"),
-        num_hidden_layers=_int(origin, data, "num_hidden_layers"), num_attention_heads=heads,
+        num_hidden_layers=_layers(origin, data), num_attention_heads=heads,
         num_key_value_heads=kv_heads, head_dim=head_dim, vocab_size=_int(origin, data, "vocab_size"),
         tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
         attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
-        max_position_embeddings=int(data.get("max_position_embeddings") or 0),
+        # absent or null: the config states no limit (0), and none is checked
+        max_position_embeddings=_int(origin, data, "max_position_embeddings", default=0),
         source=str(origin),
     )
+
+
+def positions_allowed(config: TransformerConfig, positions: int) -> str | None:
+    """None when a sequence of ``positions`` tokens (prompt, cached context and generated
+    tokens together) fits the model's ``max_position_embeddings``, or the config states
+    none; else what is allowed, naming the limit and the config key.
+
+    >>> positions_allowed(load_config("llama2-7b"), 4096) is None
+    True
+    >>> positions_allowed(load_config("llama2-7b"), 4097)
+    "at most 4,096 tokens in a sequence for llama2-7b (its config's max_position_embeddings, huggingface.co/meta-llama/Llama-2-7b-hf config.json)"
+    """
+    limit = config.max_position_embeddings
+    if not limit or positions <= limit:
+        return None
+    return (f"at most {limit:,} tokens in a sequence for {config.name} (its config's max_position_embeddings"
+            + (f", {config.source})" if config.source else ")"))
+
+
+def check_positions(config: TransformerConfig, **lengths) -> None:
+    """Refuse token lengths (``context=``, ``prompt=``, ``gen=``: the flags of one step or
+    request, None where not given) whose sum is past the model's
+    ``max_position_embeddings``; the message names the first flag and the sum.
+
+    >>> check_positions(load_config("llama2-7b"), prompt=4000, gen=200)
+    Traceback (most recent call last):
+    sparsim.errors.SparsimError: --prompt: got 4000 (--prompt 4000 + --gen 200 = 4,200 tokens); allowed: at most 4,096 tokens in a sequence for llama2-7b (its config's max_position_embeddings, huggingface.co/meta-llama/Llama-2-7b-hf config.json)
+    """
+    given = {key: check_positive_int(f"--{key}", value) for key, value in lengths.items() if value is not None}
+    total = sum(given.values())
+    why = positions_allowed(config, total)
+    if why is None:
+        return
+    (first, value), *rest = given.items()
+    terms = " + ".join(f"--{key} {v}" for key, v in given.items())
+    raise SparsimError(f"--{first}: got {value}" + (f" ({terms} = {total:,} tokens)" if rest else "")
+                       + f"; allowed: {why}")
 
 
 def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
@@ -174,13 +225,20 @@ def load_config(model: str | Path | TransformerConfig) -> TransformerConfig:
     if isinstance(model, str) and model in BUILTIN_CONFIGS:
         return BUILTIN_CONFIGS[model]
     path = Path(model) if isinstance(model, (str, Path)) else None
-    if path is None or not (path.is_file() or (path / "config.json").is_file()):
+    try:
+        found = path is not None and (path.is_file() or (path / "config.json").is_file())
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
         raise SparsimError(f"--model: got {shown(model)}; allowed: {', '.join(BUILTIN_CONFIGS)} "
                            "or a path to a Hugging Face config.json")
     if path.is_dir():
         path = path / "config.json"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SparsimError(f"--model: {path.name}: cannot read JSON ({type(exc).__name__}); allowed: a config.json") from None
-    return config_from_dict(data, path.name)
+    config = config_from_dict(data, path.name)
+    if not data.get("_name_or_path"):  # a model's config.json is named after its folder, as a study names it
+        config = replace(config, name=path.parent.name if path.name == "config.json" and path.parent.name else path.stem)
+    return config

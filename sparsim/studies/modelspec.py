@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelWorkload", "MODEL_KEYS", "PHASES", "MODES", "parse_model_workload", "is_model_workload"]
+from ..dtypes import DTYPES
+
+__all__ = ["ModelWorkload", "MODEL_KEYS", "PHASES", "MODES", "parse_model_workload", "is_model_workload", "is_file"]
 
 #: keys a model workload may have
 MODEL_KEYS = ("name", "model", "config", "phase", "context", "prompt", "gen", "modes", "tp", "kv_dtype",
@@ -88,20 +90,66 @@ def is_model_workload(table: Any) -> bool:
     return isinstance(table, dict) and ("model" in table or "config" in table)
 
 
+def is_file(path) -> bool:
+    """Whether ``path`` is a file; False (not an OSError) for a name the file system refuses
+    (longer than its limit), so the study's one-line error names the key instead."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def _config(c, base: Path | None, key: str, value: Any) -> str:
     path = Path(c.string(key, value)).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
     allowed = "the path of a Hugging Face config.json (a JSON object), relative to the study file"
-    if not path.is_file():
+    if not is_file(path):
         raise c.fail(key, value, allowed)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError):
         raise c.fail(key, value, allowed) from None
     if not isinstance(data, dict):
         raise c.fail(key, value, allowed)
     return str(path)
+
+
+def _read_config(c, key: str, value: Any, ref: str):
+    """The model's configuration, read now: a config the step model refuses (an unknown
+    built-in name, a mixture-of-experts config.json) fails the study as it is loaded,
+    before anything is swept."""
+    from ..errors import SparsimError
+    from ..models.transformer import builtin_names, load_config
+
+    try:
+        return load_config(ref)
+    except SparsimError as exc:
+        if key.endswith(".model"):
+            raise c.fail(key, value, f"a built-in model ({', '.join(builtin_names())}); a config.json path goes "
+                                     "in config = \"...\"") from None
+        raise c.fail(key, value, f"a config.json of a model the step model reads ({exc})") from None
+
+
+def _check_shapes(c, key: str, config, phase: str, lengths: dict[str, int], tp: tuple[int, ...]) -> None:
+    """Refuse lengths past the model's max_position_embeddings and tp degrees that do not
+    split its heads: each point of the sweep would be refused for the same reason."""
+    from ..errors import SparsimError
+    from ..models.step_ops import step_ops
+    from ..models.transformer import positions_allowed
+
+    total = sum(lengths.values())
+    why = positions_allowed(config, total)
+    if why is not None:
+        first = next(iter(lengths))
+        terms = " + ".join(f"{k} {v}" for k, v in lengths.items())
+        raise c.fail(f"{key}.{first}", lengths[first], why + (f"; this workload's {terms} = {total:,}"
+                                                              if len(lengths) > 1 else ""))
+    for degree in tp:
+        try:  # the step model's one rule for sharding heads and the MLP across GPUs
+            step_ops(config, phase="decode", tp=degree)
+        except SparsimError as exc:
+            raise c.fail(f"{key}.tp", degree, str(exc).split("allowed: ", 1)[-1]) from None
 
 
 def _tp(c, key: str, value: Any) -> tuple[int, ...]:
@@ -127,7 +175,7 @@ def parse_model_workload(c, base: Path | None, i: int, value: Any) -> ModelWorkl
         config = _config(c, base, f"{key}.config", table["config"])
         shown_name = Path(config).parent.name or Path(config).stem
     phase = table.get("phase", "decode")
-    if phase not in PHASES:
+    if not isinstance(phase, str) or phase not in PHASES:  # (a list or table is no phase, and unhashable)
         raise c.fail(f"{key}.phase", phase, ", ".join(PHASES))
     lengths = {}
     for length in ("context", "prompt", "gen"):
@@ -141,6 +189,11 @@ def parse_model_workload(c, base: Path | None, i: int, value: Any) -> ModelWorkl
     modes = c.choices(f"{key}.modes", table.get("modes", ["eager"]), MODES)
     tp = _tp(c, f"{key}.tp", table.get("tp", 1))
     kv_dtype = c.string(f"{key}.kv_dtype", table["kv_dtype"]) if "kv_dtype" in table else None
+    if kv_dtype is not None and kv_dtype not in DTYPES:
+        raise c.fail(f"{key}.kv_dtype", kv_dtype, ", ".join(DTYPES))
+    _check_shapes(c, key, _read_config(c, f"{key}.model" if model is not None else f"{key}.config",
+                                       table["model" if model is not None else "config"], model or config),
+                  phase, lengths, tp)
     power = table.get("power_limit_w")
     if power is not None and (isinstance(power, bool) or not isinstance(power, (int, float)) or not 0 < power < 1e5):
         raise c.fail(f"{key}.power_limit_w", power, "watts, a number in (0, 100000)")

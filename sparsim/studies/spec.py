@@ -56,7 +56,6 @@ implementation names (``sparsim impl list``); see :mod:`sparsim.studies.paths`.
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -67,10 +66,10 @@ from ..errors import SparsimError, shown
 from ..models.formats import INDEX_POLICIES
 from ..speccheck import MAX_WHOLE, SpecChecker
 from ..tomlfile import read_toml
-from ..models.layers import NETWORKS, Layer
 from ..models.patterns import PATTERNS
 from ..models.work import B_LAYOUTS, KERNELS
-from .modelspec import ModelWorkload, is_model_workload, parse_model_workload
+from .layerspec import Workload, parse_workload, resolve_path as _resolve
+from .modelspec import ModelWorkload, is_file, is_model_workload, parse_model_workload
 from .paths import DEFAULT_IMPLS, NO_QUANT, allowed_entries, resolve, step_paths
 
 __all__ = ["STUDY_VERSION", "Study", "Workload", "KernelOptions", "load_study", "parse_study"]
@@ -83,8 +82,6 @@ _SWEEP_KEYS = ("hardware", "formats", "densities", "dtypes", "batch_sizes", "imp
 #: sweep keys a study must give
 _SWEEP_REQUIRED = ("hardware", "formats", "batch_sizes")
 _KERNEL_KEYS = ("pattern", "index_policy", "b_layout", "group_size", "block")
-_WORKLOAD_KEYS = ("name", "network", "shapes", "weights", "tensors", "layers", "tokens")
-_SHAPE_KEYS = ("name", "m", "k", "count")
 #: patterns a sweep can generate for unstructured formats (nm and channel have formats of
 #: their own)
 _SWEEP_PATTERNS = tuple(p for p in PATTERNS if p not in ("nm", "channel"))
@@ -109,32 +106,6 @@ class KernelOptions:
     b_layout: str | None = None
     group_size: int = 8
     block: int = 16
-
-
-@dataclass(frozen=True)
-class Workload:
-    """Layers to sweep and the N per sample: ``N = batch · tokens · layer.n_per_sample``."""
-
-    name: str
-    title: str
-    layers: tuple[Layer, ...]
-    tokens: int
-    source: str
-    #: a .safetensors/.npy file the layers' patterns are pruned from (None: generated)
-    weights_path: str | None = None
-
-    def distinct_shapes(self) -> dict[tuple, int]:
-        """What the sweep predicts once: (M, K, N per batch item, tensor) -> total count.
-
-        Generated patterns depend only on the shape, so identical shapes (Llama's 32
-        decoder layers) share one key; real weights differ per tensor, so they do not.
-        """
-        out: dict[tuple, int] = {}
-        for layer in self.layers:
-            key = (layer.m, layer.k, self.tokens * layer.n_per_sample,
-                   layer.tensor if self.weights_path else None)
-            out[key] = out.get(key, 0) + layer.count
-        return out
 
 
 @dataclass(frozen=True)
@@ -214,13 +185,6 @@ def _Checker(origin: str) -> SpecChecker:
     return SpecChecker("study", origin)
 
 
-def _resolve(base: Path | None, value: str) -> str:
-    path = Path(value).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = base / path
-    return str(path)
-
-
 def _hardware(c: _Checker, base: Path | None, value: Any) -> tuple[str, ...]:
     from ..hwprofiles import list_profiles, load_profile
 
@@ -233,7 +197,7 @@ def _hardware(c: _Checker, base: Path | None, value: Any) -> tuple[str, ...]:
             out.append(item)
         elif item.endswith(".toml"):
             path = _resolve(base, item)
-            if not Path(path).is_file():
+            if not is_file(path):
                 raise c.fail("sweep.hardware", item, f"{', '.join(names)}, or a path to an existing profile .toml")
             load_profile(path)  # check it now: a bad profile fails before the sweep starts
             out.append(path)
@@ -281,80 +245,6 @@ def _kernel(c: _Checker, value: Any) -> KernelOptions:
     )
 
 
-def _workload(c: _Checker, base: Path | None, i: int, value: Any) -> Workload:
-    key = f"workloads[{i}]"
-    table = c.keys(key, value, _WORKLOAD_KEYS)
-    sources = [s for s in ("network", "shapes", "weights") if s in table]
-    if len(sources) != 1:
-        raise c.fail(key, sorted(table), "exactly one of network, shapes, weights")
-    tokens_given = "tokens" in table
-    tokens = c.whole(f"{key}.tokens", table.get("tokens", 1))
-    weights_path = None
-
-    if "network" in table:
-        from ..models.layers import network
-
-        name = table["network"]
-        if not isinstance(name, str) or name not in NETWORKS:
-            raise c.fail(f"{key}.network", name, ", ".join(NETWORKS))
-        net = network(name)
-        if net.spatial and tokens_given:
-            raise c.fail(f"{key}.tokens", table["tokens"],
-                         f"no tokens key for {name}: its N per image is already out_h x out_w")
-        tokens = tokens if tokens_given else net.default_tokens
-        layers, title, source = net.layers, net.title, net.source
-        if name == "minilm-l6":
-            from .weights import minilm_weights_path
-
-            weights_path = minilm_weights_path(c.origin, f"{key}.network")
-        label = table.get("name", name)
-    elif "shapes" in table:
-        layers = tuple(_shape(c, f"{key}.shapes[{j}]", s) for j, s in enumerate(c.nonempty_list(f"{key}.shapes", table["shapes"])))
-        label = c.string(f"{key}.name", table.get("name", "custom"))
-        title, source = label, f"shapes listed in {c.origin}"
-    else:
-        from .weights import weights_layers
-
-        path = _resolve(base, c.string(f"{key}.weights", table["weights"]))
-        patterns = table.get("tensors", ["*"])
-        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) for p in patterns):
-            raise c.fail(f"{key}.tensors", patterns, "a non-empty list of tensor names or globs")
-        layers = weights_layers(path, patterns, c, f"{key}.tensors")
-        weights_path = path
-        label = c.string(f"{key}.name", table.get("name", Path(path).stem))
-        title, source = label, f"2-D tensors of {path}"
-
-    if "tensors" in table and "weights" not in table:
-        raise c.fail(f"{key}.tensors", table["tensors"], "tensors only with a weights file")
-    if "layers" in table:
-        wanted = table["layers"]
-        names = [layer.name for layer in layers]
-        if not isinstance(wanted, list) or not wanted:
-            raise c.fail(f"{key}.layers", wanted, "a non-empty list of layer names or globs")
-        picked = []
-        for pattern in wanted:
-            hits = [layer for layer in layers if isinstance(pattern, str) and fnmatch.fnmatchcase(layer.name, pattern)]
-            if not hits:
-                raise c.fail(f"{key}.layers", pattern, ", ".join(names))
-            picked += [h for h in hits if h not in picked]
-        layers = tuple(picked)
-    label = c.string(f"{key}.name", label)
-    return Workload(name=label, title=title if "name" not in table else label, layers=tuple(layers),
-                    tokens=tokens, source=source, weights_path=weights_path)
-
-
-def _shape(c: _Checker, key: str, value: Any) -> Layer:
-    table = c.keys(key, value, _SHAPE_KEYS)
-    for needed in ("m", "k"):
-        if needed not in table:
-            raise c.fail(f"{key}.{needed}", None, "a whole number >= 1 (required)")
-    return Layer(
-        name=c.string(f"{key}.name", table.get("name", f"{table['m']}x{table['k']}")),
-        m=c.whole(f"{key}.m", table["m"]), k=c.whole(f"{key}.k", table["k"]), n_per_sample=1,
-        count=c.whole(f"{key}.count", table.get("count", 1)),
-    )
-
-
 def _calibration(c: _Checker, base: Path | None, value: Any, hardware: tuple[str, ...]) -> tuple[str, ...]:
     from ..calibration import load_calibration
     from ..hwprofiles import load_profile
@@ -367,7 +257,7 @@ def _calibration(c: _Checker, base: Path | None, value: Any, hardware: tuple[str
     out = []
     for item in items:
         path = _resolve(base, item)
-        if not Path(path).is_file():
+        if not is_file(path):
             raise c.fail("calibration", item, "paths of existing calibration files (relative to the study file)")
         cal = load_calibration(path)
         if cal.hw not in names:
@@ -419,9 +309,16 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     if "workloads" not in data:
         raise c.fail("workloads", None, "one or more [[workloads]] tables (required)")
     tables = list(enumerate(c.nonempty_list("workloads", data["workloads"])))
-    workloads = tuple(_workload(c, base, i, w) for i, w in tables if not is_model_workload(w))
+    workloads = tuple(parse_workload(c, base, i, w) for i, w in tables if not is_model_workload(w))
     model_workloads = tuple(parse_model_workload(c, base, i, w) for i, w in tables if is_model_workload(w))
     c.unique("workloads[].name", [w.name for w in workloads + model_workloads])
+    if model_workloads:  # a model step runs on GPUs: each point on a CPU profile would be refused
+        from ..hwprofiles import load_profile
+
+        for hw in hardware:
+            if load_profile(hw).kind == "cpu":
+                raise c.fail("sweep.hardware", hw, "GPU profiles in a study with model workloads "
+                             f"({', '.join(w.name for w in model_workloads)}); sweep a CPU in a study of its own")
     quant = (NO_QUANT,)
     if "quant" in sweep:
         from ..models.quant import SCHEMES
@@ -436,7 +333,7 @@ def parse_study(data: Mapping[str, Any], origin: str = "<memory>", base: Path | 
     validation = None
     if data.get("validation"):
         validation = _resolve(base, c.string("validation", data["validation"]))
-        if not Path(validation).is_file():
+        if not is_file(validation):
             raise c.fail("validation", data["validation"], "the path of an existing JSON-lines file of measured times")
 
     study = Study(name=name, description=description, workloads=workloads, hardware=hardware,

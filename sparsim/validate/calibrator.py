@@ -17,21 +17,14 @@ What is fitted, and how:
   After the fit, a parameter that ends on an edge of its range, or whose uncertainty is
   more than a factor ``max_uncertainty`` (flat or collinear residuals), is reported, kept
   at its default, not written, and the rest are fitted again without it.
-* **Uncertainty** is the Gauss-Newton covariance from the Jacobian of the log residuals
-  at the solution, ``s^2 (J^T J)^-1`` with ``s^2`` the residual variance; reported as the
-  standard deviation of the log of each parameter (``0.1`` ~ +-10%).
-* **Cross-validation**: group k-fold by shape (:func:`~sparsim.validate.spec.shape_group`):
-  every shape of a fold is left out, the group refitted on the others, the fold predicted.
-  The refit is one Gauss-Newton step from the full fit on the other folds' residuals
-  (reweighted for the robust loss; ``exact_cv=True`` runs a least-squares refit per fold),
-  so cross-validation costs one Jacobian instead of k fits.
-  A group whose cross-validated error is worse than the datasheet-only prediction's keeps
-  its defaults (the fit is reported and not written).
+* **Uncertainty and cross-validation** (:mod:`~sparsim.validate.fitstats`): the
+  Gauss-Newton standard deviation of each log parameter, and group k-fold by shape
+  (:func:`~sparsim.validate.spec.shape_group`), one linearized refit per fold
+  (``exact_cv=True``: a least-squares refit). A group whose cross-validated error is worse
+  than the datasheet-only prediction's keeps its defaults (reported, not written).
 
-Residuals are ``log(predicted) - log(measured)``: a 2x miss weighs the same on a 10 us and
-a 10 s kernel. A record with ``kernel_s`` is compared with the prediction's ``kernel_s``,
-one with ``call_s`` with its ``time_s``, an older one (``time_s`` only) with ``time_s``.
-Each point's work (pattern, statistics) is built once and reused for every evaluation.
+Residuals are ``log(predicted) - log(measured)`` (:mod:`~sparsim.validate.fitpoints`): a
+2x miss weighs the same on a 10 us and a 10 s kernel.
 
 It follows scikit-learn's estimator shape: ``__init__`` stores keyword-only settings,
 ``fit`` validates and returns ``self``, fitted values end in ``_``.
@@ -45,19 +38,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from pathlib import Path
 from typing import Iterable, Mapping
 
 import numpy as np
 
 from ..calibration import Calibration
 from ..errors import SparsimError, check_choice
-from ..hwprofiles import HardwareProfile, apply_measured, load_profile
+from ..hwprofiles import apply_measured, load_profile
 from ..simulator import MODELS
 from ..simulator.params import DEFAULT_PARAMS, EFFICIENCY_PARAMS, PARAM_BOUNDS
-from .points import Point, PointPredictor, mape, points_from_record
-from .points import predict_points as _predict
-from .results import ResultSet, read_results
+from .fitpoints import FitPoints as _Points
+from .fitpoints import check_records_hw as _check_hw
+from .fitpoints import group_folds, predict_points, predict_records, records_to_points, usable_records
+from .fitpoints import spread as _spread
+from .fitstats import cross_validate, cv_by_kernel, identifiable, std_log
+from .points import Point, mape
 
 __all__ = ["Calibrator", "usable_records", "predict_records", "predict_points", "with_measured",
            "group_folds", "PARAM_BOUNDS"]
@@ -73,113 +68,6 @@ _EDGE = 0.01
 #: ``hw`` with a probe's measured ceilings in place of its datasheet values (the one
 #: owner of the measured-key map is :mod:`sparsim.hwprofiles.loader`)
 with_measured = apply_measured
-
-
-def _as_records(results) -> list[dict]:
-    if isinstance(results, (str, Path)):
-        results = read_results(results)
-    if isinstance(results, ResultSet):
-        return list(results.measurements)
-    return [r.to_record() if hasattr(r, "to_record") else dict(r) for r in results]
-
-
-def _measured_time(r: dict) -> float | None:
-    for key in ("time_s", "call_s", "kernel_s"):
-        if isinstance(r.get(key), (int, float)) and r[key] > 0:
-            return float(r[key])
-    return None
-
-
-def usable_records(results, split: str | None = None, include_flagged: bool | Iterable[str] = False) -> list[dict]:
-    """Measurements fit for fitting or scoring: ok, timed, not flagged (throttled or
-    contended), and in ``split`` if given. ``include_flagged``: True keeps every flagged
-    point, a collection of flags (``{"contended"}``) keeps those."""
-    keep = []
-    for r in _as_records(results):
-        if r.get("status") != "ok" or _measured_time(r) is None:
-            continue
-        flag = r.get("flag")
-        if flag and not (include_flagged is True or (include_flagged and flag in include_flagged)):
-            continue
-        if split is not None and r.get("split") != split:
-            continue
-        keep.append(r)
-    return keep
-
-
-def records_to_points(records: list[dict]) -> list[Point]:
-    """Every point of the records (:func:`~sparsim.validate.points.points_from_record`)."""
-    return [point for r in records for point in points_from_record(r)]
-
-
-class _Points(PointPredictor):
-    """The fitter's view of the points: log residuals under trial parameter values."""
-
-    def __init__(self, points: list[Point], hw: HardwareProfile, model: str):
-        super().__init__(points, hw, model)
-        self.measured = np.array([p.measured_s for p in points], dtype=np.float64)
-        self.groups = [p.group for p in points]
-        self.kernels = [p.kernel for p in points]
-        self.keys = [self.params_key(i) for i in range(len(points))]
-
-    def residuals(self, idx, values: dict) -> np.ndarray:
-        return np.array([math.log(self.predict(i, values)) - math.log(self.measured[i]) for i in idx],
-                        dtype=np.float64)
-
-    def primary(self, i: int, values: dict) -> tuple[float, float]:
-        """(predicted, measured) of point ``i``."""
-        return self.predict(i, values), self.measured[i]
-
-
-def predict_points(records: list[dict], hw: HardwareProfile, calibration: Calibration | dict | None,
-                   model: str) -> tuple[np.ndarray, np.ndarray]:
-    """(predicted, measured) seconds for each record: its kernel time when it has one,
-    else its per-call time, under ``calibration`` (the parameters of the table its
-    implementation's kernels read)."""
-    points = [next(p for p in points_from_record(r, untimed=True) if p.primary) for r in records]
-    pred = _predict(points, calibration, hw=hw, model=model)
-    return pred, np.array([p.measured_s for p in points], dtype=np.float64)
-
-
-def predict_records(records: list[dict], hw: HardwareProfile, calibration, model: str) -> np.ndarray:
-    """Predicted seconds for each record (see :func:`predict_points`)."""
-    return predict_points(records, hw, calibration, model)[0]
-
-
-def _check_hw(records: list[dict], hw: HardwareProfile, what: str) -> None:
-    for r in records:
-        if r.get("hw") not in (None, hw.name):
-            raise SparsimError(
-                f"{what}: measurement {r.get('key')!r} was taken for profile {r['hw']!r}, not {hw.name!r}; "
-                f"allowed: measurements of {hw.name!r}"
-            )
-
-
-def group_folds(groups: list, k: int, seed: int = 0) -> list[np.ndarray]:
-    """Indices of each of ``k`` folds; every member of a group lands in the same fold."""
-    unique = sorted(set(groups))
-    order = np.random.default_rng(seed).permutation(len(unique))
-    fold_of = {unique[j]: pos % k for pos, j in enumerate(order)}
-    return [np.array([i for i, g in enumerate(groups) if fold_of[g] == f], dtype=int) for f in range(k)]
-
-
-def _spread(points: "_Points", idx, limit: int) -> np.ndarray:
-    """At most ``limit`` of ``idx``: the first point of each shape, then the others, evenly."""
-    if len(idx) <= limit:
-        return np.asarray(idx)
-    seen, first, rest = set(), [], []
-    for i in idx:
-        (rest if points.groups[i] in seen else first).append(i)
-        seen.add(points.groups[i])
-    ordered = first + rest
-    picks = np.linspace(0, len(first) - 1, min(limit, len(first))).round().astype(int) if len(first) >= limit \
-        else np.arange(len(first))
-    chosen = [first[j] for j in sorted(set(picks.tolist()))]
-    extra = [i for i in ordered if i not in set(chosen)]
-    need = limit - len(chosen)
-    if need > 0 and extra:
-        chosen += [extra[j] for j in np.linspace(0, len(extra) - 1, min(need, len(extra))).round().astype(int)]
-    return np.array(sorted(set(chosen)), dtype=int)
 
 
 _mape = mape
@@ -345,8 +233,6 @@ class Calibrator:
         """Parameters that move this implementation's predictions and are not collinear,
         probed at the given start of this table (an earlier fit), else at the defaults:
         a term of a max() that binds only near the solution moves nothing at the defaults."""
-        from scipy.linalg import qr
-
         names = candidates if candidates is not None else [
             n for n in DEFAULT_PARAMS if hw.kind == "cpu" or not n.startswith("cpu_")]
         names = [n for n in names if n not in exclude]
@@ -355,34 +241,8 @@ class Calibrator:
         idx = _spread(points, idx, SELECT_POINTS)
         given = dict((self.start or {}).get(impl, {}))
         at = {n: float(given[n]) for n in names if n in given}  # excluded ones stay at their defaults
-        base = points.residuals(idx, at)
-        columns, moving = [], []
-        for name in names:
-            lo, hi = PARAM_BOUNDS[name]
-            v0 = at.get(name, DEFAULT_PARAMS[name])
-            value = v0 / 1.25 if v0 * 1.25 > hi else v0 * 1.25
-            col = (points.residuals(idx, {**at, name: value}) - base) / (math.log(value) - math.log(v0))
-            if np.max(np.abs(col)) > 0.01:  # a 25% change moves some prediction by > 0.25%
-                columns.append(col)
-                moving.append(name)
-        report = []
-        if not moving:
-            return [], report
-        jac = np.column_stack(columns)
-        _, r, order = qr(jac, mode="economic", pivoting=True)
-        diag = np.abs(np.diag(r))
-        chosen = []
-        for rank, j in enumerate(order):
-            # fewer residuals than candidates: the ones past the rank are not determined
-            independent = rank < len(diag) and diag[rank] > 0.05 * diag[0]
-            if len(chosen) < self.max_params and independent:
-                chosen.append(moving[j])
-            elif not independent:
-                report.append(self._row(impl, moving[j], None, None, "not identified (collinear with the fitted ones)"))
-            else:
-                report.append(self._row(impl, moving[j], None, None,
-                                        f"not fitted (weaker than the {self.max_params} fitted)"))
-        return chosen, report
+        chosen, rejected = identifiable(points, idx, names, at, self.max_params)
+        return chosen, [self._row(impl, name, None, None, status) for name, status in rejected]
 
     def _row(self, impl, name, value, std_log, status) -> dict:
         lo, hi = PARAM_BOUNDS[name]
@@ -457,7 +317,7 @@ class Calibrator:
                 break
             best, lo, hi = self._least_squares(points, idx, names, starts, self.max_nfev)
             nfev += int(best.nfev)
-            std = self._std_log(best, len(names))
+            std = std_log(best, len(names))
             rows = []
             for j, name in enumerate(names):
                 value = float(np.exp(best.x[j]))
@@ -498,72 +358,19 @@ class Calibrator:
         self._x_of[impl] = x_of
         return x_of, list(report.values()), nfev
 
-    @staticmethod
-    def _std_log(res, p: int) -> np.ndarray:
-        jac = np.atleast_2d(res.jac)
-        n = len(res.fun)
-        s2 = float(np.sum(res.fun ** 2)) / max(n - p, 1)
-        flat = np.linalg.norm(jac, axis=0) < 1e-8
-        try:
-            cov = s2 * np.linalg.inv(jac.T @ jac + 1e-12 * np.eye(p))
-            std = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-        except np.linalg.LinAlgError:
-            std = np.full(p, math.inf)
-        std[flat] = math.inf
-        return std
-
     def _cross_validate(self, points: _Points, idx, names: list[str]) -> dict | None:
-        groups = [points.groups[i] for i in idx]
-        k = min(self.folds, len(set(groups)))
-        if self.folds == 0 or k < 2:
-            return None
         impl = points.keys[idx[0]]
         x0 = np.log([self._x_of[impl][n] for n in names])
-        lo = np.log([PARAM_BOUNDS[n][0] for n in names])
-        hi = np.log([PARAM_BOUNDS[n][1] for n in names])
-        if not self.exact_cv:
-            # the Jacobian of every residual at the full fit, for the linearized refits
-            r0 = points.residuals(idx, dict(zip(names, np.exp(x0).tolist())))
-            step = 0.02
-            jac = np.column_stack([
-                (points.residuals(idx, dict(zip(names, np.exp(x0 + step * np.eye(len(names))[j]).tolist()))) - r0)
-                / step for j in range(len(names))])
-            # soft-L1 (and other robust losses) as iteratively reweighted least squares
-            weight = np.ones_like(r0) if self.loss == "linear" else 1.0 / np.sqrt(np.sqrt(1.0 + (r0 / self.f_scale) ** 2))
-        pred, base, meas = np.empty(len(idx)), np.empty(len(idx)), np.empty(len(idx))
-        for fold in group_folds(groups, k, self.random_state):
-            held = {int(idx[j]) for j in fold}
-            if self.exact_cv:
-                train = np.array([i for i in idx if int(i) not in held], dtype=int)
-                best, _, _ = self._least_squares(points, train, names, [x0], max(6, (self.max_nfev or 25) // 3))
-                x_fold = best.x
-            else:
-                # one Gauss-Newton step from the full fit on the fold's training residuals
-                # (a linearized refit: exact for a model linear in log parameters)
-                rows = np.array([int(i) not in held for i in idx])
-                a, b = jac[rows] * weight[rows, None], r0[rows] * weight[rows]
-                dx = np.linalg.lstsq(a, -b, rcond=None)[0]
-                x_fold = np.clip(x0 + dx, lo, hi)
-            values = dict(zip(names, np.exp(x_fold).tolist()))
-            for j in fold:
-                pred[j], meas[j] = points.primary(idx[j], values)
-                base[j], _ = points.primary(idx[j], {})
-        rows = []
-        # each measurement is scored on its primary time
-        scored = np.array([points.points[i].primary for i in idx])
-        pred, base, meas = pred[scored], base[scored], meas[scored]
-        kernels = [points.kernels[i] for i in idx if points.points[i].primary]
-        for kernel in sorted(set(kernels)):
-            sel = np.array([kk == kernel for kk in kernels])
-            rows.append({"impl": impl, "kernel": kernel, "n": int(sel.sum()),
-                         "fitted": _mape(pred[sel], meas[sel]), "datasheet": _mape(base[sel], meas[sel])})
-        return {"rows": rows, "fitted": _mape(pred, meas), "datasheet": _mape(base, meas)}
+        refit = None
+        if self.exact_cv:
+            def refit(train, x_start):
+                best, _, _ = self._least_squares(points, train, names, [x_start], max(6, (self.max_nfev or 25) // 3))
+                return best.x
+        return cross_validate(points, idx, names, x0, folds=self.folds, loss=self.loss, f_scale=self.f_scale,
+                              seed=self.random_state, refit=refit)
 
     def _cv_by_kernel(self, which: str) -> dict[str, float]:
-        out: dict[str, list] = {}
-        for row in self.cv_:
-            out.setdefault(row["kernel"], []).append((row[which], row["n"]))
-        return {k: sum(m * n for m, n in v) / sum(n for _, n in v) for k, v in out.items()}
+        return cv_by_kernel(self.cv_, which)
 
     def _primary(self, points: _Points, idx, defaults: bool = False):
         pred, meas = [], []

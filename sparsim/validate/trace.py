@@ -177,8 +177,12 @@ def read_trace(path_or_file, *, max_events: int = MAX_EVENTS, max_bytes: int = M
 
 
 def _read(raw, label: str, source: str, max_events: int, max_bytes: int) -> Trace:
-    head = raw.read(16)
-    raw.seek(0)
+    try:
+        head = raw.read(16)
+        raw.seek(0)
+    except OSError as exc:  # a device or special file (/proc/self/mem): nothing to read
+        raise SparsimError(f"{label}: cannot read ({exc.strerror or type(exc).__name__}); allowed: a torch.profiler "
+                           "trace file (.json or .json.gz)") from None
     if head.startswith(b"SQLite format 3"):
         raise SparsimError(f"{label}: an SQLite database (Nsight Systems export?), not a torch.profiler "
                            "Chrome trace; allowed: the JSON that prof.export_chrome_trace() writes")

@@ -109,12 +109,21 @@ def test_decode_without_context_says_it_assumed_one_cached_token(capsys):
     assert "(default 1)" in out and "(default 0)" in out
 
 
-def test_max_batch_of_one_is_singular(capsys):
-    """llama2-7b at a 100,000-token context: 48.8 GiB of K/V per sequence, one fits in 80 GiB."""
-    code, out, err = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "100000")
+def test_max_batch_of_one_is_singular(capsys, tmp_path):
+    """Llama-2-7B's shapes at a 100,000-token context: 48.8 GiB of K/V per sequence, one fits
+    in 80 GiB (a config.json without max_position_embeddings: the built-in stops at 4,096)."""
+    from sparsim.models.transformer import BUILTIN_CONFIGS
+
+    c = BUILTIN_CONFIGS["llama2-7b"]
+    config = tmp_path / "llama2-7b-long" / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({key: getattr(c, key) for key in (
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "vocab_size")}))
+    code, out, err = run(capsys, "step", "--model", str(config), "--hw", "a100-sxm4-80gb", "--context", "100000")
     assert code == 0, err
     assert "max batch       1 sequence fits at this context and format\n" in out
-    code, out, _ = run(capsys, "step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--context", "50000")
+    code, out, _ = run(capsys, "step", "--model", str(config), "--hw", "a100-sxm4-80gb", "--context", "50000")
     assert "max batch       2 sequences fit at this context and format\n" in out
 
 
@@ -131,7 +140,7 @@ def test_does_not_fit_names_the_configuration_and_the_way_out(capsys):
                    "allowed: a configuration within the GPU's memory (a larger --tp, a smaller --batch or fewer "
                    "tokens, or --quant)\n")
     code, _, err = run(capsys, "generate", "--model", "llama2-70b", "--hw", "a100-sxm4-80gb", "--tp", "2",
-                       "--batch", "64", "--prompt", "4096", "--gen", "16")
+                       "--batch", "64", "--prompt", "4000", "--gen", "16")
     assert code == 2 and "(llama2-70b on a100-sxm4-80gb x2, batch 64); allowed: " in err
 
 

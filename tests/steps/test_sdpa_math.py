@@ -45,7 +45,8 @@ def test_inner_kernels_cost_the_call_less_a_view():
 
 
 def _eager(context, attention, dtype="bf16"):
-    return sparsim.predict_step("llama3-8b", hw=A100, batch=1, context=context, mode="eager", dtype=dtype,
+    # Llama-3.1-8B (the torchao points' model): Llama-3-8B's shapes, 131,072 positions
+    return sparsim.predict_step("llama3.1-8b", hw=A100, batch=1, context=context, mode="eager", dtype=dtype,
                                 attention=attention)
 
 

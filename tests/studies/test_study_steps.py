@@ -104,7 +104,9 @@ def test_quantized_paths_are_refused_beside_layer_workloads():
 
 def test_a_config_path_is_read_relative_to_the_study_file(tmp_path):
     (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "config.json").write_text(json.dumps({"hidden_size": 64}))
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"hidden_size": 64, "num_hidden_layers": 2,
+                                                            "num_attention_heads": 4, "intermediate_size": 128,
+                                                            "vocab_size": 100}))
     (tmp_path / "s.toml").write_text('version = 1\n[sweep]\nhardware = ["l4"]\nformats = ["dense"]\n'
                                      'batch_sizes = [1]\n[[workloads]]\nconfig = "m/config.json"\ncontext = 16\n')
     study = load_study(tmp_path / "s.toml")
