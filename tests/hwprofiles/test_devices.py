@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from sparsim.hwprofiles import list_profiles, load_profile
 from sparsim.hwprofiles.devices import DEVICE_NAMES, profile_for_device
@@ -70,3 +71,18 @@ def test_the_three_tools_that_meet_a_device_agree_with_the_table():
         assert from_trace({"name": name, "numSms": sms, "totalGlobalMem": mib * MIB}) == profile, name
         assert plan.detect_profile(name, memory_mib=mib) == profile_for_device(name, memory_bytes=mib * MIB), name
         assert match_profile(name) == profile_for_device(name), name
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40), st.one_of(st.none(), st.floats(0, 1e12)), st.one_of(st.none(), st.integers(0, 400)))
+def test_any_name_maps_to_a_built_in_profile_or_none(name, memory, sms):
+    assert profile_for_device(name, memory_bytes=memory, sm_count=sms) in set(list_profiles()) | {None}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([r for r in REPORTED if r[3]]), st.sampled_from(["", "NVIDIA ", "Tesla "]),
+       st.sampled_from(["", " (rev a1)", "  "]))
+def test_a_vendor_prefix_or_suffix_does_not_change_the_board(reported, prefix, suffix):
+    name, mib, sms, profile = reported
+    bare = name.removeprefix("NVIDIA ").removeprefix("Tesla ")
+    assert profile_for_device(prefix + bare + suffix, memory_bytes=mib * MIB, sm_count=sms) == profile

@@ -5,6 +5,7 @@ Hopper run no split-K and no 64-row tile (SlideSparse's algorithm searches), whi
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import sparsim
 from sparsim.errors import SparsimError
@@ -91,3 +92,14 @@ def test_the_same_mechanism_keeps_the_other_small_m_signs(dtype, m, k, lo, hi):
 def test_large_fp8_2_4_still_doubles_dense_on_ada():
     # at 8192 tokens there are CTAs to spare: 2:4 runs at twice the dense rate (measured 2.07x)
     assert 1.8 < _speedup("fp8", 3584, 18944, 8192)[0] < 2.1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(["7.0", "7.5", "8.0", "8.6", "8.9", "9.0", "10.0", None]), st.sampled_from(DTYPES),
+       st.sampled_from(["cublas", "cusparselt-search", "cusparselt", "torch"]))
+def test_every_split_k_list_a_gpu_gets_includes_no_split(cc, dtype, impl):
+    from sparsim.impls import plan_rule
+
+    kernel = "dense" if impl in ("cublas",) else "2:4"
+    splits = plan_rule(get_impl(impl), kernel).split_k_for(cc=cc, dtype=dtype)
+    assert 1 in splits and splits == tuple(sorted(set(splits)))
