@@ -54,4 +54,15 @@ def test_tflops_points_are_scored_by_the_time_they_imply(tmp_path):
     assert row["measured_s"] == pytest.approx(2 * 2048**3 / 100e12)
     path = tmp_path / "k.json"
     path.write_text(json.dumps({"points": [point]}), encoding="utf-8")
-    assert bench.main(["--file", str(path)]) in (0, 1)
+    assert bench.main(["--file", str(path), "--no-atlas"]) in (0, 1)
+
+
+def test_the_atlas_table_holds_each_implementation_within_one_point_of_before():
+    from types import SimpleNamespace as P
+
+    points = [P(impl="cublas", target="kernel", measured_s=1.0), P(impl="cublas", target="kernel", measured_s=2.0),
+              P(impl="cusparse", target="kernel", measured_s=1.0), P(impl="new", target="call", measured_s=1.0)]
+    # cublas: |+5%| and |-10%| -> 7.5% (before 7.6%); cusparse 20.0% (before 18.8%, +1.2 points); new: no figure
+    rows = bench.atlas_rows(points, [1.05, 1.8, 1.2, 3.0])
+    assert [(r[0], r[2], round(r[3], 4), r[5]) for r in rows] == [
+        ("cublas", 2, 0.075, True), ("cusparse", 1, 0.2, False), ("new", 1, 2.0, True)]

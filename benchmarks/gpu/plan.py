@@ -10,7 +10,8 @@ call of the device tool may take (``TOTAL_LIMIT``).
     python benchmarks/gpu/plan.py --backend cupy --hw h100-sxm5-80gb     # what would run
     python benchmarks/gpu/plan.py --detect                               # this machine's profile
 
-The device name a GPU reports maps to a sparsim profile by :data:`SKU_TABLE`:
+The device name a GPU reports maps to a sparsim profile by the one device-name table,
+:data:`sparsim.hwprofiles.devices.DEVICE_NAMES`:
 
 >>> detect_profile("NVIDIA H100 80GB HBM3"), detect_profile("NVIDIA H100 PCIe")
 ('h100-sxm5-80gb', 'h100-pcie-80gb')
@@ -162,39 +163,13 @@ def render_plan(plan: list[Stage], backend: str, out: str, profile: str, limit: 
 
 
 # -- which sparsim profile a device is -----------------------------------------------------
-#: (regex on the device name as nvidia-smi / torch / NVML report it, profile or None); first
-#: match wins. None: a board sparsim has no profile for (pass --hw). Names as the boards
-#: report them: "NVIDIA H100 80GB HBM3" (SXM5), "NVIDIA H100 PCIe", "NVIDIA H100 NVL",
-#: "NVIDIA H200" (SXM), "NVIDIA H200 NVL", "NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe",
-#: "NVIDIA A100-PCIE-40GB" (nvidia-smi -L listings in the vendor's and users' posts).
-SKU_TABLE = (
-    (r"GH200", None),                      # Grace Hopper superchip: no profile
-    (r"H200.*NVL", None),                  # H200 NVL (PCIe card, 600 W): no profile
-    (r"H200", "h200-sxm-141gb"),
-    (r"H100.*NVL", None),                  # H100 NVL (94 GB): no profile
-    (r"H100.*PCIe", "h100-pcie-80gb"),
-    (r"H100", "h100-sxm5-80gb"),           # "H100 80GB HBM3", "H100 SXM5 80GB"
-    (r"A100.*PCIE.*40\s*GB|A100.*40\s*GB.*PCIE", None),   # A100 PCIe 40 GB: no profile
-    (r"A100.*PCIE|A100.*80\s*GB.*PCIe", "a100-pcie-80gb"),
-    (r"A100.*40\s*GB", "a100-sxm4-40gb"),
-    (r"A100", "a100-sxm4-80gb"),
-    (r"L40S", "l40s"),
-    (r"\bL4\b", "l4"),
-    (r"RTX 4090", "rtx-4090"),
-    (r"V100", "v100-sxm2-32gb"),
-    (r"B200", "b200"),
-)
-
-
 def detect_profile(device_name: str, memory_mib: int | None = None) -> str | None:
     """The sparsim profile of a device name (and its memory, which tells an H100 NVL that
-    reports a plain "NVIDIA H100" from the 80 GB SXM5), or None."""
-    for pattern, profile in SKU_TABLE:
-        if re.search(pattern, device_name, re.I):
-            if profile == "h100-sxm5-80gb" and memory_mib is not None and memory_mib > 90_000:
-                return None  # 94 GB: an H100 NVL
-            return profile
-    return None
+    reports a plain "NVIDIA H100" from the 80 GB SXM5), or None: the one device-name table
+    (:data:`sparsim.hwprofiles.devices.DEVICE_NAMES`)."""
+    from sparsim.hwprofiles.devices import profile_for_device
+
+    return profile_for_device(device_name, memory_bytes=None if memory_mib is None else memory_mib * 2**20)
 
 
 def slug(device_name: str) -> str:

@@ -79,8 +79,10 @@ def show(name, as_json):
             rows.append(("  plan", f"that of {r.plan_from or i.name} {r.plan_as or kernel}"))
         for selector, tiles in plan.tiles.items():
             rows.append((f"  tiles {selector}", f"{', '.join(f'{a}x{b}' for a, b in tiles)}   [{plan.sources.get(f'tiles.{selector}', '')}]"))
-        if plan.tiles:
+        if plan.tiles and not plan.split_k_by:
             rows.append(("  split-K", f"{', '.join(map(str, plan.split_k))}   [{plan.sources.get('split_k', 'no split-K')}]"))
+        for selector, splits in plan.split_k_by.items():
+            rows.append((f"  split-K {selector}", f"{', '.join(map(str, splits))}   [{plan.sources.get(f'split_k.{selector}', '')}]"))
         if plan.cta:
             c = plan.cta
             rows.append(("  CTA", f"{c.warps} warps, {c.columns} columns of B, {c.registers_per_thread} registers/thread"

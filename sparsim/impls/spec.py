@@ -22,13 +22,17 @@ does with it. For each kernel it runs, an implementation file names
 
 Every number carries its ``source`` (a document, or "fitted to <data>"), as profiles do.
 Tables keyed by selector let one file describe several GPUs: for ``tiles`` the first of
-``sm90.fp16``, ``sm90``, ``default`` that exists applies (compute capability 9.0, dtype
-fp16).
+``sm90.fp16``, ``sm90``, ``default.fp16``, ``default`` that exists applies (compute
+capability 9.0, dtype fp16). ``split_k`` is one sourced list for every GPU, or a table of
+selectors the same way (a library whose kernels split K on one architecture only).
 
 >>> from sparsim.impls import get_impl
 >>> rule = get_impl("cusparselt").rule("2:4")
 >>> rule.mapping, rule.tiles_for(cc="9.0", dtype="fp16"), rule.split_k
 ('gemm', ((128, 256),), (1,))
+>>> search = get_impl("cusparselt-search").rule("2:4")
+>>> search.split_k_for(cc="8.9", dtype="fp16")[-1], search.split_k_for(cc="8.9", dtype="fp8")
+(8, (1,))
 >>> get_impl("reference").rule("dense").mapping_for("cpu"), get_impl("cusparse").rule("csr").cta.warps
 ('cpu', 8)
 """
@@ -91,7 +95,10 @@ class KernelRule:
     dtypes: tuple[str, ...]
     #: selector ("sm90.fp16", "sm90", "default") -> candidate tiles (tile_m, tile_n)
     tiles: Mapping[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    #: split-K slices on a GPU no selector of ``split_k_by`` names
     split_k: tuple[int, ...] = (1,)
+    #: selector ("sm89.int8", "sm90", "default") -> split-K slices, where they differ by GPU
+    split_k_by: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     #: the MMAs follow the N that holds data at this granularity (0: the whole tile runs)
     mma_n: int = 0
     index_bits: int | None = None
@@ -137,17 +144,28 @@ class KernelRule:
     def tiles_for(self, *, cc: str | None, dtype: str) -> tuple[tuple[int, int], ...] | None:
         """The candidate tiles on a GPU of compute capability ``cc`` for ``dtype``, or None
         (the mapping's own heuristic candidates)."""
-        arch = "sm" + cc.replace(".", "") if cc else None
-        for key in ((f"{arch}.{dtype}", arch) if arch else ()) + (f"default.{dtype}", "default"):
-            if key in self.tiles:
-                return self.tiles[key]
-        return None
+        return _select(self.tiles, cc, dtype)
+
+    def split_k_for(self, *, cc: str | None, dtype: str) -> tuple[int, ...]:
+        """The split-K slices the library may use on a GPU of compute capability ``cc`` for
+        ``dtype`` (the first selector of ``split_k_by`` that applies, else ``split_k``)."""
+        return _select(self.split_k_by, cc, dtype) or self.split_k
 
     @property
     def index_policy(self) -> str | None:
         """How A's indices are counted: int32 calls use the library rule (int32, and
         int64 only where a value cannot fit, as a caller must); int64 calls always int64."""
         return {32: "library", 64: "int64"}.get(self.index_bits)
+
+
+def _select(table: Mapping[str, Any], cc: str | None, dtype: str):
+    """The entry of a selector table that applies: the first of ``sm<cc>.<dtype>``,
+    ``sm<cc>``, ``default.<dtype>``, ``default`` it has, else None."""
+    arch = "sm" + cc.replace(".", "") if cc else None
+    for key in ((f"{arch}.{dtype}", arch) if arch else ()) + (f"default.{dtype}", "default"):
+        if key in table:
+            return table[key]
+    return None
 
 
 @dataclass(frozen=True)
@@ -191,7 +209,9 @@ class Implementation:
             "description": self.description, "params": dict(self.params), "basis": self.basis,
             "kernels": {k: {"mapping": dict(r.mapping_by_kind) or r.mapping, "dtypes": list(r.dtypes),
                             "tiles": {s: [list(t) for t in ts] for s, ts in r.tiles.items()},
-                            "split_k": list(r.split_k), "index_bits": r.index_bits, "b_layout": r.b_layout,
+                            "split_k": list(r.split_k),
+                            "split_k_by": {s: list(v) for s, v in r.split_k_by.items()},
+                            "index_bits": r.index_bits, "b_layout": r.b_layout,
                             "extra_kernels": [{"name": e.name, "seconds": e.seconds,
                                                "per_nonzero_s": e.per_nonzero_s} for e in r.extra_kernels],
                             "host_s": r.host_s, "params_from": r.params_from, "knob": r.knob,
@@ -229,6 +249,32 @@ def _tiles(origin: str, key: str, value: Any) -> tuple[tuple[int, int], ...]:
     return tuple((int(a), int(b)) for a, b in value)
 
 
+def _split_k_list(origin: str, key: str, value: Any) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or any(
+            isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 64 for s in value) or 1 not in value:
+        raise _fail(origin, key, value, "a list of integers in [1, 64] that includes 1")
+    return tuple(sorted(set(value)))
+
+
+def _split_k(origin: str, pre: str, entry: Any, sources: dict) -> tuple[tuple[int, ...], dict]:
+    """``split_k``: one sourced list (every GPU), or a table of selectors (as ``tiles``)
+    whose ``default`` entry, if any, is the list for the GPUs no other selector names."""
+    if entry is None:
+        return (1,), {}
+    if isinstance(entry, Mapping) and "value" not in entry:
+        by = {}
+        for selector, item in entry.items():
+            value, sources[f"split_k.{selector}"] = _sourced(origin, f"{pre}.split_k.{selector}", item)
+            by[selector] = _split_k_list(origin, f"{pre}.split_k.{selector}", value)
+        if not by:
+            raise _fail(origin, f"{pre}.split_k", entry, "a sourced list, or a table of selectors of sourced lists")
+        if "default" in by:
+            sources["split_k"] = sources["split_k.default"]
+        return by.get("default", (1,)), by
+    value, sources["split_k"] = _sourced(origin, f"{pre}.split_k", entry)
+    return _split_k_list(origin, f"{pre}.split_k", value), {}
+
+
 def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...]) -> KernelRule:
     # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
@@ -246,13 +292,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     for selector, entry in (table.get("tiles") or {}).items():
         value, sources[f"tiles.{selector}"] = _sourced(origin, f"{pre}.tiles.{selector}", entry)
         tiles[selector] = _tiles(origin, f"{pre}.tiles.{selector}", value)
-    split_k = (1,)
-    if "split_k" in table:
-        value, sources["split_k"] = _sourced(origin, f"{pre}.split_k", table["split_k"])
-        if not isinstance(value, list) or not value or any(
-                isinstance(s, bool) or not isinstance(s, int) or not 1 <= s <= 64 for s in value) or 1 not in value:
-            raise _fail(origin, f"{pre}.split_k", value, "a list of integers in [1, 64] that includes 1")
-        split_k = tuple(sorted(set(value)))
+    split_k, split_k_by = _split_k(origin, pre, table.get("split_k"), sources)
     mma_n = 0
     if "mma_n" in table:
         mma_n, sources["mma_n"] = _sourced(origin, f"{pre}.mma_n", table["mma_n"])
@@ -291,7 +331,8 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
             raise _fail(origin, f"{pre}.{key}", table.get(key), "a string")
     quant = _quant_keys(origin, pre, table, sources)
     return KernelRule(kernel=kernel, mapping=mapping, dtypes=tuple(dtypes), tiles=MappingProxyType(tiles),
-                      split_k=split_k, mma_n=mma_n, index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
+                      split_k=split_k, split_k_by=MappingProxyType(split_k_by), mma_n=mma_n,
+                      index_bits=index_bits, b_layout=b_layout, extra_kernels=tuple(extras),
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
                       label=table.get("label", ""), sources=MappingProxyType(sources),

@@ -93,7 +93,7 @@ def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) ->
     return LibraryCall(
         impl=implementation.name, kernel=kernel, mapping=rule.mapping_for(hw.kind),
         params_key=rule.params_from or implementation.name,
-        tiles=tiles, split_k=plan.split_k, mma_n=plan.mma_n,
+        tiles=tiles, split_k=plan.split_k_for(cc=cc, dtype=dtype), mma_n=plan.mma_n,
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
         defaults=tuple(sorted(owner.params.items())), cta=plan.cta,

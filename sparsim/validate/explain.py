@@ -20,7 +20,6 @@ while the host works) and replays the step with each suggested change
 from __future__ import annotations
 
 import bisect
-import re
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -94,39 +93,13 @@ class Explanation:
                 "changes": [dict(c) for c in self.changes]}
 
 
-def _model_token(display_name: str) -> str | None:
-    for word in display_name.replace("-", " ").split():
-        if re.fullmatch(r"[A-Z]{0,2}\d{2,4}", word) and not word.endswith("GB"):
-            return word
-    return None
-
-
 def profile_for_device(props: Mapping[str, Any]) -> str | None:
-    """The built-in profile whose GPU model, SM count and memory match a trace's device."""
-    from ..hwprofiles import list_profiles, load_profile
+    """The built-in profile of a trace's device (its ``deviceProperties``: name, SM count
+    and memory), by the one device-name table (:mod:`sparsim.hwprofiles.devices`)."""
+    from ..hwprofiles.devices import profile_for_device as by_name
 
-    name = str(props.get("name", "")).replace("-", " ").upper()
-    sms = props.get("numSms")
-    memory = props.get("totalGlobalMem") or 0
-    best = None
-    for candidate in list_profiles():
-        profile = load_profile(candidate)
-        token = _model_token(profile.display_name)
-        if not token or not re.search(rf"\b{re.escape(token.upper())}\b", name):
-            continue
-        if sms is not None and profile.sm_count != sms:
-            continue
-        # boards of one chip with the same SMs and memory (A100 SXM4 and PCIe) differ by the
-        # form factor the driver puts in the name ("NVIDIA A100-SXM4-80GB", "... PCIe")
-        form = sum(1 for word in candidate.upper().split("-") if word in _FORM_FACTORS and word in name.split())
-        score = (-form, abs(profile.hbm_bytes - memory))
-        if best is None or score < best[0]:
-            best = (score, candidate)
-    return best[1] if best else None
-
-
-#: form-factor words of profile names that device names also carry
-_FORM_FACTORS = ("SXM", "SXM2", "SXM4", "SXM5", "PCIE", "NVL")
+    return by_name(str(props.get("name", "")), memory_bytes=props.get("totalGlobalMem") or None,
+                   sm_count=props.get("numSms"))
 
 
 def _median(values) -> float:

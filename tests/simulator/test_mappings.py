@@ -75,7 +75,7 @@ def test_one_carrier_a_problem_on_a_machine_built_once():
 def test_a_gemm_rule_that_names_no_tiles_searches_the_reference_candidates_with_its_own_split_k():
     # an implementation file may leave the tiles to the mapping (as a new library's first draft does)
     impl = get_impl("cublas")
-    rule = dataclasses.replace(impl.rules["dense"], tiles=MappingProxyType({}), split_k=(1,))
+    rule = dataclasses.replace(impl.rules["dense"], tiles=MappingProxyType({}), split_k=(1,), split_k_by=MappingProxyType({}))
     bare = dataclasses.replace(impl, name="draft", rules=MappingProxyType({"dense": rule}))
     p = predict_des(build_work("dense", m=4096, k=4096, n=256), H200, impl=bare)
     assert "fastest of 12 candidate tiles/splits" in p.notes[0] and "split-K" not in p.notes[0]

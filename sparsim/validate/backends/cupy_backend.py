@@ -44,7 +44,6 @@ they are tested without a GPU; nothing here fakes a GPU result.
 from __future__ import annotations
 
 import functools
-import re
 import time
 
 import numpy as np
@@ -103,25 +102,12 @@ def resolve_dtype(cp, name: str):
     return getattr(cp, name)
 
 
-# (regex on the NVML/CUDA device name, profile); first match wins
-_PROFILE_NAMES = (
-    (r"H200", "h200-sxm-141gb"),
-    (r"H100.*PCIe", "h100-pcie-80gb"),
-    (r"H100", "h100-sxm5-80gb"),
-    (r"A100.*40\s*GB", "a100-sxm4-40gb"),
-    (r"A100", "a100-sxm4-80gb"),
-    (r"\bL4\b", "l4"),
-    (r"RTX 4090", "rtx-4090"),
-    (r"V100", "v100-sxm2-32gb"),
-)
-
-
 def match_profile(device_name: str) -> str | None:
-    """The built-in profile for a device name, or None (then pass ``--hw``)."""
-    for pattern, profile in _PROFILE_NAMES:
-        if re.search(pattern, device_name, re.I):
-            return profile
-    return None
+    """The built-in profile for a device name, or None (then pass ``--hw``): the one
+    device-name table, :func:`sparsim.hwprofiles.devices.profile_for_device`."""
+    from ...hwprofiles.devices import profile_for_device
+
+    return profile_for_device(device_name)
 
 
 def cupy_available() -> tuple[bool, str]:
