@@ -77,7 +77,8 @@ def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) ->
     a kernel the GPU's compute capability cannot run is refused here)."""
     name = default_impl(kernel, hw.kind, quant, dtype) if impl is None else impl
     implementation, rule = check_impl(name, kernel, dtype, hw.kind, quant=quant,
-                                      cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name)
+                                      cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name,
+                                      defaulted=impl is None)
     for key in implementation.params:  # checked here: the simulator owns parameter names
         if key not in DEFAULT_PARAMS:
             raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "

@@ -34,6 +34,13 @@ def test_fp8_before_ada_exits_2_with_one_line(capsys):
     assert err.count("\n") == 1 and "compute capability 8.9 or later" in err
 
 
+def test_int4_on_a_v100_names_quant_and_the_gpus_its_paths_need(capsys):
+    code, out, err = run(capsys, "predict", "--hw", "v100-sxm2-32gb", "--kernel", "dense", "--quant", "w4a16",
+                         "--m", "4096", "--k", "4096", "--n", "1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--quant: got 'w4a16'" in err and "compute capability 8.0 or later" in err and "--impl: got" not in err
+
+
 def test_impl_list_names_the_schemes_and_show_the_sources(capsys):
     code, out, _ = run(capsys, "impl", "list")
     assert code == 0

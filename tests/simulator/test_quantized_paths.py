@@ -33,6 +33,9 @@ def test_each_scheme_has_a_default_implementation_that_runs_it():
 
 @pytest.mark.parametrize("call, message", [
     (dict(kernel="dense", quant="fp8", dtype="bf16", hw=A100),
+     r"--quant: got 'fp8' with --kernel dense on a100-sxm4-80gb \(compute capability 8.0\) \(default --impl "
+     r"cublaslt-fp8\); allowed: none on this GPU \(cublaslt-fp8: compute capability 8.9 or later\)"),
+    (dict(kernel="dense", quant="fp8", impl="cublaslt-fp8", dtype="bf16", hw=A100),
      r"--impl: got 'cublaslt-fp8' on a100-sxm4-80gb \(compute capability 8.0\); allowed: a GPU of compute capability 8.9 or later"),
     (dict(kernel="dense", quant="w4a16", impl="marlin", hw="v100-sxm2-32gb"),
      r"--impl: got 'marlin' on v100-sxm2-32gb \(compute capability 7.0\); allowed: a GPU of compute capability 8.0 or later"),
@@ -53,6 +56,18 @@ def test_a_path_is_refused_in_one_line_where_it_does_not_run(call, message):
     with pytest.raises(SparsimError, match=message) as info:
         sparsim.predict(kernel, m=4096, k=4096, n=16, **call)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kernel, quant, hw, named", [
+    ("dense", "w4a16", "v100-sxm2-32gb", "marlin: compute capability 8.0 or later; torchao-int4: compute capability 8.0"),
+    ("dense", "fp8", A100, "cublaslt-fp8: compute capability 8.9 or later"),
+])
+def test_a_scheme_on_a_gpu_none_of_its_paths_run_blames_quant_not_the_default_impl(kernel, quant, hw, named):
+    with pytest.raises(SparsimError) as info:
+        sparsim.predict(kernel, m=4096, k=4096, n=1, hw=hw, quant=quant, dtype="fp16" if quant == "w4a16" else "bf16")
+    message = str(info.value)
+    assert message.startswith(f"--quant: got {quant!r} with --kernel {kernel} on {hw}")
+    assert "allowed: none on this GPU" in message and named in message and "\n" not in message
 
 
 def test_w8a8_runs_a_quantize_kernel_before_the_gemm():
