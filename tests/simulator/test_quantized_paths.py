@@ -188,3 +188,42 @@ def test_both_time_models_run_quantized_paths_above_their_floor(model):
         p = sparsim.predict(kernel, m=4096, k=4096, n=8, hw=A100, dtype=dtype, quant=quant, model=model)
         assert p.kernel_s >= p.roofline_floor_s and p.quant == quant
         assert (p.kernels[0][0] == ACT_QUANT_KERNEL) == (quant == "w8a8")
+
+
+def _tinygemm_traffic(k, stages):
+    from dataclasses import replace
+
+    from sparsim.hwprofiles import load_profile
+    from sparsim.models.quantized import quantize_work
+    from sparsim.models.work import build_work
+    from sparsim.simulator.gemm import gemm_traffic, make_tile
+    from sparsim.simulator.library import call_params, library_call
+    from sparsim.simulator.machine import Machine
+
+    hw = load_profile(A100)
+    call = library_call("torchao-int4", "dense", "bf16", hw, quant="w4a16")
+    machine = Machine.build(hw, call_params(call), call)
+    work = quantize_work(build_work("dense", m=4096, k=k, n=1, dtype="bf16"), "w4a16", group=64,
+                         dequant_ops=get_impl("torchao-int4").rule("dense").dequant_ops)
+    tile = replace(make_tile(work, machine, (8, 16)), stages=stages)
+    return tile, gemm_traffic(work, machine, tile), machine
+
+
+def test_tinygemm_runs_one_1024_k_round_in_flight_and_computes_it_before_the_next():
+    tile, t, machine = _tinygemm_traffic(4096, 1)
+    assert (tile.k, tile.stages, tile.warps) == (1024, 1, 8)
+    assert t.k_iters == 4  # 4096 / (8 warps x 8 k-tiles x 16)
+    # each round waits the DRAM latency, then the warp's own dequantization (1.75 x 8 rows
+    # x 1024 / 8 warps / 32 lanes = 56 instructions at one per clock) and MMAs
+    dequant_s = 8 * 1024 * 1.75 / 8 / 32 / machine.clock_hz
+    assert t.latency_s > 4 * (machine.dram_latency_s + dequant_s)
+    _, prefetched, _ = _tinygemm_traffic(4096, 2)  # one round in flight, computed while the next loads
+    assert prefetched.latency_s == pytest.approx(4 * machine.dram_latency_s)
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.sampled_from([1024, 2048, 4096, 8192, 14336]), grow=st.sampled_from([1024, 4096]))
+def test_tinygemm_batch1_time_never_falls_as_k_grows(k, grow):
+    a = kernel_s("dense", 4096, k, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
+    b = kernel_s("dense", 4096, k + grow, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
+    assert b >= a * (1 - 1e-9)
