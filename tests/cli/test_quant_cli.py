@@ -51,3 +51,10 @@ def test_impl_list_names_the_schemes_and_show_the_sources(capsys):
         assert "quant: " in lines[name] and scheme in lines[name]
     code, out, _ = run(capsys, "impl", "show", "marlin")
     assert "dequantization  1.875 issue slots" in out and "min cc" in out
+
+
+def test_impl_show_names_tinygemms_k_loop_and_its_source(capsys):
+    code, out, _ = run(capsys, "impl", "show", "torchao-int4")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.strip().startswith("K loop"))
+    assert "8 warps, 1024 K per CTA round, no prefetch" in line and "[int4mm]" in line
