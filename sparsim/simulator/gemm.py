@@ -60,7 +60,10 @@ profile's compute capability (9.x); a profile that omits it gets no clusters.
 law). The round trip is the DRAM latency: CTAs sharing a panel ask for each k-tile at
 nearly the same time and all wait for its one DRAM fetch (misses to a line in flight
 merge in L2); an average over later hits let one CTA's latency fall as more CTAs shared
-its panels.
+its panels. A kernel whose implementation data gives its own K loop (``pipeline``: warps,
+K per round, stages; tinygemm loads straight into registers without prefetch, stages 1)
+runs that instead, and without prefetch each round also waits for the warp's own
+compute (:func:`~sparsim.simulator.quantized.serial_round_s`).
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
