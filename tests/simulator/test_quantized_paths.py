@@ -227,3 +227,14 @@ def test_tinygemm_batch1_time_never_falls_as_k_grows(k, grow):
     a = kernel_s("dense", 4096, k, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
     b = kernel_s("dense", 4096, k + grow, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
     assert b >= a * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hw=st.sampled_from(["v100-sxm2-32gb", "a100-sxm4-80gb", "l4", "rtx-4090", "h100-sxm5-80gb"]),
+       kernel=st.sampled_from(["dense", "2:4"]), quant=st.sampled_from(["w8a16", "w4a16", "fp8", "w8a8"]),
+       dtype=st.sampled_from(["fp16", "bf16"]))
+def test_a_refusal_without_impl_never_blames_an_impl_the_user_did_not_name(hw, kernel, quant, dtype):
+    try:
+        sparsim.predict(kernel, m=1024, k=1024, n=1, hw=hw, quant=quant, dtype=dtype, compare=False)
+    except SparsimError as exc:
+        assert not str(exc).startswith("--impl") and "\n" not in str(exc)
