@@ -108,9 +108,13 @@ def quant_of(p) -> tuple[dict, str]:
     if "weight-only" in q and "int8" in q:
         return {"dtype": dtype, "quant": "w8a16", "impl": "torchao-int8wo", "linear": linear}, ""
     if "dynamic activation" in q:
-        # docs/quantized.md: torchao int8dq at batch 1 (10x slower than bf16) is a slow path
-        # whose cause is not in the kernels; a normal W8A8 time would be a wrong prediction
-        raise Uncovered("torchao int8dq batch-1 slow path (cause not in the kernels, docs/quantized.md)")
+        # docs/quantized.md: torchao int8dq at batch 1 (10x slower than bf16) runs
+        # int_scaled_matmul -> torch._int_mm, which PyTorch runs on cuBLASLt only for more
+        # than 16 rows; the 1-row decode matmul takes another integer kernel at 65 GB/s (3%
+        # of the A100's bandwidth) that sparsim does not model. A normal W8A8 time would be
+        # a wrong prediction.
+        raise Uncovered("torchao int8dq batch 1: torch._int_mm needs > 16 rows, the 1-row decode "
+                        "matmul's integer fallback kernel is not modelled (docs/quantized.md)")
     scheme = "fp8" if "fp8" in q else "w8a8" if "int8" in q else None
     if scheme is None:
         raise Uncovered(f"unknown quantization {q!r}")

@@ -39,6 +39,12 @@ What it scores, and where each figure was read:
    ``rtx-3090`` if one exists, else printed beside the RTX 4090 prediction (another
    GeForce die: compare the curves' shape and the Sparse-Marlin/Marlin ratio only).
 
+7. The gpt-fast README's Llama-2-70B rows (e2e.json, A100 80GB at 330 W, batch 1): the GB/s
+   each GPU streams ("model bytes x tok/s") for bf16 (tp2), int8 (tp1) and int4 group 32
+   (tinygemm, tp1), measured and predicted through the step model, and each over bf16's. At
+   70B the per-step fixed costs are a few percent, so the ratio is the kernels' own
+   streaming rate: where tinygemm's falls short of the model's, this shows it.
+
 Every path here rests on published figures only: no quantized kernel has been timed on
 our own GPU yet (benchmarks/gpu/collect.sh's quant stage will).
 """
@@ -249,6 +255,32 @@ def score_vllm_kernel_level(path: Path) -> None:
                   f"same side of 1 in {agree:.0%} of {len(values)} runs")
 
 
+#: e2e.json gpt-fast points at the Llama-2-70B scale (A100 80GB, 330 W): the GB/s each GPU
+#: streams ("model bytes x tok/s", the README's derived column) by path; at 70B the
+#: per-step fixed costs are a few percent, so the column is the kernels' streaming rate
+GPTFAST_70B = {"bf16 (tp2)": "gptfast-a100-llama-2-70b-bf16-tp2", "int8 (tp1)": "gptfast-a100-llama-2-70b-int8-tp1",
+               "int4 g32 (tp1)": "gptfast-a100-llama-2-70b-int4-tp1"}
+
+
+def score_streaming_rate(path: Path) -> None:
+    """7. How fast each path streams the weights at the 70B scale, measured and predicted
+    (through the step model, as bench_e2e predicts the points), relative to bf16."""
+    import bench_e2e  # the benchmarks folder is on sys.path when run as a script
+
+    points = {p["id"]: p for p in json.loads((path / "e2e.json").read_text())["points"]}
+    print("\n7. gpt-fast Llama-2-70B, A100 80GB at 330 W, batch 1: GB/s per GPU (model bytes x tok/s)")
+    rows = {}
+    for label, pid in GPTFAST_70B.items():
+        p = points[pid]
+        measured = p["measured"]["derived_bandwidth_GBps"]
+        predicted = bench_e2e.predict_point(p)["predicted"] * measured / p["measured"]["value"]
+        rows[label] = (measured, predicted)
+    base_m, base_p = rows["bf16 (tp2)"]
+    for label, (measured, predicted) in rows.items():
+        print(f"  {label:15s} measured {measured:7.1f}  predicted {predicted:7.1f}   vs bf16: measured "
+              f"{measured / base_m:4.2f}  predicted {predicted / base_p:4.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--published", type=Path, default=None, help="folder holding kernels.json and e2e.json")
@@ -264,6 +296,8 @@ def main() -> None:
     if published is not None and (published / "e2e.json").is_file():
         score_vllm_kernel_level(published)
     score_sparse_marlin()
+    if published is not None and (published / "e2e.json").is_file():
+        score_streaming_rate(published)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,8 @@ def test_the_stage_plans():
     assert len(set(pts)) == 24 and all(p[2:] == ("cuda-graphs", "2:4") for p in pts[18:])  # the risky captures last
     qp = quant_points()
     assert len(qp) == 3 * 11 * len(PATHS) and len(set(qp)) == len(qp)
-    assert {p.impl for p in PATHS} >= {"cublaslt-fp8", "cusparselt", "cusparselt-search", "torchao-int8-2:4", "marlin"}
+    assert {p.impl for p in PATHS} >= {"cublaslt-fp8", "cusparselt", "cusparselt-search", "torchao-int8-2:4", "marlin",
+                                          "torchao-int4"}
 
 
 # -- traces ----------------------------------------------------------------------------------

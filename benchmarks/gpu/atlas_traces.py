@@ -14,13 +14,16 @@ Families (A is M×K, the weight and the sparse operand; B is K×N; fp16 unless s
 * ``semi``: ``to_sparse_semi_structured(A24) @ B`` and ``F.linear(X, W24)``;
 * ``csr``: ``A_csr @ B`` at densities 0.01 and 0.1 with int64 (PyTorch's default) and
   int32 indices;
-* ``quant``: ``torch._scaled_mm`` fp8 (row-wise scales) and ``_cslt_sparse_mm`` int8.
+* ``quant``: ``torch._scaled_mm`` fp8 (row-wise scales) and ``_cslt_sparse_mm`` int8;
+* ``int4``: PyTorch's tinygemm ``aten._weight_int4pack_mm`` (bf16, group 64, torchao
+  int4 weight-only): its kernel events carry the registers per thread and occupancy that
+  decide how near the DRAM bandwidth it streams at batch 1 (docs/quantized.md).
 
 Each call runs once before the profiler starts (plans, handles, lazy loads), then twice
 inside it.
 
 >>> [f for f, _ in FAMILIES]
-['mm', 'cslt', 'semi', 'csr', 'quant']
+['mm', 'cslt', 'semi', 'csr', 'quant', 'int4']
 >>> calls_of("csr")[:2]
 [('csr', 4096, 4096, 16, 0.01, 64), ('csr', 4096, 4096, 16, 0.01, 32)]
 """
@@ -47,7 +50,10 @@ FAMILIES = (
     ("csr", [("csr", m, k, n, d, bits) for (m, k) in SHAPES[:2] for n in (16, 256) for d in (0.01, 0.1)
              for bits in (64, 32)]),
     ("quant", [(op, m, k, n) for (m, k) in SHAPES[:1] for n in (16, 256) for op in ("scaled-mm-fp8", "cslt-int8")]),
+    ("int4", [("int4pack-mm", m, k, n) for (m, k) in SHAPES[:2] for n in (1, 16)]),
 )
+#: the tinygemm calls' group size (torchao int4wo-64)
+INT4_GROUP = 64
 
 
 def calls_of(family: str) -> list[tuple]:
@@ -70,6 +76,8 @@ def manifest_entry(call: tuple, alg_id=None) -> dict:
         entry.update(dtype="fp8", quant="fp8")
     if op == "cslt-int8":
         entry.update(dtype="int8", quant="w8a8")
+    if op == "int4pack-mm":
+        entry.update(dtype="bf16", quant="w4a16", group=INT4_GROUP, impl="torchao-int4")
     if alg_id is not None:
         entry["alg_id"] = alg_id
     return entry
@@ -118,6 +126,16 @@ def make_call(torch, call: tuple):
         c = torch._cslt_compress((a24.float() / a24.float().abs().amax() * 127).round().to(torch.int8))
         xq = (b.t().float() / b.float().abs().amax() * 127).round().to(torch.int8)
         return (lambda: torch._cslt_sparse_mm(c, xq.t(), out_dtype=torch.bfloat16)), None
+    if op == "int4pack-mm":  # tinygemm: int4 values 0..15, bf16 scale and zero per group
+        q = torch.randint(0, 16, (m, k), device=dev, dtype=torch.int32)
+        try:  # torch >= 2.5 packs two int4 per uint8 (high nibble first)
+            packed = torch.ops.aten._convert_weight_to_int4pack((q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8), 8)
+        except RuntimeError:  # older torch: int32 values
+            packed = torch.ops.aten._convert_weight_to_int4pack(q, 8)
+        sz = torch.stack([torch.rand(k // INT4_GROUP, m, device=dev) / 8 + 0.01,
+                          torch.randn(k // INT4_GROUP, m, device=dev)], dim=-1).to(torch.bfloat16).contiguous()
+        x = b.t().contiguous().to(torch.bfloat16)
+        return (lambda: torch.ops.aten._weight_int4pack_mm(x, packed, INT4_GROUP, sz)), None
     raise ValueError(f"call {op}: unknown")
 
 

@@ -16,7 +16,9 @@ quantization schemes (sparsim.models.quant) name them:
   absmax scales and int8 rounding of B (the activation-quantization kernels), then
   ``_cslt_sparse_mm`` and the per-token rescale, all inside the timed call;
 * ``marlin`` (``w4a16``): IST-DASLab's ``marlin.Layer`` when a wheel of it is carried
-  (``--wheels``), else one record saying it was skipped.
+  (``--wheels``), else one record saying it was skipped;
+* ``torchao-int4`` (``w4a16``): PyTorch's own tinygemm kernel ``aten._weight_int4pack_mm``
+  (torchao int4 weight-only, gpt-fast int4), bf16, group 64: no wheel needed.
 
 B's N is padded to the path's multiple (``n_padded`` in ``extra``) with random rows, as a
 framework pads: the record's ``n`` is the user's N. Every result is checked against a
@@ -30,7 +32,7 @@ kernel-only time, L2 flushed between repetitions, NVML telemetry).
 (16, 64, 4096)
 >>> pts = quant_points()
 >>> len(pts), pts[0][:3], len({(m, k) for m, k, n, p in pts[:len(PATHS) * 15]})
-(264, (4096, 4096, 1), 3)
+(297, (4096, 4096, 1), 3)
 """
 
 from __future__ import annotations
@@ -76,7 +78,10 @@ PATHS = (
     Path_("cusparselt-search", "2:4", "fp8", "fp8", 16, search=True),
     Path_("torchao-int8-2:4", "2:4", "int8", "w8a8", 16),
     Path_("marlin", "dense", "int4", "w4a16", 1),  # Marlin tiles any number of tokens itself
+    Path_("torchao-int4", "dense", "int4", "w4a16", 1),  # tinygemm pads tokens to 16 itself
 )
+#: the group size the tinygemm path is timed at (torchao int4wo-64, e2e.json's torchao points)
+TINYGEMM_GROUP = 64
 
 
 def padded(n: int, multiple: int) -> int:
@@ -234,6 +239,30 @@ def marlin_call(torch, ops: Operands, n: int):
     return (lambda i: layer(x).t()), fake.reshape(ops.m, ops.k).double() @ x.double().t(), {"n_padded": n}
 
 
+def tinygemm_call(torch, ops: Operands, n: int, group: int = TINYGEMM_GROUP):
+    """PyTorch's tinygemm int4 kernel (``aten._weight_int4pack_mm``, what torchao
+    int4_weight_only and gpt-fast --mode int4 run), bf16, asymmetric int4 with a bf16 scale
+    and zero per ``group`` inputs, inner_k_tiles 8 (their default). Built into torch: no
+    wheel to carry. Dequantized value = (q - 8) * scale + zero (int4mm.cu)."""
+    w = ops.w.reshape(ops.m, ops.k // group, group)
+    lo, hi = w.amin(dim=-1), w.amax(dim=-1)
+    scale = ((hi - lo) / 15).clamp(min=1e-6)
+    zero = lo + 8 * scale  # so that q = 0..15 covers [lo, hi]
+    q = ((w - zero[..., None]) / scale[..., None] + 8).round().clamp(0, 15).to(torch.int32)
+    scale, zero = scale.to(torch.bfloat16).float(), zero.to(torch.bfloat16).float()  # as the kernel reads them
+    fake = ((q.float() - 8) * scale[..., None] + zero[..., None]).reshape(ops.m, ops.k)
+    q = q.reshape(ops.m, ops.k)
+    try:  # torch >= 2.5 packs two int4 per uint8 (high nibble first)
+        packed = torch.ops.aten._convert_weight_to_int4pack((q[:, ::2] << 4 | q[:, 1::2]).to(torch.uint8), 8)
+    except RuntimeError:  # older torch: int32 values 0..15
+        packed = torch.ops.aten._convert_weight_to_int4pack(q, 8)
+    scales_and_zeros = torch.stack([scale.t(), zero.t()], dim=-1).to(torch.bfloat16).contiguous()
+    x = ops.activations(n, "fp16", seed=n)[0].to(torch.bfloat16)
+    ref = fake.to(torch.bfloat16).double() @ x.double().t()
+    call = lambda i: torch.ops.aten._weight_int4pack_mm(x, packed, group, scales_and_zeros).t()  # noqa: E731
+    return call, ref, {"n_padded": n, "group": group, "inner_k_tiles": 8}
+
+
 def measure(torch, backend, ops: Operands, path: Path_, n: int, hw: str) -> dict:
     """One point's record; every failure is the record's error."""
     from sparsim.validate.backends.base import now_iso
@@ -245,6 +274,8 @@ def measure(torch, backend, ops: Operands, path: Path_, n: int, hw: str) -> dict
     try:
         if path.impl == "marlin":
             call, reference, notes = marlin_call(torch, ops, n)
+        elif path.impl == "torchao-int4":
+            call, reference, notes = tinygemm_call(torch, ops, n)
         else:
             call, reference, notes = build_call(torch, ops, path, n)
         result = call(0)
@@ -264,7 +295,9 @@ def measure(torch, backend, ops: Operands, path: Path_, n: int, hw: str) -> dict
         notes.update(timing)
         library = {"torch": "torch.mm", "cublaslt-fp8": "torch._scaled_mm (row-wise scales)",
                    "torchao-int8-2:4": "plain-torch torchao int8 dynamic-activation 2:4: quantize + _cslt_sparse_mm",
-                   "marlin": "marlin.Layer (IST-DASLab)"}.get(path.impl, "torch._cslt_sparse_mm")
+                   "marlin": "marlin.Layer (IST-DASLab)",
+                   "torchao-int4": f"aten._weight_int4pack_mm (tinygemm, group {TINYGEMM_GROUP})"
+                   }.get(path.impl, "torch._cslt_sparse_mm")
         return quant_record(**base, kernel_times_s=kernel_times, call_times_s=call_times, warmup_reps=warm,
                             telemetry=samples[warm:], library=f"{library} (torch {torch.__version__})",
                             rel_error=error, tolerance=tolerance, plan_s=notes.pop("plan_s", None),

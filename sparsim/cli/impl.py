@@ -99,6 +99,11 @@ def show(name, as_json):
                          if any(q in ("fp8", "w8a8") for q in r.quant) else ", ".join(r.quant)))
         if r.dequant_ops:
             rows.append(("  dequantization", f"{r.dequant_ops:g} issue slots per weight value   [{r.sources.get('dequant_ops', '')}]"))
+        if r.pipeline is not None:
+            p = r.pipeline
+            prefetch = "no prefetch" if p.stages == 1 else f"{p.stages} stages"
+            rows.append(("  K loop", f"{p.warps} warps, {p.tile_k} K per CTA round, {prefetch}   "
+                                     f"[{r.sources.get('pipeline', '')}]"))
         for key in ("min_cc", "max_cc"):
             if getattr(r, key):
                 rows.append((f"  {key.replace('_', ' ')}", f"{getattr(r, key)}   [{r.sources.get(key, '')}]"))

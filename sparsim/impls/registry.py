@@ -161,33 +161,61 @@ def _cc_tuple(cc: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def _span(rule: KernelRule) -> str:
+    """The compute capabilities ``rule`` runs on, in words."""
+    return (f"compute capability {rule.min_cc} only" if rule.min_cc == rule.max_cc
+            else f"compute capability {rule.min_cc} to {rule.max_cc}" if rule.min_cc and rule.max_cc
+            else f"compute capability {rule.min_cc} or later" if rule.min_cc
+            else f"compute capability up to {rule.max_cc}")
+
+
+def _runs_cc(rule: KernelRule, cc: str) -> bool:
+    return not ((rule.min_cc and _cc_tuple(cc) < _cc_tuple(rule.min_cc))
+                or (rule.max_cc and _cc_tuple(cc) > _cc_tuple(rule.max_cc)))
+
+
+def _scheme_gpus(kernel: str, quant: str) -> str:
+    """Which GPUs run ``kernel`` under scheme ``quant`` at all: each public implementation
+    of it with the compute capabilities it needs (what a refusal of a default names)."""
+    spans = []
+    for name in impl_names():
+        rule = get_impl(name).rules.get(kernel)
+        if rule is not None and quant in rule.quant:
+            spans.append(f"{name}: {_span(rule)}" if rule.min_cc or rule.max_cc else f"{name}: any GPU")
+    return "; ".join(spans)
+
+
 def _check_quant_and_gpu(impl: Implementation, rule: KernelRule, kernel: str, quant: str | None,
-                         cc: str | None, hw_name: str | None) -> None:
-    """One line if ``rule`` does not run scheme ``quant`` or compute capability ``cc``."""
+                         cc: str | None, hw_name: str | None, defaulted: bool = False) -> None:
+    """One line if ``rule`` does not run scheme ``quant`` or compute capability ``cc``.
+    ``defaulted``: the user named no implementation (it is the scheme's default), so a GPU
+    the scheme cannot run on is blamed on ``--quant``, naming the GPUs its paths need."""
     scheme = quant or "none"
     if scheme not in rule.quant:
         allowed = ", ".join(q for q in rule.quant)
         raise SparsimError(f"--quant: got {scheme!r} with --impl {impl.name} --kernel {kernel}; allowed: {allowed}")
-    if cc and (rule.min_cc or rule.max_cc):
-        low = rule.min_cc and _cc_tuple(cc) < _cc_tuple(rule.min_cc)
-        high = rule.max_cc and _cc_tuple(cc) > _cc_tuple(rule.max_cc)
-        if low or high:
-            span = (f"compute capability {rule.min_cc} only" if rule.min_cc == rule.max_cc
-                    else f"compute capability {rule.min_cc} to {rule.max_cc}" if rule.min_cc and rule.max_cc
-                    else f"compute capability {rule.min_cc} or later" if rule.min_cc
-                    else f"compute capability up to {rule.max_cc}")
-            raise SparsimError(f"--impl: got {impl.name!r} on {hw_name or 'this GPU'} (compute capability {cc}); "
-                               f"allowed: a GPU of {span} ({rule.sources.get('min_cc') or rule.sources.get('max_cc')})")
+    if cc and (rule.min_cc or rule.max_cc) and not _runs_cc(rule, cc):
+        where = f"{hw_name or 'this GPU'} (compute capability {cc})"
+        if defaulted and quant is not None:
+            here = [name for name in impl_names() if kernel in get_impl(name).rules
+                    and quant in get_impl(name).rules[kernel].quant and _runs_cc(get_impl(name).rules[kernel], cc)]
+            allowed = (f"--impl {' or '.join(here)} on this GPU" if here else "none on this GPU")
+            raise SparsimError(f"--quant: got {quant!r} with --kernel {kernel} on {where} (default --impl "
+                               f"{impl.name}); allowed: {allowed} ({_scheme_gpus(kernel, quant)})")
+        raise SparsimError(f"--impl: got {impl.name!r} on {where}; "
+                           f"allowed: a GPU of {_span(rule)} ({rule.sources.get('min_cc') or rule.sources.get('max_cc')})")
 
 
 def check_impl(name, kernel: str, dtype: str, hw_kind: str = "gpu", *, quant: str | None = None,
-               cc: str | None = None, hw_name: str | None = None) -> tuple[Implementation, KernelRule]:
+               cc: str | None = None, hw_name: str | None = None,
+               defaulted: bool = False) -> tuple[Implementation, KernelRule]:
     """The implementation and its rule for ``kernel`` in ``dtype`` (the dtype the GEMM
     runs in); one clear line if it does not run that kernel, dtype, kind of hardware,
-    quantization scheme ``quant`` or compute capability ``cc``."""
+    quantization scheme ``quant`` or compute capability ``cc`` (``defaulted``: ``name``
+    is the default the user did not name, so a GPU refusal names ``--quant``)."""
     impl = get_impl(name)
     rule = impl.rule(kernel)
-    _check_quant_and_gpu(impl, rule, kernel, quant, cc, hw_name)
+    _check_quant_and_gpu(impl, rule, kernel, quant, cc, hw_name, defaulted)
     if dtype not in rule.dtypes:
         hint = ""
         others = [k.name for k in KERNEL_OBJECTS.values() if k.is_nm and k.name != kernel and dtype in k.dtypes]

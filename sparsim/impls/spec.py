@@ -87,6 +87,19 @@ class CtaShape:
 
 
 @dataclass(frozen=True)
+class GemmPipeline:
+    """How a GEMM kernel walks K, where it is not CUTLASS's multistage shared-memory
+    pipeline that the GEMM mapping derives (mapping data, from the kernel's code)."""
+
+    warps: int
+    #: K elements one CTA's loads cover per round trip (all its warps together)
+    tile_k: int
+    #: k-blocks in flight + 1; 1: no prefetch, each round waits for its loads, then computes
+    stages: int
+    smem_bytes: int = 0
+
+
+@dataclass(frozen=True)
 class KernelRule:
     """How one implementation runs one kernel."""
 
@@ -136,6 +149,8 @@ class KernelRule:
     plan_as: str | None = None
     #: a gather kernel's CTA
     cta: CtaShape | None = None
+    #: a GEMM kernel's own K loop (None: the mapping's multistage pipeline)
+    pipeline: GemmPipeline | None = None
 
     def mapping_for(self, hw_kind: str) -> str:
         """The mapping this rule uses on a ``hw_kind`` profile."""
@@ -218,7 +233,8 @@ class Implementation:
                             "quant": list(r.quant), "act_quant": r.act_quant, "dequant_ops": r.dequant_ops,
                             "min_cc": r.min_cc, "max_cc": r.max_cc,
                             "plan_from": r.plan_from, "plan_as": r.plan_as,
-                            "cta": None if r.cta is None else dict(r.cta.__dict__)}
+                            "cta": None if r.cta is None else dict(r.cta.__dict__),
+                            "pipeline": None if r.pipeline is None else dict(r.pipeline.__dict__)}
                         for k, r in self.rules.items()},
         }
 
@@ -279,7 +295,7 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
     # Longer than 60 lines on purpose: one check per key of an implementation rule, each naming the key it refuses.
     pre = f"kernel.{kernel}"
     allowed = {"mapping", "dtypes", "tiles", "split_k", "mma_n", "index_bits", "b_layout", "extra_kernels", "host_s",
-               "params_from", "knob", "label", "alternative", "plan_from", "plan_as", "cta", *_QUANT_KEYS}
+               "params_from", "knob", "label", "alternative", "plan_from", "plan_as", "cta", "pipeline", *_QUANT_KEYS}
     for key in table:
         if key not in allowed:
             raise _fail(origin, f"{pre}.{key}", "(unknown key)", ", ".join(sorted(allowed)))
@@ -336,7 +352,24 @@ def _rule(origin: str, kernel: str, table: Mapping, known_dtypes: tuple[str, ...
                       host_s=host_s, params_from=params_from, knob=table.get("knob", ""),
                       alternative=table.get("alternative") or None,
                       label=table.get("label", ""), sources=MappingProxyType(sources),
-                      mapping_by_kind=MappingProxyType(by_kind), plan_from=plan_from, plan_as=plan_as, cta=cta, **quant)
+                      mapping_by_kind=MappingProxyType(by_kind), plan_from=plan_from, plan_as=plan_as, cta=cta,
+                      pipeline=_pipeline(origin, pre, table.get("pipeline"), sources), **quant)
+
+
+def _pipeline(origin: str, pre: str, entry: Any, sources: dict) -> GemmPipeline | None:
+    """A GEMM rule's ``pipeline`` table (warps, tile_k, stages, smem_bytes, source)."""
+    if entry is None:
+        return None
+    fields = {"warps": (1, 32), "tile_k": (16, 1 << 16), "stages": (1, 8), "smem_bytes": (0, 1 << 20)}
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("source"), str) or not entry["source"].strip() \
+            or set(entry) - set(fields) - {"source"} or {"warps", "tile_k", "stages"} - set(entry):
+        raise _fail(origin, f"{pre}.pipeline", entry, "a table of warps, tile_k, stages, smem_bytes (optional) and source")
+    for key, (lo, hi) in fields.items():
+        v = entry.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise _fail(origin, f"{pre}.pipeline.{key}", v, f"a whole number in [{lo}, {hi}]")
+    sources["pipeline"] = entry["source"]
+    return GemmPipeline(entry["warps"], entry["tile_k"], entry["stages"], entry.get("smem_bytes", 0))
 
 
 #: rule keys of quantized paths (sparsim.models.quant) and of the GPUs a kernel needs

@@ -33,8 +33,14 @@ def machine_for(problem, hw, calibration=None, *, l2: str = "cold"):
     on profile ``hw`` under ``calibration`` (None: datasheet; a Calibration; or a mapping
     of parameter values), L2 ``l2`` ("cold" or "warm", :mod:`.l2state`) when the call
     starts: built once, then shared by every prediction of that call."""
+    from ..impls import check_impl
     from .machine import Machine
 
+    if problem.impl is None and problem.quant is not None and hw.kind == "gpu":
+        # the scheme's default implementation, not named by the user: a GPU it cannot run
+        # on is refused naming --quant and the GPUs the scheme's paths need
+        check_impl(problem.impl_for(hw.kind), problem.kernel, problem.compute_dtype, hw.kind, quant=problem.quant,
+                   cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name, defaulted=True)
     return Machine.for_call(hw, calibration, impl=problem.impl_for(hw.kind), kernel=problem.kernel,
                             dtype=problem.compute_dtype, quant=problem.quant, l2=l2)
 

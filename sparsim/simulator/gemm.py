@@ -60,7 +60,10 @@ profile's compute capability (9.x); a profile that omits it gets no clusters.
 law). The round trip is the DRAM latency: CTAs sharing a panel ask for each k-tile at
 nearly the same time and all wait for its one DRAM fetch (misses to a line in flight
 merge in L2); an average over later hits let one CTA's latency fall as more CTAs shared
-its panels.
+its panels. A kernel whose implementation data gives its own K loop (``pipeline``: warps,
+K per round, stages; tinygemm loads straight into registers without prefetch, stages 1)
+runs that instead, and without prefetch each round also waits for the warp's own
+compute (:func:`~sparsim.simulator.quantized.serial_round_s`).
 
 >>> from sparsim.models import build_work
 >>> from sparsim.hwprofiles import load_profile
@@ -86,6 +89,7 @@ from .engine import Program, SimResult, simulate
 from .l2state import resident_fraction
 from .machine import Machine
 from .plan import KernelPlan
+from .quantized import serial_round_s
 
 __all__ = ["GemmCandidate", "GemmTile", "candidates", "choose_tile", "gemm_traffic", "lower_bound_s", "make_tile",
            "plan_gemm", "search"]
@@ -168,15 +172,20 @@ def _a_bytes_per_element(work: KernelWork) -> float:
 def _tile(work: KernelWork, machine: Machine, shape: tuple[int, int], split: int = 1) -> GemmTile:
     b = work.bytes_b / (work.k * work.n)  # element bytes of B
     tm, tn = shape
-    tk = max(16, 128 // int(b))
-    stage = tm * tk * _a_bytes_per_element(work) + tk * tn * b
-    stages = int(min(6, max(2, 0.9 * machine.hw.shared_mem_per_sm_bytes // stage)))
-    warps = 8 if tm * tn >= 128 * 256 else 4
+    call = _call(work, machine)
+    own = getattr(call, "pipeline", None)  # a kernel's own K loop (implementation data)
+    if own is not None:
+        tk, stages, warps, smem = own.tile_k, own.stages, own.warps, own.smem_bytes
+    else:
+        tk = max(16, 128 // int(b))
+        stage = tm * tk * _a_bytes_per_element(work) + tk * tn * b
+        stages = int(min(6, max(2, 0.9 * machine.hw.shared_mem_per_sm_bytes // stage)))
+        warps = 8 if tm * tn >= 128 * 256 else 4
+        smem = int(stages * stage)
     threads = 32 * warps
     regs = min(255, tm * tn // threads + 64)
-    smem = int(stages * stage)
     occ = machine.occupancy(threads=threads, smem_bytes=smem, regs_per_thread=regs)
-    return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, _call(work, machine).plan_library)
+    return GemmTile(tm, tn, tk, stages, warps, smem, occ, split, call.plan_library)
 
 
 def _panel_reads(machine: Machine, tile: GemmTile, tiles_m: int, tiles_n: int, split: int) -> tuple[float, float]:
@@ -254,8 +263,10 @@ def gemm_traffic(work: KernelWork, machine: Machine, tile: GemmTile) -> GemmTraf
     load_latency = machine.dram_latency_s + resident * (machine.l2_latency_s - machine.dram_latency_s)
     rounds = -(-k_iters // max(1, tile.stages - 1))
     alu = tile.m * k_iters * tile.k * work.dequant_ops  # each CTA dequantizes its whole A panel
-    return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * load_latency,
+    round_s = load_latency + (serial_round_s(work, machine, tile, flops / k_iters) if tile.stages == 1 else 0.0)
+    return GemmTraffic(ctas, k_iters, flops, l2, port, hbm, partial, load_latency, rounds * round_s,
                        l2_moved, hbm_moved, partial_moved, alu)
+
 
 
 def _rates(work: KernelWork, machine: Machine) -> dict:

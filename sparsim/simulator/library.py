@@ -32,7 +32,7 @@ from typing import Mapping
 
 from ..errors import SparsimError
 from ..impls import check_impl, default_impl, get_impl, plan_library, plan_rule
-from ..impls.spec import NO_LIBRARY, CtaShape, ExtraKernel
+from ..impls.spec import NO_LIBRARY, CtaShape, ExtraKernel, GemmPipeline
 from .params import DEFAULT_PARAMS
 
 __all__ = ["LibraryCall", "library_call", "call_params", "call_timeline", "basis_of"]
@@ -57,6 +57,7 @@ class LibraryCall:
     defaults: tuple[tuple[str, float], ...] = ()  # the implementation file's [params]
     cta: CtaShape | None = None  # a gather's CTA
     plan_library: str = ""  # the library whose tiles / CTA the plan runs (cuBLAS for torch.mm)
+    pipeline: GemmPipeline | None = None  # a GEMM's own K loop (None: the mapping's multistage one)
 
     @property
     def fixed_tile(self) -> bool:
@@ -77,7 +78,8 @@ def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) ->
     a kernel the GPU's compute capability cannot run is refused here)."""
     name = default_impl(kernel, hw.kind, quant, dtype) if impl is None else impl
     implementation, rule = check_impl(name, kernel, dtype, hw.kind, quant=quant,
-                                      cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name)
+                                      cc=getattr(hw, "compute_capability", None) or None, hw_name=hw.name,
+                                      defaulted=impl is None)
     for key in implementation.params:  # checked here: the simulator owns parameter names
         if key not in DEFAULT_PARAMS:
             raise SparsimError(f"implementation {implementation.origin}: key params.{key}: unknown; "
@@ -97,7 +99,7 @@ def library_call(impl, kernel: str, dtype: str, hw, quant: str | None = None) ->
         extra_kernels=rule.extra_kernels, host_s=rule.host_s, index_policy=rule.index_policy,
         b_layout=rule.b_layout, label=rule.label, knob=rule.knob, library=implementation.library,
         defaults=tuple(sorted(owner.params.items())), cta=plan.cta,
-        plan_library=plan_library(implementation, kernel),
+        plan_library=plan_library(implementation, kernel), pipeline=plan.pipeline,
     )
 
 

@@ -44,7 +44,8 @@ from typing import Mapping
 from .machine import Machine
 from .params import DEFAULT_PARAMS
 
-__all__ = ["ACT_QUANT_KERNEL", "ISSUE_SLOTS_PER_CLOCK", "activation_quant_s", "sm_alu_ops_per_s", "with_activation_quant"]
+__all__ = ["ACT_QUANT_KERNEL", "ISSUE_SLOTS_PER_CLOCK", "activation_quant_s", "serial_round_s", "sm_alu_ops_per_s",
+           "with_activation_quant"]
 
 #: the activation-quantization kernel's name in a prediction's kernels
 ACT_QUANT_KERNEL = "activation quantize (per-token scale)"
@@ -60,6 +61,19 @@ def sm_alu_ops_per_s(machine: Machine) -> float:
     """Dequantization issue slots one SM offers per second: :data:`ISSUE_SLOTS_PER_CLOCK`
     × clock (the datasheet issue rate)."""
     return ISSUE_SLOTS_PER_CLOCK * machine.clock_hz
+
+
+def serial_round_s(work, machine: Machine, tile, flops_per_round: float) -> float:
+    """What one warp computes after its loads of a round land, before it can issue the next
+    (a kernel without prefetch, ``stages == 1``, e.g. tinygemm): its share of the round's
+    dequantization at one instruction per clock (a warp scheduler issues one warp
+    instruction per clock: CUDA C++ Programming Guide, compute capabilities 7.x-9.0) and
+    its share of the MMAs on its sub-partition's tensor core (one of the SM's four, so a
+    quarter of the SM's rate: NVIDIA A100/H100 whitepapers, "four Tensor Cores per SM").
+    Other warps' loads overlap it; the warp's own next loads do not."""
+    dequant_instr = tile.m * tile.k * work.dequant_ops / tile.warps / 32
+    mma_s = flops_per_round / tile.warps / (machine.sm_math_flops_per_s(work) / 4)
+    return dequant_instr / machine.clock_hz + mma_s
 
 
 def activation_quant_s(moved: tuple[int, int], machine: Machine) -> float:

@@ -34,6 +34,13 @@ def test_fp8_before_ada_exits_2_with_one_line(capsys):
     assert err.count("\n") == 1 and "compute capability 8.9 or later" in err
 
 
+def test_int4_on_a_v100_names_quant_and_the_gpus_its_paths_need(capsys):
+    code, out, err = run(capsys, "predict", "--hw", "v100-sxm2-32gb", "--kernel", "dense", "--quant", "w4a16",
+                         "--m", "4096", "--k", "4096", "--n", "1")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--quant: got 'w4a16'" in err and "compute capability 8.0 or later" in err and "--impl: got" not in err
+
+
 def test_impl_list_names_the_schemes_and_show_the_sources(capsys):
     code, out, _ = run(capsys, "impl", "list")
     assert code == 0
@@ -44,3 +51,10 @@ def test_impl_list_names_the_schemes_and_show_the_sources(capsys):
         assert "quant: " in lines[name] and scheme in lines[name]
     code, out, _ = run(capsys, "impl", "show", "marlin")
     assert "dequantization  1.875 issue slots" in out and "min cc" in out
+
+
+def test_impl_show_names_tinygemms_k_loop_and_its_source(capsys):
+    code, out, _ = run(capsys, "impl", "show", "torchao-int4")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.strip().startswith("K loop"))
+    assert "8 warps, 1024 K per CTA round, no prefetch" in line and "[int4mm]" in line

@@ -170,3 +170,22 @@ def test_impl_list_json_and_aligned_columns(capsys):
     lines = capsys.readouterr().out.splitlines()
     starts = {line.index(rows[line.split()[0]]["display_name"]) for line in lines}
     assert len(starts) == 1 and len(lines) == len(rows)
+
+
+@pytest.mark.parametrize("pipeline, key", [
+    ({"warps": 8, "tile_k": 1024, "stages": 1}, "kernel.dense.pipeline"),            # no source
+    ({"warps": 8, "tile_k": 1024, "source": "code"}, "kernel.dense.pipeline"),        # no stages
+    ({"warps": 0, "tile_k": 1024, "stages": 1, "source": "code"}, "kernel.dense.pipeline.warps"),
+    ({"warps": 8, "tile_k": 1024, "stages": 9, "source": "code"}, "kernel.dense.pipeline.stages"),
+])
+def test_a_gemm_pipeline_without_a_source_or_out_of_range_is_refused_naming_the_key(pipeline, key):
+    with pytest.raises(SparsimError, match=f"key {key.replace('.', '[.]')}") as info:
+        parse_impl(_minimal(pipeline=pipeline), "x.toml", kernels=KERNELS, dtypes=DTYPES)
+    assert "\n" not in str(info.value)
+
+
+def test_tinygemm_walks_k_as_its_code_does():
+    pipe = get_impl("torchao-int4").rule("dense").pipeline
+    assert (pipe.warps, pipe.tile_k, pipe.stages, pipe.smem_bytes) == (8, 1024, 1, 4096)
+    assert "int4mm" in get_impl("torchao-int4").rule("dense").sources["pipeline"]
+    assert get_impl("marlin").rule("dense").pipeline is None  # Marlin: the multistage cp.async pipeline

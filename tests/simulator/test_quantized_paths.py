@@ -33,6 +33,9 @@ def test_each_scheme_has_a_default_implementation_that_runs_it():
 
 @pytest.mark.parametrize("call, message", [
     (dict(kernel="dense", quant="fp8", dtype="bf16", hw=A100),
+     r"--quant: got 'fp8' with --kernel dense on a100-sxm4-80gb \(compute capability 8.0\) \(default --impl "
+     r"cublaslt-fp8\); allowed: none on this GPU \(cublaslt-fp8: compute capability 8.9 or later\)"),
+    (dict(kernel="dense", quant="fp8", impl="cublaslt-fp8", dtype="bf16", hw=A100),
      r"--impl: got 'cublaslt-fp8' on a100-sxm4-80gb \(compute capability 8.0\); allowed: a GPU of compute capability 8.9 or later"),
     (dict(kernel="dense", quant="w4a16", impl="marlin", hw="v100-sxm2-32gb"),
      r"--impl: got 'marlin' on v100-sxm2-32gb \(compute capability 7.0\); allowed: a GPU of compute capability 8.0 or later"),
@@ -53,6 +56,18 @@ def test_a_path_is_refused_in_one_line_where_it_does_not_run(call, message):
     with pytest.raises(SparsimError, match=message) as info:
         sparsim.predict(kernel, m=4096, k=4096, n=16, **call)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kernel, quant, hw, named", [
+    ("dense", "w4a16", "v100-sxm2-32gb", "marlin: compute capability 8.0 or later; torchao-int4: compute capability 8.0"),
+    ("dense", "fp8", A100, "cublaslt-fp8: compute capability 8.9 or later"),
+])
+def test_a_scheme_on_a_gpu_none_of_its_paths_run_blames_quant_not_the_default_impl(kernel, quant, hw, named):
+    with pytest.raises(SparsimError) as info:
+        sparsim.predict(kernel, m=4096, k=4096, n=1, hw=hw, quant=quant, dtype="fp16" if quant == "w4a16" else "bf16")
+    message = str(info.value)
+    assert message.startswith(f"--quant: got {quant!r} with --kernel {kernel} on {hw}")
+    assert "allowed: none on this GPU" in message and named in message and "\n" not in message
 
 
 def test_w8a8_runs_a_quantize_kernel_before_the_gemm():
@@ -173,3 +188,53 @@ def test_both_time_models_run_quantized_paths_above_their_floor(model):
         p = sparsim.predict(kernel, m=4096, k=4096, n=8, hw=A100, dtype=dtype, quant=quant, model=model)
         assert p.kernel_s >= p.roofline_floor_s and p.quant == quant
         assert (p.kernels[0][0] == ACT_QUANT_KERNEL) == (quant == "w8a8")
+
+
+def _tinygemm_traffic(k, stages):
+    from dataclasses import replace
+
+    from sparsim.hwprofiles import load_profile
+    from sparsim.models.quantized import quantize_work
+    from sparsim.models.work import build_work
+    from sparsim.simulator.gemm import gemm_traffic, make_tile
+    from sparsim.simulator.library import call_params, library_call
+    from sparsim.simulator.machine import Machine
+
+    hw = load_profile(A100)
+    call = library_call("torchao-int4", "dense", "bf16", hw, quant="w4a16")
+    machine = Machine.build(hw, call_params(call), call)
+    work = quantize_work(build_work("dense", m=4096, k=k, n=1, dtype="bf16"), "w4a16", group=64,
+                         dequant_ops=get_impl("torchao-int4").rule("dense").dequant_ops)
+    tile = replace(make_tile(work, machine, (8, 16)), stages=stages)
+    return tile, gemm_traffic(work, machine, tile), machine
+
+
+def test_tinygemm_runs_one_1024_k_round_in_flight_and_computes_it_before_the_next():
+    tile, t, machine = _tinygemm_traffic(4096, 1)
+    assert (tile.k, tile.stages, tile.warps) == (1024, 1, 8)
+    assert t.k_iters == 4  # 4096 / (8 warps x 8 k-tiles x 16)
+    # each round waits the DRAM latency, then the warp's own dequantization (1.75 x 8 rows
+    # x 1024 / 8 warps / 32 lanes = 56 instructions at one per clock) and MMAs
+    dequant_s = 8 * 1024 * 1.75 / 8 / 32 / machine.clock_hz
+    assert t.latency_s > 4 * (machine.dram_latency_s + dequant_s)
+    _, prefetched, _ = _tinygemm_traffic(4096, 2)  # one round in flight, computed while the next loads
+    assert prefetched.latency_s == pytest.approx(4 * machine.dram_latency_s)
+
+
+@settings(max_examples=15, deadline=None)
+@given(k=st.sampled_from([1024, 2048, 4096, 8192, 14336]), grow=st.sampled_from([1024, 4096]))
+def test_tinygemm_batch1_time_never_falls_as_k_grows(k, grow):
+    a = kernel_s("dense", 4096, k, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
+    b = kernel_s("dense", 4096, k + grow, 1, quant="w4a16", group=64, impl="torchao-int4", dtype="bf16")
+    assert b >= a * (1 - 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hw=st.sampled_from(["v100-sxm2-32gb", "a100-sxm4-80gb", "l4", "rtx-4090", "h100-sxm5-80gb"]),
+       kernel=st.sampled_from(["dense", "2:4"]), quant=st.sampled_from(["w8a16", "w4a16", "fp8", "w8a8"]),
+       dtype=st.sampled_from(["fp16", "bf16"]))
+def test_a_refusal_without_impl_never_blames_an_impl_the_user_did_not_name(hw, kernel, quant, dtype):
+    try:
+        sparsim.predict(kernel, m=1024, k=1024, n=1, hw=hw, quant=quant, dtype=dtype, compare=False)
+    except SparsimError as exc:
+        assert not str(exc).startswith("--impl") and "\n" not in str(exc)
