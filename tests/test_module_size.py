@@ -12,7 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent / "sparsim"
 MAX_LINES = 400
 #: module -> the split it waits for (remove the entry once it is done)
 WAITING = {
-    "impls/spec.py": "the rule dataclasses (ExtraKernel, CtaShape, KernelRule, Implementation) apart from parse_impl",
     "simulator/gemm.py": "the tile and traffic model (GemmTile, GemmTraffic, gemm_traffic) apart from the "
                          "candidate search (GemmCandidate, candidates, search, plan_gemm)",
     "validate/backends/cupy_backend.py": "the host-side operands and dtype helpers apart from CupyBackend",
