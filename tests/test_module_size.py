@@ -12,8 +12,6 @@ ROOT = Path(__file__).resolve().parent.parent / "sparsim"
 MAX_LINES = 400
 #: module -> the split it waits for (remove the entry once it is done)
 WAITING = {
-    "simulator/gemm.py": "the tile and traffic model (GemmTile, GemmTraffic, gemm_traffic) apart from the "
-                         "candidate search (GemmCandidate, candidates, search, plan_gemm)",
     "validate/backends/cupy_backend.py": "the host-side operands and dtype helpers apart from CupyBackend",
 }
 
