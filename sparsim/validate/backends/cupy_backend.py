@@ -30,20 +30,20 @@ sampled after each kernel-timed repetition and throttled ones are left out of th
 (:mod:`~sparsim.validate.telemetry`). Out of memory on a point records it as failed
 (``cudaErrorMemoryAllocation: out of memory``) and the sweep goes on.
 
-The dtype rules, the profile matching and the 2:4 library chain are plain functions, so
-they are tested without a GPU; nothing here fakes a GPU result.
+The dtype rules, the profile matching and the host operands
+(:mod:`~sparsim.validate.backends.cupy_host`) and the 2:4 library chain are plain
+functions, so they are tested without a GPU; nothing here fakes a GPU result. Without a
+GPU the backend refuses to start and says why:
 
->>> dense_dtype_name("bf16"), sparse_dtype_name("fp64")
-('bfloat16', 'float64')
->>> match_profile("NVIDIA H100 80GB HBM3"), match_profile("NVIDIA A100-SXM4-40GB")
-('h100-sxm5-80gb', 'a100-sxm4-40gb')
->>> spmm_layout("row", m=4, k=3, n=2), spmm_layout("col", m=4, k=3, n=2)
-((2, 2, 2), (1, 3, 4))
+>>> ok, why = cupy_available()
+>>> ok or why.startswith(("cupy not importable", "no CUDA GPU visible", "CUDA not usable"))
+True
+>>> CupyBackend.name, spmm_layout("row", m=4, k=3, n=2)
+('cupy', (2, 2, 2))
 """
 
 from __future__ import annotations
 
-import functools
 import time
 
 import numpy as np
@@ -54,74 +54,16 @@ from ...impls import default_impl
 from ..spec import MeasureSpec
 from ..telemetry import Telemetry
 from ..timing import QUICK, TimingPolicy, WrongResult, reference_tolerance
-from .base import Backend, Unsupported, random_values, time_calls
+from .base import Backend, Unsupported, time_calls
+from .cupy_host import (DENSE_DTYPES, SPARSE_DTYPES, _host_dense_a, _host_pattern,  # noqa: F401
+                        _host_pattern_dense, cupy_available, dense_dtype_name, host_operands, match_profile,
+                        resolve_dtype, sparse_dtype_name)
+from .cupy_spmm import SPMM_CALLS, SPMM_CONSTANTS, SpmmCalls, spmm_layout  # noqa: F401
 from .gemm_ex import CUDA_TYPES, cublas_module, from_bf16_bits, gemm_ex_args, to_bf16_bits
 from .nm import NM_DTYPES, select_nm_library
 
 __all__ = ["CupyBackend", "host_operands", "DENSE_DTYPES", "SPARSE_DTYPES", "dense_dtype_name", "sparse_dtype_name",
            "match_profile", "cupy_available", "spmm_layout", "SPMM_CONSTANTS"]
-
-#: sparsim dtype -> CuPy/NumPy type name cuBLAS runs (``cupy.matmul``)
-DENSE_DTYPES = {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}
-#: cusparseSpMM value types (fp16 accumulates in fp32)
-SPARSE_DTYPES = {"fp16": "float16", "fp32": "float32", "fp64": "float64"}
-#: cusparse.h enumerations, used where CuPy's binding does not export them
-SPMM_CONSTANTS = {"CUSPARSE_INDEX_32I": 2, "CUSPARSE_INDEX_64I": 3, "CUSPARSE_INDEX_BASE_ZERO": 0,
-                  "CUSPARSE_ORDER_COL": 1, "CUSPARSE_ORDER_ROW": 2, "CUSPARSE_SPMM_ALG_DEFAULT": 0,
-                  "CUSPARSE_OPERATION_NON_TRANSPOSE": 0}
-#: the generic-API calls the row-major / int64 variants need from cupy_backends.cuda.libs.cusparse
-SPMM_CALLS = ("createCsr", "createCoo", "createDnMat", "spMM_bufferSize", "spMM", "destroySpMat", "destroyDnMat")
-
-
-def dense_dtype_name(dtype: str) -> str:
-    if dtype not in DENSE_DTYPES:
-        raise Unsupported(f"dtype {dtype!r} for cupy.matmul; allowed: {', '.join(DENSE_DTYPES)}")
-    return DENSE_DTYPES[dtype]
-
-
-def sparse_dtype_name(dtype: str) -> str:
-    if dtype not in SPARSE_DTYPES:
-        raise Unsupported(f"dtype {dtype!r} for cuSPARSE SpMM; allowed: {', '.join(SPARSE_DTYPES)}")
-    return SPARSE_DTYPES[dtype]
-
-
-def spmm_layout(b_layout: str, m: int, k: int, n: int) -> tuple[int, int, int]:
-    """(cusparseOrder_t, leading dimension of B[k×n], of C[m×n]) for a B layout."""
-    if b_layout == "row":
-        return SPMM_CONSTANTS["CUSPARSE_ORDER_ROW"], n, n
-    return SPMM_CONSTANTS["CUSPARSE_ORDER_COL"], k, m
-
-
-def resolve_dtype(cp, name: str):
-    """The CuPy type for a type name; bfloat16 needs a CuPy that has it."""
-    if name == "bfloat16":
-        bf16 = getattr(cp, "bfloat16", None)
-        if bf16 is None:
-            raise Unsupported(f"bf16: cupy {cp.__version__} has no bfloat16 dtype")
-        return bf16
-    return getattr(cp, name)
-
-
-def match_profile(device_name: str) -> str | None:
-    """The built-in profile for a device name, or None (then pass ``--hw``): the one
-    device-name table, :func:`sparsim.hwprofiles.devices.profile_for_device`."""
-    from ...hwprofiles.devices import profile_for_device
-
-    return profile_for_device(device_name)
-
-
-def cupy_available() -> tuple[bool, str]:
-    """(True, "") when CuPy imports and sees a CUDA GPU, else (False, why)."""
-    try:
-        import cupy
-    except Exception as exc:  # noqa: BLE001 - ImportError, or a CUDA library that fails to load
-        return False, f"cupy not importable ({type(exc).__name__}: {exc}; pip install 'sparsim[gpu]')"
-    try:
-        if not cupy.cuda.is_available():
-            return False, "no CUDA GPU visible (cupy.cuda.is_available() is False)"
-    except Exception as exc:  # noqa: BLE001
-        return False, f"CUDA not usable ({type(exc).__name__}: {exc})"
-    return True, ""
 
 
 _DELAY_KERNEL = r"""
@@ -132,7 +74,7 @@ extern "C" __global__ void spin(long long cycles) {
 """
 
 
-class CupyBackend(Backend):
+class CupyBackend(SpmmCalls, Backend):
     """Times cuBLAS / cuSPARSE / cuSPARSELt kernels on GPU ``device``."""
 
     name = "cupy"
@@ -343,106 +285,6 @@ class CupyBackend(Backend):
         return call, result, reference, \
             f"cublasGemmEx CUDA_R_16BF, CUBLAS_COMPUTE_32F (uint16 buffers, cupy {cp.__version__})"
 
-    def _sparse(self, spec, impl, extra):
-        if impl != "cusparse":
-            raise Unsupported(f"impl {impl!r} for {spec.kernel} on the cupy backend; allowed: cusparse")
-        cp = self.cp
-        dtype = cp.dtype(sparse_dtype_name(spec.dtype))
-        layout = spec.b_layout or "row"
-        bits = spec.index_bits or 32
-        extra["b_layout"], extra["index_bits"] = layout, bits
-        a_host, b_host = self._host_operands(spec)
-        index = cp.int32 if bits == 32 else cp.int64
-        key = (spec.kernel, spec.m, spec.k, spec.density, spec.pattern, spec.seed, spec.dtype, bits)
-        if self._sparse_cache is not None and self._sparse_cache[0] == key:
-            arrays = self._sparse_cache[1]
-        else:
-            self._sparse_cache = None
-            coo = a_host.tocoo()
-            arrays = {"data": cp.asarray(a_host.data.astype(np.float32)).astype(dtype),
-                      "indices": cp.asarray(a_host.indices).astype(index),
-                      "indptr": cp.asarray(a_host.indptr).astype(index),
-                      "row": cp.asarray(coo.row).astype(index), "nnz": int(a_host.nnz)}
-            self._sparse_cache = (key, arrays)
-        order = "C" if layout == "row" else "F"
-        b = cp.asarray(b_host, order=order).astype(dtype, order=order)
-        c = cp.full((spec.m, spec.n), cp.nan, dtype=dtype, order=order)
-        import cupyx.scipy.sparse as csp
-
-        ref_a = csp.csr_matrix((arrays["data"].astype(cp.float64), arrays["indices"].astype(cp.int32),
-                                arrays["indptr"].astype(cp.int32)), shape=(spec.m, spec.k))
-        reference = ref_a @ b.astype(cp.float64)
-        del ref_a
-        try:
-            from cupy_backends.cuda.libs import cusparse
-            missing = [name for name in SPMM_CALLS if not hasattr(cusparse, name)]
-        except ImportError as exc:
-            cusparse, missing = None, [f"cupy_backends.cuda.libs.cusparse ({exc})"]
-        if missing:
-            if layout == "col" and bits == 32:
-                extra["fallback"] = f"cupyx.cusparse.spmm: CuPy's binding lacks {', '.join(missing)}"
-                return self._sparse_cupyx(spec, arrays, b, c, reference)
-            raise Unsupported(f"cuSPARSE SpMM with {layout}-major B and int{bits} indices needs the generic API; "
-                              f"CuPy {cp.__version__} lacks {', '.join(missing)}")
-        call = self._spmm_call(cusparse, spec, arrays, b, c, layout, bits, dtype)
-        call(0)
-        return call, c, reference, (f"cuSPARSE SpMM {spec.kernel.upper()} generic API ({layout}-major B, "
-                                    f"int{bits} indices, CUSPARSE_SPMM_ALG_DEFAULT; cupy {cp.__version__})")
-
-    def _spmm_call(self, cusparse, spec, arrays, b, c, layout, bits, dtype):
-        """One user-level SpMM: descriptors, buffer size, buffer, SpMM, descriptors destroyed."""
-        cp = self.cp
-        const = {name: getattr(cusparse, name, value) for name, value in SPMM_CONSTANTS.items()}
-        value_type = {"float16": 2, "float32": 0, "float64": 1}[dtype.name]  # cudaDataType
-        compute = 1 if dtype.name == "float64" else 0  # CUDA_R_64F / CUDA_R_32F
-        scalar = np.float64 if dtype.name == "float64" else np.float32
-        alpha, beta = np.array(1.0, scalar), np.array(0.0, scalar)
-        index_type = const["CUSPARSE_INDEX_32I"] if bits == 32 else const["CUSPARSE_INDEX_64I"]
-        order, ldb, ldc = spmm_layout(layout, spec.m, spec.k, spec.n)
-        order = const["CUSPARSE_ORDER_ROW"] if layout == "row" else const["CUSPARSE_ORDER_COL"]
-        op = const["CUSPARSE_OPERATION_NON_TRANSPOSE"]
-        alg = const["CUSPARSE_SPMM_ALG_DEFAULT"]
-        handle = cp.cuda.device.get_cusparse_handle()
-        base = const["CUSPARSE_INDEX_BASE_ZERO"]
-
-        def call(i):
-            if spec.kernel == "csr":
-                mat_a = cusparse.createCsr(spec.m, spec.k, arrays["nnz"], arrays["indptr"].data.ptr,
-                                           arrays["indices"].data.ptr, arrays["data"].data.ptr, index_type,
-                                           index_type, base, value_type)
-            else:
-                mat_a = cusparse.createCoo(spec.m, spec.k, arrays["nnz"], arrays["row"].data.ptr,
-                                           arrays["indices"].data.ptr, arrays["data"].data.ptr, index_type, base,
-                                           value_type)
-            mat_b = cusparse.createDnMat(spec.k, spec.n, ldb, b.data.ptr, value_type, order)
-            mat_c = cusparse.createDnMat(spec.m, spec.n, ldc, c.data.ptr, value_type, order)
-            try:
-                size = cusparse.spMM_bufferSize(handle, op, op, alpha.ctypes.data, mat_a, mat_b, beta.ctypes.data,
-                                                mat_c, compute, alg)
-                buffer = cp.empty(max(int(size), 1), dtype=cp.int8)
-                cusparse.spMM(handle, op, op, alpha.ctypes.data, mat_a, mat_b, beta.ctypes.data, mat_c, compute,
-                              alg, buffer.data.ptr)
-            finally:
-                cusparse.destroySpMat(mat_a)
-                cusparse.destroyDnMat(mat_b)
-                cusparse.destroyDnMat(mat_c)
-
-        return call
-
-    def _sparse_cupyx(self, spec, arrays, b, c, reference):
-        cp = self.cp
-        import cupyx.cusparse
-        import cupyx.scipy.sparse as csp
-
-        if spec.kernel == "csr":
-            a = csp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(spec.m, spec.k))
-        else:
-            a = csp.coo_matrix((arrays["data"], (arrays["row"], arrays["indices"])), shape=(spec.m, spec.k))
-            a.sum_duplicates()
-        result = cupyx.cusparse.spmm(a, b)
-        return (lambda i: cupyx.cusparse.spmm(a, b, c=c)), result, reference, \
-            f"cuSPARSE SpMM {spec.kernel.upper()} (cupyx.cusparse.spmm, column-major B, cupy {cp.__version__})"
-
     def _nm(self, spec, impl, extra):
         if spec.dtype not in NM_DTYPES:
             raise Unsupported(f"dtype {spec.dtype!r} for 2:4; allowed: {', '.join(NM_DTYPES)}")
@@ -543,39 +385,9 @@ class CupyBackend(Backend):
         return call, result, reference, f"cuSPARSELt {lt.version} via ctypes ({lt.origin}), {algorithm}"
 
 
-def host_operands(spec: MeasureSpec, dense_a: bool = False):
-    """(A, B) on the host, float32, never zero: A a random dense matrix or the spec's seeded
-    pattern as SciPy CSR (``dense_a``: as a dense array). A does not depend on N and is
-    cached, so a sweep over N (the atlas) builds it once; B comes from its own stream."""
-    b = random_values(np.random.default_rng([spec.seed, 1]), (spec.k, spec.n), np.float32)
-    if spec.kernel == "dense":
-        return _host_dense_a(spec.m, spec.k, spec.seed), b
-    kind = "2:4" if spec.kernel == "2:4" else "csr"  # CSR and COO share one pattern (and cache entry)
-    if dense_a:
-        return _host_pattern_dense(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
-    return _host_pattern(kind, spec.m, spec.k, spec.density, spec.pattern, spec.seed), b
-
-
-@functools.lru_cache(maxsize=1)
-def _host_dense_a(m, k, seed):
-    return random_values(np.random.default_rng(seed), (m, k), np.float32)
-
-
-@functools.lru_cache(maxsize=1)
-def _host_pattern_dense(kernel, m, k, density, pattern, seed):
-    return _host_pattern(kernel, m, k, density, pattern, seed).toarray()
-
-
 def _sm_clock_hz(cp, props, device: int) -> float:
     """The SM clock the spin kernel counts (cudaDevAttrClockRate; the prop is gone in CUDA 13)."""
     try:
         return float(cp.cuda.runtime.deviceGetAttribute(13, device)) * 1e3
     except Exception:  # noqa: BLE001 - an estimate is enough: the delay has a 3x margin
         return float(props.get("clockRate", 0) or 1_500_000) * 1e3
-
-
-@functools.lru_cache(maxsize=1)
-def _host_pattern(kernel, m, k, density, pattern, seed):
-    """A's nonzeros as a SciPy CSR (float32 values), cached: the atlas varies N innermost."""
-    spec = MeasureSpec(kernel, m, k, 1, "fp32", density, pattern, seed=seed)
-    return spec.sparsity_pattern().to_scipy(dtype=np.float32, seed=seed)
