@@ -39,6 +39,8 @@ def _common(f):
         click.option("--attention", default="fused", show_default=True, type=click.Choice(("fused", "repeat-kv", "repeat-kv-math")),
                      help="fused GQA attention, gpt-fast's repeat of K/V heads before SDPA, or that with "
                           "decode on SDPA's math backend (gpt-fast/torchao)."),
+        click.option("--power-limit", "power_limit_w", type=float, default=None,
+                     help="Board power cap in W (nvidia-smi -pl): compute-bound kernels run at the clock it allows."),
         click.option("--host", default=None,
                      help="The machine running Python: a known host (h200-node-2026-11-29, reference-2023) or "
                           "seconds per eager kernel call (e.g. 12e-6). Default: the host the calibration was "

@@ -68,3 +68,23 @@ def test_cli_host_row_and_exit_status(capsys):
     assert "12.00 us host per eager kernel call (given)" in capsys.readouterr().out
     assert main(["step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--host", "x"]) == 2
     assert "--host: got 'x'" in capsys.readouterr().err
+
+
+def test_cli_power_limit_reaches_the_step(capsys):
+    import json
+
+    from sparsim.cli import main
+
+    args = ["step", "--model", "llama2-7b", "--hw", "a100-sxm4-80gb", "--phase", "prefill", "--prompt", "4096",
+            "--mode", "compiled", "--json"]
+    assert main(args) == 0
+    full = json.loads(capsys.readouterr().out)["time_s"]
+    assert main(args + ["--power-limit", "150"]) == 0
+    capped = json.loads(capsys.readouterr().out)["time_s"]
+    # a compute-bound prefill slows under a 150 W cap, as predict_step(power_limit_w=150) says
+    assert capped > 1.05 * full
+    py = sparsim.predict_step("llama2-7b", hw="a100-sxm4-80gb", phase="prefill", prompt=4096, mode="compiled",
+                              power_limit_w=150).time_s
+    assert capped == pytest.approx(py, rel=1e-12)
+    assert main(args + ["--power-limit", "5"]) == 2
+    assert "--power-limit" in capsys.readouterr().err
