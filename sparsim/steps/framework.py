@@ -5,7 +5,8 @@ Three execution modes (``MODES``) of the same step:
 * ``eager``: PyTorch runs the model op by op. Before each kernel the host thread spends
   the host's ``kernel_call_s`` in Python, the dispatcher and the launch
   (:mod:`sparsim.steps.hosts`: 10.07 us measured on the H200 host, 17.32 us on the
-  published reference host); a call that only makes a view costs ``VIEW_CALL_S``. Elementwise chains run as one kernel per PyTorch call (RMSNorm is 8).
+  published reference host); a call that only makes a view costs ``VIEW_CALL_S``.
+  Elementwise chains run as one kernel per PyTorch call (RMSNorm is 8).
   A library call with its own per-call set-up (cuSPARSELt's plan through
   ``torch._cslt_sparse_mm``: ``Prediction.overhead_s``) costs that instead when larger.
 * ``cuda-graphs``: the same kernels captured once and replayed: one graph launch per step
@@ -19,7 +20,7 @@ In every mode the Python generation loop runs its own few calls per step
 (``StepOps.loop``: gpt-fast's ``decode_n_tokens`` increments the position and clones
 the token).
 
->>> round(host_seconds(eager_kernels=8, eager_views=0) * 1e6, 2)   # one RMSNorm, eager, H200 host
+>>> round(host_seconds(eager_kernels=8, eager_views=0, kernel_call_s=10.07e-6) * 1e6, 2)  # one RMSNorm, H200 host
 80.56
 >>> round(host_seconds(eager_kernels=8, eager_views=0, kernel_call_s=17.32e-6) * 1e6, 2)
 138.56
@@ -29,16 +30,10 @@ the token).
 
 from __future__ import annotations
 
-__all__ = ["MODES", "KERNEL_CALL_S", "VIEW_CALL_S", "MODULE_CALL_S", "GRAPH_LAUNCH_S", "INNER_KERNEL_S", "host_seconds",
-           "plan_groups"]
+__all__ = ["MODES", "VIEW_CALL_S", "MODULE_CALL_S", "host_seconds", "plan_groups"]
 
 MODES = ("eager", "cuda-graphs", "compiled")
 
-#: host seconds of one eager PyTorch call that launches a kernel on the H200 atlas's host
-#: (the default of :func:`host_seconds`; a step takes its host's figure from
-#: :mod:`sparsim.steps.hosts`): sparsim/validate/data/h200-2026-11-29/micro.json
-#: ``launch_us_burst`` = 10.07 us (a tiny op issued back to back from Python, PyTorch 2.11)
-KERNEL_CALL_S = 10.07e-6
 #: host seconds of an eager call that returns a view (no kernel): PyTorch operator
 #: micro-benchmark of ``split`` on CUDA, 3.3-3.4 us forward (pytorch/pytorch PR #32194)
 VIEW_CALL_S = 3.4e-6
@@ -46,23 +41,17 @@ VIEW_CALL_S = 3.4e-6
 #: ~2 us for an empty module (pytorch/pytorch PR #50431, "Making optimizations to
 #: nn.module to reduce python overhead", measurements on master, 2021)
 MODULE_CALL_S = 2.0e-6
-#: host seconds of a kernel launched from C++ inside one Python call (a composite ATen op
-#: such as SDPA's math backend): the Python call's cost less what a call without a kernel
-#: costs, kernel_call_s - VIEW_CALL_S (6.67 us on the H200 host). An estimate derived from
-#: the two sourced figures (the dispatcher's own share of VIEW_CALL_S is left out)
-INNER_KERNEL_S = KERNEL_CALL_S - VIEW_CALL_S
-#: host seconds to replay a captured step: the compiled function's guards and
-#: ``cudaGraphLaunch``. micro.json ``launch_us_single`` = 20.35 us (one op issued alone
-#: between CUDA events) stands in for it: an estimate, no graph replay was timed
-GRAPH_LAUNCH_S = 20.35e-6
 
 
 def host_seconds(*, eager_kernels: int, eager_views: int, eager_modules: int = 0, library_host_s: float = 0.0,
-                 inner_kernels: int = 0, kernel_call_s: float = KERNEL_CALL_S) -> float:
+                 inner_kernels: int = 0, kernel_call_s: float) -> float:
     """Host seconds eager mode spends on one operator's calls on a host whose eager
-    kernel call costs ``kernel_call_s``. A library call whose own per-call set-up is
-    longer than the dispatch (cuSPARSELt plan set-up) costs that; ``inner_kernels`` are
-    launched from C++ inside those calls (``kernel_call_s - VIEW_CALL_S`` each)."""
+    kernel call costs ``kernel_call_s`` (the host's figure, :mod:`sparsim.steps.hosts`).
+    A library call whose own per-call set-up is longer than the dispatch (cuSPARSELt plan
+    set-up) costs that; ``inner_kernels`` are launched from C++ inside those calls: each
+    costs the call less what a call without a kernel costs, ``kernel_call_s -
+    VIEW_CALL_S`` (6.67 us on the H200 host; an estimate from the two sourced figures, the
+    dispatcher's own share of ``VIEW_CALL_S`` left out)."""
     inner = max(0.0, kernel_call_s - VIEW_CALL_S)
     kernel_calls = eager_kernels * kernel_call_s + inner_kernels * inner
     if library_host_s > kernel_call_s:  # one of the calls is the library's, with its set-up
