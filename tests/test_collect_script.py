@@ -39,13 +39,14 @@ def test_the_default_gpu_plan_puts_new_data_first_and_fits_8_minutes():
     proc = _run("--dry-run", "--hw", "h100-sxm5-80gb")  # no H100 data in the repo: the whole default plan
     assert proc.returncode == 0, proc.stderr
     stages = _stages(proc.stdout)
-    assert [name for name, _ in stages] == ["env", "decoder", "quant", "traces", "probe", "measure-cupy", "fit",
-                                            "readme"]
+    assert [name for name, _ in stages] == ["env", "decoder", "quant", "attention", "traces", "probe",
+                                            "measure-cupy", "fit", "readme"]
     budget = dict(stages)
     assert budget["decoder"] <= 180 and budget["quant"] <= 120
     total = sum(budget.values())
     assert total <= 480 and f"total          {total}s of 480s allowed" in proc.stdout
     for what in ("_scaled_mm fp8", "_cslt_sparse_mm int8/fp8", "eager/cuda-graphs", "--from-results",
+                 "repeat_interleave + math SDPA",
                  "measure-torch     -s", "[optional: name it in --stages]"):
         assert what in proc.stdout
 
@@ -54,7 +55,7 @@ def test_stages_with_data_for_this_sku_are_skipped_and_say_where():
     proc = _run("--dry-run", "--hw", "h200-sxm-141gb")
     assert proc.returncode == 0, proc.stderr
     names = [name for name, _ in _stages(proc.stdout)]
-    assert names == ["env", "decoder", "quant", "traces", "measure-torch", "fit", "readme"]
+    assert names == ["env", "decoder", "quant", "attention", "traces", "measure-torch", "fit", "readme"]
     assert "measure-torch    60s" in proc.stdout and "[added: fills time left by skipped stages]" in proc.stdout
     skipped = [line for line in proc.stdout.splitlines() if "h200-2026-11-29" in line]
     assert [line.split()[0] for line in skipped] == ["probe", "measure-cupy"]
@@ -86,7 +87,7 @@ def test_bad_usage_is_one_line_and_exit_2(args, message):
 
 def test_budgets_over_8_minutes_are_refused():
     proc = _run("--dry-run", "--hw", "h100-sxm5-80gb", "--budget", "decoder=300")
-    assert proc.returncode == 1 and "budgets sum to 610s; allowed: <= 480s" in proc.stderr
+    assert proc.returncode == 1 and "budgets sum to 625s; allowed: <= 480s" in proc.stderr
     proc = _run("--out", "unused", "--hw", "h100-sxm5-80gb", "--budget", "decoder=300")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and not (ROOT / "unused").exists()
 
@@ -281,6 +282,14 @@ def test_a_run_folder_is_packed_to_what_the_device_tool_brings_back(tmp_path):
     assert records.pack_for_device(tmp_path) == []
 
 
+def test_packing_keeps_the_most_valuable_files_when_all_are_there(tmp_path):
+    for name in records.KEEP_FIRST + ("probe.json",):
+        (tmp_path / name).write_text(name)
+    moved = records.pack_for_device(tmp_path)
+    assert sorted(moved) == ["calibration.toml", "probe.json"]  # the last of KEEP_FIRST, then the rest
+    assert (tmp_path / "traces.tar").exists() and (tmp_path / "attention.jsonl").exists()
+
+
 # -- the CPU mode, for real ----------------------------------------------------------------------
 def test_the_cpu_mode_runs_its_stages_and_writes_a_readme(tmp_path):
     out = tmp_path / "run"
@@ -409,7 +418,7 @@ def test_the_decoder_step_on_the_cpu(tmp_path):
 
 
 @pytest.mark.parametrize("module", ["plan", "records", "decoder_step", "decoder_model", "quant_paths", "atlas_traces",
-                                    "collect"])
+                                    "collect", "attention_ops"])
 def test_the_docstring_examples_of_the_stage_modules(module):
     import doctest
     import importlib
@@ -434,7 +443,44 @@ def test_the_readme_tabulates_steps_and_quantized_paths(tmp_path):
         out.write(records.quant_record(kernel="dense", m=4096, k=4096, n=1, dtype="int4", impl="marlin",
                                        quant="w4a16", hw="h100-sxm5-80gb", error="skipped: no marlin module"))
     records.add_to_tar(tmp_path / "traces.tar", "atlas-mm.json.gz", b"x" * 3000)
+    import attention_ops
+
+    with ResultsWriter(tmp_path / "attention.jsonl") as out:
+        out.write(attention_ops.attention_record(cache=32768, path="math-repeat", hw="h100-sxm5-80gb", device="H100",
+                                                 kernel_times_s=[2.5e-3] * 5, kernels=[["copy", 100.0]] * 20))
+        out.write(attention_ops.attention_record(cache=32768, path="fused-gqa", hw="h100-sxm5-80gb", device="H100",
+                                                 error="TypeError: unexpected keyword argument 'enable_gqa'"))
     text = summarize.readme(tmp_path, "cupy")
+    assert "| cache | math-repeat |" in text and "| 32768 | 2500.0 (20) |" in text
+    assert "fused-gqa 0 ok / 1 failed; math-repeat 1 ok / 0 failed" in text
     assert "| batch | context | cuda-graphs dense | eager dense |" in text and "| 8 | 2048 | 7.25 | 12.50 |" in text
     assert "| 8192 x 8192 | 256 | 42.0 |" in text and "marlin w4a16 0 ok / 1 failed" in text
     assert "`atlas-mm.json.gz` (2 KiB)" in text
+
+
+# -- the attention stage -----------------------------------------------------------------------
+def test_the_attention_stage_plan_and_records(tmp_path):
+    import attention_ops
+
+    pts = attention_ops.points()
+    assert len(pts) == 9 and pts[0] == (8192, "math-repeat") and pts[-1] == (131072, "fused-gqa")
+    # bytes held: the cache (2 x 8 heads x 128 x 2 B per token), 4x that repeated, 3 more repeated-sizes (fp32)
+    per_token = 2 * 8 * 128 * 2
+    assert attention_ops.need_bytes(1000, "fused-gqa") == 1000 * per_token
+    assert attention_ops.need_bytes(1000, "math-repeat") == 1000 * per_token * (1 + 4 + 12)
+    kernels = attention_ops.kernels_from_trace(_profiler_trace(3))
+    assert kernels == [["nvjet_sm90_0", 15.0], ["nvjet_sm90_1", 15.0], ["nvjet_sm90_2", 15.0]]
+    record = attention_ops.attention_record(cache=8192, path="math-repeat", hw="h200-sxm-141gb", device="NVIDIA H200",
+                                            kernel_times_s=[1e-3, 1.2e-3, 1.1e-3], call_times_s=[2e-3] * 3,
+                                            kernels=kernels)
+    assert record["key"] == "attention|llama3.1-8b|b1|c8192|math-repeat|bf16"
+    assert record["status"] == "ok" and record["kernel_s"] == pytest.approx(1.1e-3) and record["n_kernels"] == 3
+    failed = attention_ops.attention_record(cache=8192, path="fused-gqa", hw="h200-sxm-141gb", device="H200",
+                                            error="does not fit: needs 1.0 GiB")
+    assert failed["status"] == "error" and failed["kernel_s"] is None
+    from sparsim.validate.results import ResultsWriter
+
+    with ResultsWriter(tmp_path / "attention.jsonl") as out:
+        out.write(record)
+    assert records.done_keys(tmp_path / "attention.jsonl") == {record["key"]}
+    assert attention_ops.main(["--out", str(tmp_path / "attention.jsonl"), "--deadline-s", "1"]) in (0, 3)

@@ -229,6 +229,7 @@ def stage_bodies(run: Runner, py: str, backend: str, profile: str, wheels: str |
         "env": env,
         "decoder": script("decoder_step.py", "--out", str(out), *(["--device", "cpu"] if backend == "numpy" else hw)),
         "quant": script("quant_paths.py", "--out", str(out / "quant.jsonl"), *hw),
+        "attention": script("attention_ops.py", "--out", str(out / "attention.jsonl"), *hw),
         "traces": script("atlas_traces.py", "--out", str(out)),
         "probe": lambda b: run.call([py, "-m", "sparsim", "probe", "--backend", backend, "--out",
                                      str(out / "probe.json"), *hw, *(["--quick"] if b < 60 else [])], b),

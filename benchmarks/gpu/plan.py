@@ -1,7 +1,7 @@
 """The plan of a collect.sh run: which stages, in which order, with which time budgets.
 
 Stages are ordered by value: first what no data in the repository has yet (decoder steps,
-the quantized paths, profiler traces), then a re-measure of the calibration of the GPU the
+the quantized paths, long-cache attention kernels, profiler traces), then a re-measure of the calibration of the GPU the
 run is on, then the bookkeeping. A stage whose data already exists for this SKU in
 ``sparsim/validate/data/`` is left out of the default plan (the plan says where that data
 is); naming it in ``--stages`` runs it anyway. The default plan fits the 8 minutes one
@@ -54,13 +54,16 @@ BOOKKEEPING = ("env", "readme")
 
 GPU_STAGES = (
     Stage("env", 10, "record versions (nvidia-smi, torch, cuSPARSELt, pynvml); install carried wheels (--wheels)"),
-    Stage("decoder", 165, "decode steps of a Llama-2-7B-shaped decoder (32 layers, fp16, random weights): "
+    Stage("decoder", 150, "decode steps of a Llama-2-7B-shaped decoder (32 layers, fp16, random weights): "
           "batch 1/8/64 x context 512/2048 x eager/cuda-graphs x dense/2:4; one profiler trace per format",
           covered_by=("decoder",)),
     Stage("quant", 110, "quantized linears on the atlas shapes: _scaled_mm fp8 (cublaslt-fp8), _cslt_sparse_mm "
           "int8/fp8 (cusparselt, -search), torchao-int8-2:4, torch.mm fp16 baseline, marlin if carried",
           covered_by=("quant",)),
-    Stage("traces", 40, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
+    Stage("attention", 25, "one decode step's attention over a long static cache (8k/32k/131k tokens, "
+          "Llama-3.1-8B heads, bf16) kernel by kernel: gpt-fast's repeat_interleave + math SDPA, "
+          "default SDPA, fused GQA", covered_by=("attention",)),
+    Stage("traces", 30, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
           "semi-structured, sparse CSR, _scaled_mm", covered_by=("traces",)),
     Stage("probe", 30, "sparsim probe --backend cupy --quick: HBM/L2 bandwidth, latencies, launch, GEMM peaks",
           covered_by=("probe",)),
@@ -246,6 +249,8 @@ def _kinds(folder: Path) -> set[str]:
         kinds.add("decoder")
     if "quant.jsonl" in names:
         kinds.add("quant")
+    if "attention.jsonl" in names:
+        kinds.add("attention")
     if "traces.tar" in names or any(n.endswith(".json.gz") for n in names):
         kinds.add("traces")
     for path in folder.rglob("results.jsonl"):

@@ -43,8 +43,8 @@ __all__ = ["done_keys", "profiles_in", "step_key", "step_record", "quant_key", "
 DEVICE_FILES = 8
 DEVICE_FILE_BYTES = 16 * 2**20
 #: the files a run folder keeps as they are when it must be packed; the rest go into more.tar
-KEEP_FIRST = ("README.md", "collect.log", "decoder.jsonl", "quant.jsonl", "traces.tar", "results.jsonl",
-              "calibration.toml")
+KEEP_FIRST = ("README.md", "collect.log", "decoder.jsonl", "quant.jsonl", "attention.jsonl", "traces.tar",
+              "results.jsonl", "calibration.toml")
 
 DROP_CATS = frozenset({"python_function", "cpu_instant_event"})
 DEVICE_CATS = frozenset({"kernel", "gpu_memcpy", "gpu_memset", "gpu_user_annotation", "ac2g"})
@@ -271,7 +271,8 @@ def pack_for_device(folder: str | Path, limit: int = DEVICE_FILES, keep=KEEP_FIR
     deep = [p for p in files if len(p.relative_to(folder).parts) > 2]
     if len(files) <= limit and not deep:
         return []
-    stay = [p for p in files if p.relative_to(folder).as_posix() in keep][:limit - 1]
+    kept = [p for p in files if p.relative_to(folder).as_posix() in keep]  # in ``keep``'s order of value
+    stay = sorted(kept, key=lambda p: keep.index(p.relative_to(folder).as_posix()))[:limit - 1]
     moved = [p for p in files if p not in stay and p.name != "more.tar"]
     with tarfile.open(folder / "more.tar", "a") as tar:
         for path in moved:

@@ -106,6 +106,8 @@ def _results(path: Path) -> str:
             name = record.get("impl") or record.get("backend")
             if record.get("kind") == "decode-step":
                 name = f"{record.get('mode')} {record.get('linear')}"
+            elif record.get("kind") == "attention":
+                name = record.get("path")
             elif record.get("quant"):
                 name = f"{name} {record['quant']}"
             counts[name, record.get("status")] += 1
@@ -156,6 +158,23 @@ def _quant(path: Path) -> list[str]:
     return out
 
 
+def _attention(path: Path) -> list[str]:
+    """Median kernel time (us) of one layer's decode attention by cache length and path."""
+    if not path.exists():
+        return []
+    cells = {(r["cache"], r["path"]): (r["kernel_s"] * 1e6, r.get("n_kernels"))
+             for r in _records(path) if r is not None and r.get("kind") == "attention" and r.get("status") == "ok"}
+    paths = sorted({p for _, p in cells})
+    if not cells:
+        return []
+    out = ["", "Decode attention of one layer, median kernel time in us (kernels per call):", "",
+           "| cache | " + " | ".join(paths) + " |", "|---|" + "---|" * len(paths)]
+    for cache in sorted({c for c, _ in cells}):
+        out.append(f"| {cache} | " + " | ".join(f"{cells[cache, p][0]:.1f} ({cells[cache, p][1]})"
+                                                 if (cache, p) in cells else "-" for p in paths) + " |")
+    return out
+
+
 def _tar(path: Path) -> str:
     import tarfile
 
@@ -176,7 +195,8 @@ def readme(folder: Path, backend: str) -> str:
     lines += ["", "## Files", "",
               "- `probe.json`: hardware ceilings by microbenchmark (`sparsim probe`), keyed as a calibration's "
               "[measured] table", _results(folder / "results.jsonl"), _results(folder / "atlas.jsonl"),
-              _results(folder / "decoder.jsonl"), _results(folder / "quant.jsonl"), _tar(folder / "traces.tar"),
+              _results(folder / "decoder.jsonl"), _results(folder / "quant.jsonl"),
+              _results(folder / "attention.jsonl"), _tar(folder / "traces.tar"),
               "- `calibration.toml`: the fit (`sparsim calibrate --from-results`) with the probe's [measured] table, "
               "or the [measured] table alone when no fit ran",
               "- `collect.log`: every stage's output", "",
@@ -185,10 +205,12 @@ def readme(folder: Path, backend: str) -> str:
               "when measured else `call_s`; `impl`, `b_layout`, `index_bits`, and for cuSPARSELt `plan_s` / "
               "`compress_s` (one-time costs). `quant.jsonl` adds `quant` (the scheme: fp8, w8a8, w4a16) and "
               "`extra.n_padded`; `decoder.jsonl` records are `kind = decode-step` (model, layers, batch, context, "
-              "mode, linear; `time_s` median step, `host_s` host enqueue time per step, `tokens_per_s`, telemetry). "
+              "mode, linear; `time_s` median step, `host_s` host enqueue time per step, `tokens_per_s`, telemetry); "
+              "`attention.jsonl` records are `kind = attention` (cache, path; `kernels`: one profiled call's "
+              "kernels in order with their device us). "
               "`traces.tar`: gzipped torch.profiler Chrome traces (record_shapes) with `atlas-<family>.calls.json` "
               "listing the calls of each atlas trace."]
-    lines += _steps(folder / "decoder.jsonl") + _quant(folder / "quant.jsonl")
+    lines += _steps(folder / "decoder.jsonl") + _quant(folder / "quant.jsonl") + _attention(folder / "attention.jsonl")
     lines += ["", "## Versions", ""]
     lines += [f"- {key}: {value}" for key, value in _versions().items()]
     return "\n".join(lines) + "\n"

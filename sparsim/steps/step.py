@@ -44,7 +44,7 @@ from .memory import LINEAR_FORMATS, max_batch, memory_plan
 from .prediction import StepPrediction
 from .timeline import Launch, simulate
 
-__all__ = ["predict_step_on", "allreduce_time", "ATTENTION_KINDS"]
+__all__ = ["predict_step_on", "attention_kernels_on", "allreduce_time", "ATTENTION_KINDS"]
 
 #: how attention reads grouped K/V heads: "fused" (FlashAttention, vLLM, TensorRT-LLM read
 #: each K/V head once for its query heads), "repeat-kv" (repeat_interleave copies K and V to
@@ -117,19 +117,25 @@ class _Kernels:
 
     def attention(self, op: Op, *, eager: bool = False) -> tuple[float, int]:
         """(seconds, kernels) of the attention op (fused form unless eager runs the math backend)."""
-        work = op.attention
+        kernels = self.attention_kernels(op.attention, eager=eager)
+        return sum(s for _, s in kernels), len(kernels)
+
+    def attention_kernels(self, work, *, eager: bool = False) -> tuple[tuple[str, float], ...]:
+        """The attention op's kernels in launch order, ``(name, seconds)``: gpt-fast's two
+        ``repeat_interleave`` copies of K and V (when heads are repeated), then one fused
+        kernel, or in eager mode the math backend's kernels (:mod:`sdpa_math`)."""
         if self.attention_kind == "fused":
-            return attention_time(self.machine, work, dtype=self.dtype), 1
-        copy, n = 0.0, 0
-        if work.kv_heads != work.heads:
-            copy, n = self.stream(work.bytes_kv, work.bytes_kv * work.heads // work.kv_heads, 0), 2
+            return (("sdpa_fused", attention_time(self.machine, work, dtype=self.dtype)),)
+        out: list[tuple[str, float]] = []
+        if work.kv_heads != work.heads:  # one copy of K, one of V: each half of the cache
+            each = self.stream(work.bytes_kv // 2, work.bytes_kv * work.heads // work.kv_heads // 2, 0)
+            out += [("repeat_interleave_k", each), ("repeat_interleave_v", each)]
             work = replace(work, kv_heads=work.heads)
         if eager and self.attention_kind == "repeat-kv-math" and sdpa_math.applies(work):
-            kernels, gemms = sdpa_math.math_kernels(work), sdpa_math.batched_gemms(work)
-            seconds = sum(self.batched_gemm(gemms[name]) if name in gemms else self.stream(r, w, f)
-                          for name, r, w, f in kernels)
-            return copy + seconds, n + len(kernels)
-        return copy + attention_time(self.machine, work, dtype=self.dtype), n + 1
+            gemms = sdpa_math.batched_gemms(work)
+            return tuple(out + [(name, self.batched_gemm(gemms[name]) if name in gemms else self.stream(r, w, f))
+                                for name, r, w, f in sdpa_math.math_kernels(work)])
+        return tuple(out + [("sdpa_fused", attention_time(self.machine, work, dtype=self.dtype))])
 
 
 def _eager_launch(op: Op, kern: _Kernels, layer: int, hw, tp: int) -> Launch:
@@ -263,3 +269,19 @@ def predict_step_on(config, profile, calibration, *, predict: Callable, model_na
         timeline=result.records, kernels=result.kernels,
         notes=(host.label,),
     )
+
+
+def attention_kernels_on(config, profile, calibration, *, predict: Callable, context: int, batch: int = 1,
+                         dtype: str = "bf16", attention: str = "repeat-kv-math",
+                         eager: bool = True) -> tuple[tuple[str, float], ...]:
+    """One layer's decode attention over ``context`` cached tokens, kernel by kernel in
+    launch order, ``(name, predicted seconds)``: what ``benchmarks/bench_attention.py`` sets
+    beside the kernels collect.sh's ``attention`` stage measures."""
+    check_choice("--attention", attention, ATTENTION_KINDS)
+    dtype_bytes = get_dtype(dtype).bytes
+    ops = step_ops(config, phase="decode", batch=batch, context=context, dtype_bytes=dtype_bytes,
+                   kv_bytes=dtype_bytes)
+    work = next(op.attention for op in ops.layer if op.op_class == "attention")
+    kern = _Kernels(profile, calibration, predict, dtype=dtype, linear="dense", density=None, impl=None, quant=None,
+                    group=None, power_limit_w=None, resident=True, attention_kind=attention)
+    return kern.attention_kernels(work, eager=eager)
