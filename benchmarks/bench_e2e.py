@@ -347,6 +347,11 @@ def main(argv=None) -> int:
         groups.setdefault(f"{label} ({p['source']})", []).append((r["measured"], r["predicted"]))
     for label, rows in sorted(groups.items()):
         print(f"  {label:40s} {len(rows):3d} points  MAPE {mape(rows):6.1f}%")
+    quantized = [(r["measured"], r["predicted"]) for pid, r in results.items()
+                 if points[pid]["kind"] == "decode_latency_bs1" and "quantized" in points[pid].get("tags", [])]
+    if quantized:  # issue 16: the quantized points within the dense ones' target
+        print(f"quantized batch-1 decode tokens/s MAPE (int8, int4, int4 + 2:4): {mape(quantized):.1f}% over "
+              f"{len(quantized)} points (target <= 15%)")
     eg = eager_graph_pairs(results)
     for pid, meas, pred in eg:
         print(f"  eager vs graphs {pid}: measured {meas:.2f}x predicted {pred:.2f}x ({100 * (pred / meas - 1):+.1f}%)")

@@ -88,9 +88,19 @@ class Calibration:
     def label(self) -> str:
         """How a report names the figures' footing: "calibrated on <device>, <date>", or for
         a calibration carried to another board of the die (:meth:`on_board`) "calibrated on
-        <device> (same <die> die), <date>; clocks and memory from the <board> datasheet"."""
+        <device> (same <die> die), <date>; clocks and memory from the <board> datasheet", or
+        for a board's ceilings read from a publication (provenance ``basis = "published"``)
+        "published: <source> on <device>".
+
+        >>> Calibration(hw="a100-sxm4-80gb", measured={"hbm_bytes_per_s": 1.769e12},
+        ...             provenance={"basis": "published", "source": "te42kyfo/gpu-benches gpu-stream",
+        ...                         "device": "NVIDIA A100 80GB (SXM4 assumed)"}).label
+        'published: te42kyfo/gpu-benches gpu-stream on NVIDIA A100 80GB'
+        """
         device = self.provenance.get("device") or self.hw
         date = str(self.provenance.get("date", ""))[:10]
+        if self.provenance.get("basis") == "published":  # a board's ceilings read from a publication
+            return f"published: {self.provenance.get('source', 'a publication')} on {device.split(' (')[0]}"
         die, board = self.provenance.get("same_die"), self.provenance.get("board_datasheet")
         label = f"calibrated on {device}" + (f" (same {die} die)" if die else "") + (f", {date}" if date else "")
         return label + (f"; clocks and memory from the {board} datasheet" if board else "")

@@ -107,7 +107,10 @@ def _calibration_dir():
 def die_calibrations() -> dict[str, tuple[str, Path]]:
     """Shipped calibrations by die: ``{die: (profile name, path)}`` (the first in name
     order when several boards of a die are calibrated). A shipped calibration is named
-    after the built-in profile it was fitted on (``calibrations/<profile>.toml``)."""
+    after the built-in profile it was fitted on (``calibrations/<profile>.toml``). One with
+    no die entries (only a board's measured ceilings, as the published A100 files) gives
+    other boards nothing and is left out: they stay "datasheet only"."""
+    from ..tomlfile import read_toml
     from .loader import list_profiles, load_profile
 
     out: dict[str, tuple[str, Path]] = {}
@@ -116,9 +119,16 @@ def die_calibrations() -> dict[str, tuple[str, Path]]:
         stem = entry.name[:-5] if entry.name.endswith(".toml") else None
         if stem in names:
             die = load_profile(stem).die
-            if die and die not in out:
+            if die and die not in out and _has_die_entries(read_toml(Path(str(entry)), "calibration")):
                 out[die] = (stem, Path(str(entry)))
     return out
+
+
+def _has_die_entries(data: dict) -> bool:
+    """Whether a calibration file's tables carry anything to another board of its die."""
+    measured = data.get("measured") or {}
+    return (bool(data.get("params")) or any((data.get("impl") or {}).values())
+            or bool(set(measured) - set(board_keys(measured))))
 
 
 def shipped_for(profile: HardwareProfile) -> tuple[str, Path] | None:

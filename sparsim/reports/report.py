@@ -365,9 +365,10 @@ def _provenance(meta: dict, t: pd.DataFrame) -> str:
                      + "; path default = each format's default library on that GPU "
                      "(sparsim impl list, sparsim impl show NAME).</p>")
     cals = meta.get("calibration") or []
-    cal_html = (table(["calibration file", "profile", "figures", "parameters", "fitted on"],
+    cal_html = (table(["calibration file", "profile", "figures", "parameters and measured ceilings", "provenance"],
                       [(c["path"] + (" (shipped with sparsim)" if c.get("shipped") else ""), c["hw"],
-                        c.get("label", ""), ", ".join(f"{k}={v:.3g}" for k, v in c.get("params", {}).items()),
+                        c.get("label", ""), ", ".join(f"{k}={v:.3g}" for k, v in {**c.get("params", {}),
+                                                                               **c.get("measured", {})}.items()),
                         ", ".join(f"{k}: {v}" for k, v in c.get("provenance", {}).items())) for c in cals])
                 if cals else "")
     if not cals or len(cals) < len(meta.get("profiles", [])):

@@ -150,11 +150,13 @@ def _reference_board(calibration, hw: HardwareProfile) -> HardwareProfile | None
     """The board a calibration's efficiencies were measured on (they hold its clock): the
     one its provenance names, else its profile; a plain mapping of parameters (a fit in
     progress, ``sparsim.validate.calibrator``) is being measured on ``hw`` itself. None:
-    datasheet parameters, which hold no clock."""
+    datasheet parameters, or a calibration of measured ceilings only, which hold no clock."""
     if calibration is None:
         return None
     if not hasattr(calibration, "provenance"):
         return hw if calibration else None
+    if not calibration.params and not any(calibration.impl_params.values()):
+        return None  # measured ceilings only (a published board file): no fitted efficiency holds a clock
     name = calibration.provenance.get("calibrated_hw") or getattr(calibration, "hw", None)
     if name == hw.name:
         return hw

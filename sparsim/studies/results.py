@@ -66,6 +66,7 @@ def provenance(study, result, executor: str) -> dict[str, Any]:
         if cal is not None:
             calibrations.append({"path": Path(path).name if shipped else path, "hw": cal.hw, "shipped": shipped,
                                  "label": cal.label, "params": dict(cal.params),
+                                 "measured": {k: float(v) for k, v in cal.measured.items()},
                                  "provenance": {k: _plain(v) for k, v in cal.provenance.items()}})
     steps = getattr(result, "steps", None)
     extra = {}

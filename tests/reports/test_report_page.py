@@ -83,7 +83,8 @@ def test_summary_says_where_formats_win(report_html):
 def test_provenance_lists_profiles_version_and_date(report_html, small_result):
     _, meta = small_result
     prov = report_html[report_html.index('id="provenance"'):]
-    for needle in ("a100-sxm4-80gb", "NVIDIA H100", meta["sparsim_version"], meta["date"], "No calibration"):
+    for needle in ("a100-sxm4-80gb", "NVIDIA H100", meta["sparsim_version"], meta["date"],
+                   "published: te42kyfo/gpu-benches gpu-stream on NVIDIA A100 80GB", "hbm_bytes_per_s=1.77e+12"):
         assert needle in prov
 
 
