@@ -256,17 +256,15 @@ def sparse_pairs(points: dict, results: dict) -> list[tuple[str, float, float]]:
     return out
 
 
-#: a measured sparse/dense speedup within this of 1 is a tie: not scored for the sign (the
-#: rule of bench_published.py and the atlas; vllmbench's logs show +-2% between repeats)
-TIE = 0.05
-
-
 def score_pairs(label: str, rows) -> None:
-    scored = [(m, p) for _, m, p in rows if abs(m - 1) > TIE]
-    right = sum((m > 1) == (p > 1) for m, p in scored)
+    """The sign of "2:4 is faster" (a measured speedup within PUBLISHED_SIGN_TIE of 1 is a
+    tie, not scored: the rule bench_published.py uses) and the median ratio error."""
+    from sparsim.validate.points import PUBLISHED_SIGN_TIE, sign_agreement
+
+    right, scored, ties = sign_agreement((m, p) for _, m, p in rows)
     err = statistics.median(abs(p / m - 1) for _, m, p in rows)
-    print(f"{label}: sign right on {right}/{len(scored)} = {100 * right / max(1, len(scored)):.0f}% "
-          f"({len(rows) - len(scored)} ties within {TIE:.0%} not scored; target >= 90%), "
+    print(f"{label}: sign right on {right}/{scored} = {100 * right / max(1, scored):.0f}% "
+          f"({ties} ties within {PUBLISHED_SIGN_TIE:.0%} not scored; target >= 90%), "
           f"median ratio error {100 * err:.1f}% over {len(rows)} (target <= 10%)")
 
 
