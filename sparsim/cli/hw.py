@@ -220,11 +220,31 @@ def show(name, as_json, calibration, power_limit_w):
         click.echo("\n".join(lines))
     if measured:
         click.echo(f"\nmeasured: from {calibration} (ratio = measured / datasheet)")
+    elif profile.kind == "gpu":
+        click.echo("\n" + _shipped_line(profile))
     if clocks:
         limit = power_limit_w or profile.board_power_w
         click.echo(f"\nSustained clock under {limit:,.0f} W (sparsim.simulator.power; boost "
                    f"{profile.boost_clock_mhz:,.0f} MHz, base {profile.base_clock_mhz:,.0f} MHz):")
         click.echo(kv_table([(label, f"{mhz:,.0f} MHz") for label, mhz in clocks]))
+
+
+def _shipped_line(profile) -> str:
+    """What predictions on ``profile`` rest on by default (its shipped calibration, its
+    die's, or the datasheet) and the measured ceilings that replace datasheet rows."""
+    from ..api import resolve_calibration
+
+    cal = resolve_calibration(None, profile)
+    if cal is None:
+        return "predictions use: datasheet only (no calibration shipped for this board or its die)"
+    values = profile.to_dict()
+    ceilings = []
+    for key, value in cal.measured.items():
+        row = MEASURED_TO_PROFILE.get(key)
+        if row in values and values[row]:
+            ceilings.append(f"{row} {human_value(row, value)} ({value / values[row]:.2f}x)")
+    line = f"predictions use: {cal.label}"
+    return line + ("\n  measured, in place of the datasheet rows above: " + ", ".join(ceilings) if ceilings else "")
 
 
 #: loads whose sustained clock ``hw show`` prints: (label, tensor activity at the library's

@@ -112,3 +112,20 @@ def test_a_group_without_a_command_prints_its_help_not_a_one_line_error(capsys, 
     code, out, err = run(capsys, *argv)
     assert code == 0 and err == ""
     assert out.startswith(usage) and "\nCommands:\n" in out and "sparsim: error" not in out
+
+
+@pytest.mark.parametrize("name, basis, measured", [
+    ("a100-sxm4-80gb", "published: te42kyfo/gpu-benches gpu-stream on NVIDIA A100 80GB",
+     "memory.hbm_bytes_per_s 1.77 TB/s (0.87x)"),
+    ("h100-pcie-80gb", "calibrated on NVIDIA H200 (same GH100 die), 2026-11-29", "memory.l2_latency_ns 152 ns"),
+    ("rtx-4090", "datasheet only (no calibration shipped for this board or its die)", None),
+])
+def test_show_says_what_predictions_on_the_board_rest_on(capsys, name, basis, measured):
+    code, out, err = run(capsys, "hw", "show", name)
+    assert code == 0, err
+    line = next(line for line in out.splitlines() if line.startswith("predictions use: "))
+    assert basis in line
+    if measured:
+        assert measured in out.split("predictions use: ", 1)[1]
+    else:
+        assert "in place of the datasheet" not in out
