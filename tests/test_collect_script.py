@@ -484,3 +484,18 @@ def test_the_attention_stage_plan_and_records(tmp_path):
         out.write(record)
     assert records.done_keys(tmp_path / "attention.jsonl") == {record["key"]}
     assert attention_ops.main(["--out", str(tmp_path / "attention.jsonl"), "--deadline-s", "1"]) in (0, 3)
+
+
+def test_a_gpu_stage_without_a_gpu_is_skipped_with_one_line(tmp_path, capsys):
+    try:
+        import torch
+        has_gpu = torch.cuda.is_available()
+    except ImportError:
+        has_gpu = False
+    opened = records.open_gpu_stage("demo", tmp_path / "x.jsonl", why="its kernels run on a GPU")
+    out = capsys.readouterr().out
+    if has_gpu:
+        torch_module, name, hw = opened
+        assert name and hw
+    else:
+        assert opened == 3 and out.count("\n") == 1 and out.startswith("demo: skipped: torch ")

@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import _spread, _telemetry_fields, done_keys, profiles_in  # noqa: E402
+from records import _spread, _telemetry_fields, done_keys, open_gpu_stage  # noqa: E402
 
 _T0 = time.perf_counter()
 MODEL = "llama3.1-8b"
@@ -193,26 +193,13 @@ def main(argv=None) -> int:
           flush=True)
     if not todo:
         return 0
-    try:
-        import torch
-    except ImportError as exc:
-        print(f"attention: skipped: torch not importable ({exc})")
-        return 3
-    if not torch.cuda.is_available():
-        print("attention: skipped: torch sees no CUDA GPU")
-        return 3
-    from plan import detect_profile, slug
+    opened = open_gpu_stage("attention", out, args.hw)
+    if isinstance(opened, int):
+        return opened
+    torch, name, hw = opened
     from sparsim.validate.backends.base import now_iso
     from sparsim.validate.backends.torch_backend import TorchBackend
     from sparsim.validate.results import ResultsWriter
-
-    name = torch.cuda.get_device_name(0)
-    hw = args.hw or detect_profile(name) or slug(name)
-    other = profiles_in(out) - {hw}
-    if other:
-        print(f"attention: error: --out: {out} was measured on {sorted(other)[0]}, this run is {hw}; "
-              "allowed: the same device, or another --out", file=sys.stderr)
-        return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     backend = TorchBackend(hw=hw)
     counts, status = {"ok": 0, "error": 0}, "complete"

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from records import done_keys, profiles_in, quant_key, quant_record  # noqa: E402
+from records import done_keys, open_gpu_stage, quant_key, quant_record  # noqa: E402
 
 _T0 = time.perf_counter()
 
@@ -332,26 +332,14 @@ def main(argv=None) -> int:
     print(f"quant: {len(plan)} points, {len(plan) - len(todo)} already in {out}, {len(todo)} to measure", flush=True)
     if not todo:
         return 0
-    try:
-        import torch
-    except ImportError as exc:
-        print(f"quant: skipped: torch not importable ({exc})")
-        return 3
-    if not torch.cuda.is_available():
-        print("quant: skipped: torch sees no CUDA GPU (the quantized paths are GPU kernels)")
-        return 3
-    from plan import detect_profile, slug
+    opened = open_gpu_stage("quant", out, args.hw, "the quantized paths are GPU kernels")
+    if isinstance(opened, int):
+        return opened
+    torch, name, hw = opened
     from sparsim.validate.backends.base import now_iso
     from sparsim.validate.backends.torch_backend import TorchBackend
     from sparsim.validate.results import ResultsWriter
 
-    name = torch.cuda.get_device_name(0)
-    hw = args.hw or detect_profile(name) or slug(name)
-    other = profiles_in(out) - {hw}
-    if other:
-        print(f"quant: error: --out: {out} was measured on {sorted(other)[0]}, this run is {hw}; "
-              "allowed: the same device, or another --out", file=sys.stderr)
-        return 2
     backend = TorchBackend(hw=hw)
     try:
         import marlin  # noqa: F401

@@ -33,11 +33,12 @@ import gzip
 import io
 import json
 import os
+import sys
 import tarfile
 from pathlib import Path
 
 __all__ = ["done_keys", "profiles_in", "step_key", "step_record", "quant_key", "quant_record", "trim_trace", "trace_gz",
-           "add_to_tar", "tar_members", "pack_for_device", "DEVICE_FILES", "DEVICE_FILE_BYTES"]
+           "add_to_tar", "tar_members", "pack_for_device", "open_gpu_stage", "DEVICE_FILES", "DEVICE_FILE_BYTES"]
 
 #: what the device tool brings back from $OUT (its README, "Limits")
 DEVICE_FILES = 8
@@ -283,3 +284,29 @@ def pack_for_device(folder: str | Path, limit: int = DEVICE_FILES, keep=KEEP_FIR
         if not any(path.iterdir()):
             path.rmdir()
     return [p.relative_to(folder).as_posix() for p in moved]
+
+
+# -- the start every torch GPU stage shares --------------------------------------------------
+def open_gpu_stage(stage: str, out: Path, hw: str | None = None, why: str = ""):
+    """``(torch, device name, profile)`` for a stage that writes ``out`` on GPU 0, or the exit
+    status when it cannot run: 3 (skipped: no torch, no CUDA GPU; ``why`` says what needs
+    one), 2 (``out`` holds another device's points). The profile is ``hw``, else the one
+    the device's name maps to, else a slug of that name."""
+    try:
+        import torch
+    except ImportError as exc:
+        print(f"{stage}: skipped: torch not importable ({exc})")
+        return 3
+    if not torch.cuda.is_available():
+        print(f"{stage}: skipped: torch sees no CUDA GPU" + (f" ({why})" if why else ""))
+        return 3
+    from plan import detect_profile, slug
+
+    name = torch.cuda.get_device_name(0)
+    hw = hw or detect_profile(name) or slug(name)
+    other = profiles_in(out) - {hw}
+    if other:
+        print(f"{stage}: error: --out: {out} was measured on {sorted(other)[0]}, this run is {hw}; "
+              "allowed: the same device, or another --out", file=sys.stderr)
+        return 2
+    return torch, name, hw
