@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 MODEL = "llama3.1-8b"  # attention_ops.py's shape: 32 query heads, 8 K/V heads of 128
+#: measured path -> (sparsim's attention kind, eager); math-repeat-kvq is set beside the bf16
+#: math path: sparsim has no model of torchao's per-step dequantization of an int8 cache
 PATH_KIND = {"math-repeat": ("repeat-kv-math", True), "default-repeat": ("repeat-kv", True),
-             "fused-gqa": ("fused", True)}
+             "fused-gqa": ("fused", True), "math-repeat-kvq": ("repeat-kv-math", True)}
 
 
 def predicted(hw: str, cache: int, path: str) -> tuple[tuple[str, float], ...]:

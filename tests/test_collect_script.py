@@ -463,11 +463,13 @@ def test_the_attention_stage_plan_and_records(tmp_path):
     import attention_ops
 
     pts = attention_ops.points()
-    assert len(pts) == 9 and pts[0] == (8192, "math-repeat") and pts[-1] == (131072, "fused-gqa")
+    assert len(pts) == 12 and pts[0] == (8192, "math-repeat") and pts[-1] == (131072, "math-repeat-kvq")
     # bytes held: the cache (2 x 8 heads x 128 x 2 B per token), 4x that repeated, 3 more repeated-sizes (fp32)
     per_token = 2 * 8 * 128 * 2
     assert attention_ops.need_bytes(1000, "fused-gqa") == 1000 * per_token
     assert attention_ops.need_bytes(1000, "math-repeat") == 1000 * per_token * (1 + 4 + 12)
+    # kvq: the int8 cache (half) and a bf16 scale per token and K/V head besides
+    assert attention_ops.need_bytes(1000, "math-repeat-kvq") == 1000 * (per_token * (1 + 4 + 12 + 0.5) + 2 * 8 * 2)
     kernels = attention_ops.kernels_from_trace(_profiler_trace(3))
     assert kernels == [["nvjet_sm90_0", 15.0], ["nvjet_sm90_1", 15.0], ["nvjet_sm90_2", 15.0]]
     record = attention_ops.attention_record(cache=8192, path="math-repeat", hw="h200-sxm-141gb", device="NVIDIA H200",

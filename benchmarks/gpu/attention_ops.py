@@ -14,7 +14,11 @@ timed at caches of 8,192 / 32,768 / 131,072 tokens, Llama-3.1-8B's shape (32 que
   ``sdpa_kernel(SDPBackend.MATH)`` with the boolean mask row: torchao's eager decode;
 * ``default-repeat``: the same without the MATH context (PyTorch's own backend choice);
 * ``fused-gqa``: SDPA on the cache as stored with ``enable_gqa=True`` (PyTorch 2.5 and
-  later), no mask: the fused kernel as a reference.
+  later), no mask: the fused kernel as a reference;
+* ``math-repeat-kvq``: ``math-repeat`` behind torchao's int8 KV cache
+  (``AffineQuantizedKVCache.update``, pytorch/ao 86c7b0d1d: the int8 cache times its bf16
+  per-token scale, a bf16 copy of the whole cache every step), which e2e.json's ten
+  ``-kvq`` points ran and sparsim does not model yet.
 
 Each point has kernel-only and per-call times (the torch backend's method: L2 flushed
 between calls, the launch hidden behind ``torch.cuda._sleep``) and the kernels of one
@@ -27,8 +31,8 @@ sparsim's kernels (``sparsim.steps.step``'s attention kernels) meets its measure
 
 The plan and the records need no torch:
 
->>> [p for p in points()][:3]
-[(8192, 'math-repeat'), (8192, 'default-repeat'), (8192, 'fused-gqa')]
+>>> [p for p in points()][:4]
+[(8192, 'math-repeat'), (8192, 'default-repeat'), (8192, 'fused-gqa'), (8192, 'math-repeat-kvq')]
 >>> attention_key(131072, "math-repeat")
 'attention|llama3.1-8b|b1|c131072|math-repeat|bf16'
 >>> need_bytes(131072, "math-repeat") / 2**30      # K/V, their copies, the fp32 copies
@@ -57,7 +61,7 @@ MODEL = "llama3.1-8b"
 #: 8 key_value heads, hidden 4096 -> head_dim 128)
 HEADS, KV_HEADS, HEAD_DIM = 32, 8, 128
 CACHES = (8192, 32768, 131072)  # torchao's long-cache points (e2e.json) run 8,192-131,072
-PATHS = ("math-repeat", "default-repeat", "fused-gqa")
+PATHS = ("math-repeat", "default-repeat", "fused-gqa", "math-repeat-kvq")
 
 
 def points() -> list[tuple[int, str]]:
@@ -76,7 +80,10 @@ def need_bytes(cache: int, path: str) -> int:
     if path == "fused-gqa":
         return kv
     repeated = kv * HEADS // KV_HEADS
-    return kv + repeated + (3 * repeated if path == "math-repeat" else repeated)
+    held = kv + repeated + (3 * repeated if path.startswith("math-repeat") else repeated)
+    if path == "math-repeat-kvq":  # the int8 cache and its bf16 scales beside the bf16 copy
+        held += kv // 2 + 2 * KV_HEADS * cache * 2
+    return held
 
 
 def kernels_from_trace(trace: dict) -> list[list]:
@@ -118,6 +125,20 @@ def build_call(torch, cache: int, path: str, device):
     q = torch.randn((1, HEADS, 1, HEAD_DIM), generator=gen, device=device, dtype=torch.bfloat16)
     mask = torch.ones((1, 1, 1, cache), device=device, dtype=torch.bool)  # causal_mask[None, None, input_pos]
     rep = HEADS // KV_HEADS
+    if path == "math-repeat-kvq":  # torchao's AffineQuantizedKVCache: int8 values, a bf16 scale per token
+        k_scale = k_cache.abs().amax(dim=-1, keepdim=True).float().div(127).clamp(min=1e-6)
+        v_scale = v_cache.abs().amax(dim=-1, keepdim=True).float().div(127).clamp(min=1e-6)
+        k_q = (k_cache.float() / k_scale).round().clamp(-128, 127).to(torch.int8)
+        v_q = (v_cache.float() / v_scale).round().clamp(-128, 127).to(torch.int8)
+        k_scale, v_scale = k_scale.to(torch.bfloat16), v_scale.to(torch.bfloat16)
+        del k_cache, v_cache
+
+        def dequantized(i):
+            with sdpa_kernel(SDPBackend.MATH):
+                k = (k_q * k_scale).repeat_interleave(rep, dim=1)  # int8 x bf16 -> bf16, the whole cache
+                v = (v_q * v_scale).repeat_interleave(rep, dim=1)
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0)
+        return dequantized
     if path == "fused-gqa":
         return lambda i: F.scaled_dot_product_attention(q, k_cache, v_cache, enable_gqa=True)
 

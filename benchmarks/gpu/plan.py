@@ -62,7 +62,7 @@ GPU_STAGES = (
           covered_by=("quant",)),
     Stage("attention", 25, "one decode step's attention over a long static cache (8k/32k/131k tokens, "
           "Llama-3.1-8B heads, bf16) kernel by kernel: gpt-fast's repeat_interleave + math SDPA, "
-          "default SDPA, fused GQA", covered_by=("attention",)),
+          "default SDPA, fused GQA, torchao int8 KV cache", covered_by=("attention",)),
     Stage("traces", 30, "torch.profiler traces (record_shapes) of the atlas calls: mm, _cslt_sparse_mm, "
           "semi-structured, sparse CSR, _scaled_mm", covered_by=("traces",)),
     Stage("probe", 30, "sparsim probe --backend cupy --quick: HBM/L2 bandwidth, latencies, launch, GEMM peaks",
