@@ -183,6 +183,12 @@ def show(name, as_json, calibration, power_limit_w):
             out["measured"] = measured
         if clocks:
             out["sustained_clock_mhz"] = {label: round(mhz, 1) for label, mhz in clocks}
+        if profile.kind == "gpu" and not calibration:
+            from ..api import resolve_calibration
+
+            shipped = resolve_calibration(None, profile)
+            out["basis"] = shipped.label if shipped else "datasheet only"
+            out["shipped_measured"] = dict(shipped.measured) if shipped else {}
         click.echo(json.dumps(out))
         return
     rows = [(key, human_value(key, value)) for key, value in values.items()]

@@ -129,3 +129,13 @@ def test_show_says_what_predictions_on_the_board_rest_on(capsys, name, basis, me
         assert measured in out.split("predictions use: ", 1)[1]
     else:
         assert "in place of the datasheet" not in out
+
+
+def test_show_json_carries_the_basis_and_the_shipped_ceilings(capsys):
+    code, out, err = run(capsys, "hw", "show", "a100-sxm4-80gb", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["basis"].startswith("published: te42kyfo/gpu-benches")
+    assert data["shipped_measured"] == {"hbm_bytes_per_s": 1.769e12}
+    code, out, err = run(capsys, "hw", "show", "rtx-4090", "--json")
+    assert json.loads(out)["basis"] == "datasheet only" and json.loads(out)["shipped_measured"] == {}
