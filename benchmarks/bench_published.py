@@ -12,8 +12,8 @@ the rules of the H200 atlas (``benchmarks/bench_atlas.py``):
 * a point timed per kernel (``timing = "kernel"``) is compared with ``Prediction.kernel_s``,
   a point timed per call with ``Prediction.time_s``;
 * a ``pair`` point gives a dense and a 2:4 time (both scored) and the answer to "is 2:4
-  faster than dense?"; a measured speedup within :data:`TIE` of 1 is a tie and is not
-  scored for the sign;
+  faster than dense?"; a measured speedup within
+  ``sparsim.validate.points.PUBLISHED_SIGN_TIE`` of 1 is a tie and is not scored for the sign;
 * ``tflops`` points are scored by the time they imply (2 m k n / rate);
 * the point's conditions are passed on: a source whose method times back-to-back calls
   without flushing L2 (:data:`WARM_SOURCES`) or a ``warm_l2`` / ``warm_l2_resident`` flag
@@ -47,9 +47,6 @@ from sparsim.hwprofiles import list_profiles
 from sparsim.validate.points import PUBLISHED_SIGN_TIE, sign_agreement
 
 TARGETS = {"dense": 0.12, "2:4": 0.12, "sign": 0.97}
-#: a measured sparse/dense speedup within this of 1 is a tie: not scored for the sign (its
-#: one owner, with why: sparsim.validate.points.PUBLISHED_SIGN_TIE)
-TIE = PUBLISHED_SIGN_TIE
 #: sources whose method (kernels.json ``sources``) never flushes L2 between timed calls:
 #: SlideSparse times 100 back-to-back calls on the same operands, DeepBench 400; MAMF v2
 #: zeroes a 256 MB buffer before each call (cold) and marks its v1 table ``warm_l2``
@@ -167,7 +164,8 @@ def report(rows: list[dict], title: str, show_points: bool = False) -> bool:
             sp = f"{r['speedup']:.2f} vs {r['predicted_speedup']:.2f}" if "speedup" in r else ""
             print(f"{r['id'][:48]:48s} {r['kind']:5s} {r['measured_s'] * 1e6:9.1f}u {r['predicted_s'] * 1e6:9.1f}u "
                   f"{r['error']:+7.0%} {sp:>15s}")
-    wrong = [r for r in rows if r["kind"] == "2:4" and "speedup" in r and abs(r["speedup"] - 1) > TIE
+    wrong = [r for r in rows if r["kind"] == "2:4" and "speedup" in r
+             and abs(r["speedup"] - 1) > PUBLISHED_SIGN_TIE
              and (r["speedup"] > 1) != (r["predicted_speedup"] > 1)]
     for r in wrong:
         print(f"  wrong sign: {r['id']}: measured {r['speedup']:.2f}x, predicted {r['predicted_speedup']:.2f}x")

@@ -500,4 +500,7 @@ def test_a_gpu_stage_without_a_gpu_is_skipped_with_one_line(tmp_path, capsys):
         torch_module, name, hw = opened
         assert name and hw
     else:
-        assert opened == 3 and out.count("\n") == 1 and out.startswith("demo: skipped: torch ")
+        # the reasons sparsim.validate.backends.torch_backend.torch_available gives
+        assert opened == 3 and out.count("\n") == 1
+        assert re.match(r"demo: skipped: (torch not importable|no CUDA GPU visible to torch) .*"
+                        r"\(its kernels run on a GPU\)$", out.strip())

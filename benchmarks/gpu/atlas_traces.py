@@ -175,14 +175,13 @@ def main(argv=None) -> int:
     print(f"traces: {len(FAMILIES)} families, {len(FAMILIES) - len(todo)} already in {tar}", flush=True)
     if not todo:
         return 0
-    try:
-        import torch
-    except ImportError as exc:
-        print(f"traces: skipped: torch not importable ({exc})")
+    from sparsim.validate.backends.torch_backend import torch_available
+
+    ok, reason = torch_available()
+    if not ok:
+        print(f"traces: skipped: {reason}")
         return 3
-    if not torch.cuda.is_available():
-        print("traces: skipped: torch sees no CUDA GPU")
-        return 3
+    import torch
     about = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     status = "complete"
     for family in todo:

@@ -292,14 +292,13 @@ def open_gpu_stage(stage: str, out: Path, hw: str | None = None, why: str = ""):
     status when it cannot run: 3 (skipped: no torch, no CUDA GPU; ``why`` says what needs
     one), 2 (``out`` holds another device's points). The profile is ``hw``, else the one
     the device's name maps to, else a slug of that name."""
-    try:
-        import torch
-    except ImportError as exc:
-        print(f"{stage}: skipped: torch not importable ({exc})")
+    from sparsim.validate.backends.torch_backend import torch_available
+
+    ok, reason = torch_available()
+    if not ok:
+        print(f"{stage}: skipped: {reason}" + (f" ({why})" if why else ""))
         return 3
-    if not torch.cuda.is_available():
-        print(f"{stage}: skipped: torch sees no CUDA GPU" + (f" ({why})" if why else ""))
-        return 3
+    import torch
     from plan import detect_profile, slug
 
     name = torch.cuda.get_device_name(0)
